@@ -1,0 +1,64 @@
+"""Wires the subcommands into one typer app. Subcommand modules import only typer/rich at the top;
+torch, transformers and datasets are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+import typer
+
+from instructkit import __version__
+from instructkit.cli import (annotate, dedupe, eval as eval_cmd, filter as filter_cmd, ingest, inspect,
+                             model, rlhf, run, sft, synth)
+from instructkit.cli.common import guard
+
+app = typer.Typer(
+    name="instructkit",
+    help="Curate instruction data and human feedback into datasets, and train aligned models on them.\n\n"
+    "Pipeline: ingest -> dedupe -> filter -> annotate-export/import -> sft -> reward -> rlhf -> eval.\n\n"
+    "Example: instructkit ingest data/samples/alpaca.json -o out/ingest && instructkit stats out/ingest",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"instructkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
+    """instructkit command line."""
+
+
+def _add(name: str, fn) -> None:
+    app.command(name, help=fn.__doc__)(guard(fn))
+
+
+_add("ingest", ingest.ingest)
+_add("dedupe", dedupe.dedupe)
+_add("filter", filter_cmd.filter_)
+_add("annotate-export", annotate.annotate_export)
+_add("annotate-import", annotate.annotate_import)
+_add("sft", sft.sft)
+_add("reward", sft.reward)
+_add("rlhf", rlhf.rlhf)
+_add("eval", eval_cmd.eval_)
+_add("synth", synth.synth)
+_add("run", run.run)
+_add("stats", inspect.stats)
+_add("log", inspect.log)
+_add("verify", inspect.verify)
+app.add_typer(model.app, name="model", help="Build models for offline use: instructkit model tiny OUT")
+
+
+def cli() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    cli()

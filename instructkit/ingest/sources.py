@@ -1,0 +1,212 @@
+"""Raw rows from input files: JSON arrays, JSONL, CSV, Parquet and ``datasets`` ``save_to_disk`` dirs,
+optionally ``.gz`` / ``.zst`` compressed. Each row comes with its ``source`` (file and line or row).
+
+JSONL, CSV and Parquet stream; a JSON array is parsed whole (its size bounds memory: convert big
+arrays to JSONL first).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from instructkit.errors import InputError
+from instructkit.shards import iter_lines, loads, open_binary
+
+
+class RowError(Exception):
+    """A single bad row that ``--on-error skip`` may quarantine (the file itself is still readable)."""
+
+    def __init__(self, message: str, raw: Any, source: dict, reason: str):
+        super().__init__(message)
+        self.raw, self.source, self.reason = raw, source, reason
+
+
+def expand(paths: list[str]) -> list[Path]:
+    """Files named directly, by glob, or inside directories (a ``save_to_disk`` dir stays one input)."""
+    out: list[Path] = []
+    for p in paths:
+        matches = sorted(glob.glob(p, recursive=True)) if any(c in p for c in "*?[") else [p]
+        if not matches:
+            raise InputError("no file matches this pattern", file=p, hint="check the glob and quote it")
+        for m in matches:
+            path = Path(m)
+            if not path.exists():
+                raise InputError("no such file or directory", file=m)
+            if path.is_dir() and not _is_saved_dataset(path):
+                files = sorted(f for f in path.rglob("*") if f.is_file() and _base_suffix(f) in SUFFIXES)
+                if not files:
+                    raise InputError("directory holds no readable data files", file=m,
+                                     hint=f"readable: {', '.join(sorted(SUFFIXES))}")
+                out.extend(files)
+            else:
+                out.append(path)
+    return out
+
+
+SUFFIXES = {".json", ".jsonl", ".csv", ".tsv", ".parquet"}
+
+
+def _base_suffix(path: Path) -> str:
+    name = path.name
+    for comp in (".gz", ".zst"):
+        if name.endswith(comp):
+            name = name[: -len(comp)]
+    return Path(name).suffix.lower()
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def rows(path: Path) -> Iterator[tuple[Any, dict]]:
+    """Yield ``(row, source)`` for every row of one input.
+
+    A bad line of a JSONL file is yielded as ``(RowError, source)`` so reading can go on; an unreadable
+    file raises InputError.
+    """
+    if path.is_dir():
+        yield from _saved_dataset(path)
+        return
+    suffix = _base_suffix(path)
+    if suffix == ".parquet":
+        yield from _parquet(path)
+    elif suffix in (".csv", ".tsv"):
+        yield from _csv(path, "\t" if suffix == ".tsv" else ",")
+    elif suffix in (".json", ".jsonl"):
+        yield from _json(path)
+    else:
+        raise InputError(f"unknown file type {suffix or '(none)'!r}", file=str(path),
+                         hint=f"readable: {', '.join(sorted(SUFFIXES))}, optionally .gz or .zst")
+
+
+def _first_char(path: Path) -> bytes:
+    with open_binary(path) as fh:
+        while True:
+            chunk = fh.read(4096)
+            if not chunk:
+                return b""
+            stripped = chunk.lstrip()
+            if stripped.startswith(b"\xef\xbb\xbf"):
+                stripped = stripped[3:].lstrip()
+            if stripped:
+                return stripped[:1]
+
+
+def _json(path: Path) -> Iterator[tuple[Any, dict]]:
+    try:
+        first = _first_char(path)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read: {exc}", file=str(path), hint="the file is truncated or corrupt") from None
+    if first == b"":
+        raise InputError("file is empty", file=str(path), hint="remove it from the inputs or fill it")
+    if first == b"[":
+        yield from _json_array(path)
+        return
+    any_row = False
+    for number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        source = {"file": str(path), "line": number}
+        try:
+            row = loads(line)
+        except ValueError as exc:
+            bad_utf8 = _bad_utf8(line)
+            reason = "invalid_utf8" if bad_utf8 else "malformed_json"
+            message = f"invalid UTF-8 ({bad_utf8})" if bad_utf8 else f"malformed JSON: {exc}"
+            # Yielded, not raised: a generator that raises is finished, and the next lines must still be read.
+            yield RowError(message, line.decode("utf-8", "replace").rstrip("\n"), source, reason), source
+            continue
+        any_row = True
+        yield row, source
+    if not any_row:
+        raise InputError("file has no records (only blank lines)", file=str(path))
+
+
+def _bad_utf8(line: bytes) -> str | None:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"byte 0x{line[exc.start]:02x} at column {exc.start + 1}; re-encode the file as UTF-8"
+    return None
+
+
+def _json_array(path: Path) -> Iterator[tuple[Any, dict]]:
+    with open_binary(path) as fh:
+        try:
+            data = fh.read()
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot read: {exc}", file=str(path), hint="the file is truncated or corrupt") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"invalid UTF-8 (byte 0x{data[exc.start]:02x})", file=str(path), line=line,
+                         hint="re-encode the file as UTF-8 (for example: iconv -f latin1 -t utf-8)") from None
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc.msg} at column {exc.colno}", file=str(path), line=exc.lineno,
+                         hint="fix the JSON (a JSON array file cannot be partly skipped)") from None
+    if not isinstance(items, list):
+        raise InputError("a .json file must hold an array of objects (or be JSON Lines)", file=str(path))
+    if not items:
+        raise InputError("file holds an empty array", file=str(path))
+    for i, row in enumerate(items):
+        yield row, {"file": str(path), "row": i}
+
+
+def _csv(path: Path, delimiter: str) -> Iterator[tuple[Any, dict]]:
+    with open_binary(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        try:
+            reader = csv.DictReader(text, delimiter=delimiter)
+            any_row = False
+            for i, row in enumerate(reader):
+                any_row = True
+                yield dict(row), {"file": str(path), "row": i, "line": reader.line_num}
+        except UnicodeDecodeError as exc:
+            raise InputError(f"invalid UTF-8: {exc.reason}", file=str(path),
+                             hint="re-encode the file as UTF-8") from None
+        except csv.Error as exc:
+            raise InputError(f"malformed CSV: {exc}", file=str(path)) from None
+    if not any_row:
+        raise InputError("file has no rows", file=str(path))
+
+
+def _parquet(path: Path) -> Iterator[tuple[Any, dict]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError("reading Parquet needs pyarrow", file=str(path), hint="pip install pyarrow") from None
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid and friends
+        raise InputError(f"not a readable Parquet file: {exc}", file=str(path)) from None
+    i = 0
+    for batch in pf.iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            yield row, {"file": str(path), "row": i}
+            i += 1
+
+
+def _saved_dataset(path: Path) -> Iterator[tuple[Any, dict]]:
+    from datasets import load_from_disk
+
+    ds = load_from_disk(os.fspath(path))
+    if hasattr(ds, "keys"):  # a DatasetDict: every split, in order
+        splits = [(name, ds[name]) for name in ds.keys()]
+    else:
+        splits = [(None, ds)]
+    for split, part in splits:
+        for i, row in enumerate(part):
+            src = {"file": str(path), "row": i}
+            if split:
+                src["split"] = split
+            yield row, src

@@ -1,0 +1,509 @@
+"""Shard sets: immutable, versioned, content-addressed JSONL datasets on disk (DESIGN.md section 1).
+
+A set is a directory of ``part-NNNNN.jsonl[.gz|.zst]`` files plus ``manifest.json``, written last.
+Writers build the set in a hidden temporary sibling and rename it into place, so a crash (even
+``kill -9``) never leaves a directory that looks complete; the next writer removes the leftovers.
+Two writers racing on one parent get distinct versions: ``rename`` onto an existing non-empty
+directory fails, and the loser takes the next number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from instructkit import __version__
+from instructkit.errors import InputError, ShardError
+
+FORMAT = "instructkit.shards/1"
+MANIFEST = "manifest.json"
+VERSION_RE = re.compile(r"^v(\d{4,})$")
+PART_RE = re.compile(r"^part-\d{5}\.jsonl(\.gz|\.zst)?$")
+COMPRESSIONS = {None: "", "none": "", "gz": ".gz", "zst": ".zst"}
+DEFAULT_SHARD_SIZE = 100_000
+
+try:  # orjson is ~5x faster than json for our records; json is the fallback.
+    import orjson
+
+    def dumps(obj: Any) -> bytes:
+        try:
+            return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # e.g. an integer over 64 bits
+            return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+
+    loads = orjson.loads
+except ImportError:  # pragma: no cover - orjson is a hard dependency
+    def dumps(obj: Any) -> bytes:
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+
+    loads = json.loads
+
+
+# --- compressed files ------------------------------------------------------------------------
+
+
+def open_binary(path: str | os.PathLike) -> BinaryIO:
+    """Open a file for reading, transparently decompressing ``.gz`` and ``.zst``."""
+    path = str(path)
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.endswith(".zst"):
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+    return open(path, "rb")
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw_line)`` of a (possibly compressed) text file, 1-based.
+
+    Raises:
+        InputError: for a truncated or corrupt compressed stream.
+    """
+    try:
+        with open_binary(path) as raw:
+            stream = raw if isinstance(raw, io.BufferedIOBase) and hasattr(raw, "readline") else io.BufferedReader(raw)
+            for number, line in enumerate(stream, 1):
+                yield number, line
+    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise InputError("file not found", file=str(path), hint="check the path") from None
+        raise InputError(f"cannot decompress or read: {exc}", file=str(path),
+                         hint="the file is truncated or corrupt; re-download or re-compress it") from None
+    except Exception as exc:  # zstandard.ZstdError has no common base we can name without importing it
+        if type(exc).__name__ == "ZstdError":
+            raise InputError(f"cannot decompress: {exc}", file=str(path),
+                             hint="the file is truncated or corrupt") from None
+        raise
+
+
+class _HashingWriter(io.RawIOBase):
+    """Counts and sha256-hashes the bytes that reach the file (after compression)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw, self.sha, self.bytes = raw, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self.sha.update(b)
+        self.bytes += len(b)
+        return self.raw.write(b)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _versions(parent: Path) -> list[Path]:
+    found = []
+    if parent.is_dir():
+        for child in parent.iterdir():
+            m = VERSION_RE.match(child.name)
+            if m and child.is_dir():
+                found.append((int(m.group(1)), child))
+    return [p for _, p in sorted(found)]
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A set directory, or a parent of versions (meaning its newest complete version)."""
+    path = Path(path)
+    if (path / MANIFEST).is_file():
+        return path
+    complete = [v for v in _versions(path) if (v / MANIFEST).is_file()]
+    if complete:
+        return complete[-1]
+    if not path.exists():
+        raise ShardError("no such shard set", file=str(path), hint="check the path, or run the stage that writes it")
+    raise ShardError("not a complete shard set (no manifest.json, and no complete vNNNN inside)",
+                     file=str(path), hint="the stage that writes it may have failed; run it again")
+
+
+class ShardSet:
+    """A complete shard set on disk, read in a streaming way.
+
+    Args:
+        path: The set's directory or the parent of its versions (newest complete one is used).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = resolve(path)
+        try:
+            self.manifest = json.loads((self.path / MANIFEST).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ShardError(f"unreadable manifest: {exc}", file=str(self.path / MANIFEST)) from None
+        if self.manifest.get("format") != FORMAT:
+            raise ShardError(f"unknown shard format {self.manifest.get('format')!r}", file=str(self.path))
+
+    def __repr__(self) -> str:
+        return f"ShardSet({str(self.path)!r}, kind={self.kind!r}, records={len(self)})"
+
+    def __len__(self) -> int:
+        return sum(p["records"] for p in self.manifest["parts"])
+
+    @property
+    def kind(self) -> str:
+        return self.manifest.get("kind", "mixed")
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+    @property
+    def parts(self) -> list[Path]:
+        return [self.path / p["file"] for p in self.manifest["parts"]]
+
+    def sub(self, name: str) -> ShardSet | None:
+        """A sub-set (``rejected`` or ``quarantine``) if this set has one."""
+        return ShardSet(self.path / name) if (self.path / name / MANIFEST).is_file() else None
+
+    @property
+    def rejected(self) -> ShardSet | None:
+        return self.sub("rejected")
+
+    def __iter__(self) -> Iterator[dict]:
+        for part in self.parts:
+            for number, line in iter_lines(part):
+                if not line.strip():
+                    continue
+                try:
+                    yield loads(line)
+                except ValueError as exc:
+                    raise ShardError(f"corrupt record: {exc}", file=str(part), line=number,
+                                     hint=f"run: instructkit verify {self.path}") from None
+
+
+def iter_sets(paths: Iterable[str | os.PathLike]) -> Iterator[dict]:
+    """Records of several sets, one after the other."""
+    for path in paths:
+        yield from ShardSet(path)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+class _PartWriter:
+    """Writes records into numbered parts of one directory and describes them."""
+
+    def __init__(self, directory: Path, shard_size: int, compression: str | None):
+        if compression not in COMPRESSIONS:
+            raise ShardError(f"unknown compression {compression!r}", hint="use none, gz or zst")
+        self.dir, self.shard_size, self.compression = directory, shard_size, compression
+        self.parts: list[dict] = []
+        self.kinds: Counter = Counter()
+        self._file = self._hasher = self._stream = None
+        self._n = 0
+
+    def _open(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        name = f"part-{len(self.parts):05d}.jsonl{COMPRESSIONS[self.compression]}"
+        self._file = open(self.dir / name, "wb")
+        self._hasher = _HashingWriter(self._file)
+        if self.compression == "gz":
+            # mtime=0 keeps the bytes (and so the fingerprint) reproducible.
+            self._stream = gzip.GzipFile(filename="", mode="wb", fileobj=self._hasher, mtime=0)
+        elif self.compression == "zst":
+            import zstandard
+
+            self._stream = zstandard.ZstdCompressor(level=3).stream_writer(self._hasher, closefd=False)
+        else:
+            self._stream = io.BufferedWriter(self._hasher, buffer_size=1 << 20)
+        self.parts.append({"file": name, "records": 0})
+        self._n = 0
+
+    def write(self, record: dict, kind: str | None = None) -> None:
+        if self._file is None or self._n >= self.shard_size:
+            self._close()
+            self._open()
+        self._stream.write(dumps(record))
+        self._n += 1
+        self.parts[-1]["records"] += 1
+        if kind:
+            self.kinds[kind] += 1
+
+    def _close(self) -> None:
+        if self._file is None:
+            return
+        self._stream.flush()
+        self._stream.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self.parts[-1]["bytes"] = self._hasher.bytes
+        self.parts[-1]["sha256"] = self._hasher.sha.hexdigest()
+        self._file = None
+
+    def finish(self) -> list[dict]:
+        self._close()
+        return self.parts
+
+    @property
+    def records(self) -> int:
+        return sum(p["records"] for p in self.parts)
+
+
+def fingerprint_of(parts: list[dict]) -> str:
+    """The content-addressed id of a set: sha256 over its parts' sha256s, in order."""
+    return hashlib.sha256("\n".join(p["sha256"] for p in parts).encode()).hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(parent: Path) -> None:
+    """Remove temporary dirs left by writers that died (their pid is gone)."""
+    if not parent.is_dir():
+        return
+    for child in parent.iterdir():
+        m = re.match(r"^\.tmp-(\d+)-", child.name)
+        if m and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, ensure_ascii=False, sort_keys=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+class ShardWriter:
+    """Writes one new version of a shard set, atomically.
+
+    Use as a context manager: the set is committed when the block ends normally and discarded on
+    an exception (including KeyboardInterrupt).
+
+    Args:
+        out: A parent directory (the next ``vNNNN`` is created under it) or an explicit version
+            path ``.../vNNNN`` (refused if it exists, unless ``force``).
+        stage: The stage name recorded in the manifest.
+        params: The effective parameters, recorded as given (must be JSON-serialisable).
+        inputs: The parent sets (for lineage and caching).
+        kind: The record kind; inferred from what is written when None.
+        shard_size: Records per part file.
+        compression: None, ``gz`` or ``zst``.
+        force: Replace an existing explicit version path.
+        conserving: Whether ``in == kept + rejected + quarantined`` must hold (False for stages that
+            create records, such as synth or binarisation).
+    """
+
+    def __init__(self, out: str | os.PathLike, *, stage: str, params: dict | None = None,
+                 inputs: Iterable[ShardSet] = (), kind: str | None = None,
+                 shard_size: int = DEFAULT_SHARD_SIZE, compression: str | None = None,
+                 force: bool = False, conserving: bool = True):
+        if shard_size < 1:
+            raise ShardError(f"shard size must be at least 1, got {shard_size}")
+        out = Path(out)
+        self.explicit = bool(VERSION_RE.match(out.name))
+        self.parent = out.parent if self.explicit else out
+        self.target = out if self.explicit else None
+        if self.explicit and out.exists() and not force:
+            raise ShardError("this version already exists", file=str(out),
+                             hint="write to its parent for the next version, or pass --force to replace it")
+        if self.parent.exists() and not self.parent.is_dir():
+            raise ShardError("output path is a file, not a directory", file=str(self.parent))
+        self.stage, self.params, self.kind, self.force = stage, params or {}, kind, force
+        self.conserving = conserving
+        self.inputs = [{"path": str(s.path), "fingerprint": s.fingerprint} for s in inputs]
+        self.parent.mkdir(parents=True, exist_ok=True)
+        _clean_stale(self.parent)
+        self.tmp = self.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.tmp.mkdir()
+        self._kept = _PartWriter(self.tmp, shard_size, compression)
+        self._rejected = _PartWriter(self.tmp / "rejected", shard_size, compression)
+        self._quarantine = _PartWriter(self.tmp / "quarantine", shard_size, compression)
+        self.counts = {"in": 0, "kept": 0, "rejected": Counter(), "quarantined": Counter()}
+        self.stats: dict[str, Any] = {}
+        self.extra_files: list[str] = []
+        self.started = time.time()
+        self.path: Path | None = None
+
+    # records -----------------------------------------------------------------------------
+
+    def write(self, record: dict) -> None:
+        """Keep a record."""
+        from instructkit.records import kind_of
+
+        self._kept.write(record, kind_of(record))
+        self.counts["kept"] += 1
+
+    def reject(self, record: dict, reason: str, **details: Any) -> None:
+        """Drop a record with a reason; it lands in ``rejected/`` with ``meta.reject``."""
+        record = dict(record)
+        meta = dict(record.get("meta") or {})
+        meta["reject"] = {"stage": self.stage, "reason": reason, **details}
+        record["meta"] = meta
+        self._rejected.write(record, None)
+        self.counts["rejected"][reason] += 1
+
+    def quarantine(self, raw: Any, reason: str, *, source: dict, error: str) -> None:
+        """Keep an input row that could not become a record, with why (``--on-error skip``)."""
+        row = {"raw": raw, "meta": {"source": source, "reject": {"stage": self.stage, "reason": reason,
+                                                                  "error": error}}}
+        self._quarantine.write(row, None)
+        self.counts["quarantined"][reason] += 1
+
+    def count_in(self, n: int = 1) -> None:
+        self.counts["in"] += n
+
+    def file(self, name: str) -> Path:
+        """A path for an extra file (e.g. ``clusters.jsonl``) that is committed with the set."""
+        self.extra_files.append(name)
+        return self.tmp / name
+
+    # commit ------------------------------------------------------------------------------
+
+    def _manifest(self, writer: _PartWriter, kind: str, counts: dict, elapsed: float) -> dict:
+        parts = writer.finish()
+        return {
+            "format": FORMAT,
+            "kind": kind,
+            "stage": self.stage,
+            "params": self.params,
+            "inputs": self.inputs,
+            "fingerprint": fingerprint_of(parts),
+            "parts": parts,
+            "counts": counts,
+            "kinds": dict(writer.kinds),
+            "instructkit": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "elapsed_s": round(elapsed, 3),
+        }
+
+    def commit(self) -> Path:
+        """Finish the parts, write the manifests (last) and rename the set into place."""
+        elapsed = time.time() - self.started
+        kinds = self._kept.kinds
+        kind = self.kind or (next(iter(kinds)) if len(kinds) == 1 else ("mixed" if kinds else "empty"))
+        counts = {
+            "in": self.counts["in"], "kept": self.counts["kept"],
+            "rejected": dict(self.counts["rejected"]), "quarantined": dict(self.counts["quarantined"]),
+        }
+        for sub, writer, sub_kind in (("rejected", self._rejected, "rejected"),
+                                      ("quarantine", self._quarantine, "quarantine")):
+            if writer.records:
+                m = self._manifest(writer, sub_kind, {"in": writer.records, "kept": writer.records,
+                                                      "rejected": {}, "quarantined": {}}, elapsed)
+                _write_json(self.tmp / sub / MANIFEST, m)
+        manifest = self._manifest(self._kept, kind, counts, elapsed)
+        manifest["conserving"] = self.conserving
+        if self.stats:
+            manifest["stats"] = self.stats
+        if self.extra_files:
+            manifest["files"] = sorted(set(self.extra_files))
+        _write_json(self.tmp / MANIFEST, manifest)  # written last: its presence means complete
+        self.manifest = manifest
+        self.path = self._rename_into_place()
+        return self.path
+
+    def _rename_into_place(self) -> Path:
+        if self.explicit:
+            target = self.target
+            if target.exists():
+                if not self.force:
+                    raise ShardError("this version appeared while writing", file=str(target),
+                                     hint="pass --force to replace it")
+                trash = self.parent / f".tmp-{os.getpid()}-old-{uuid.uuid4().hex[:8]}"
+                os.rename(target, trash)
+                os.rename(self.tmp, target)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.rename(self.tmp, target)
+            return target
+        for _ in range(1000):
+            existing = _versions(self.parent)
+            number = int(VERSION_RE.match(existing[-1].name).group(1)) + 1 if existing else 1
+            target = self.parent / f"v{number:04d}"
+            try:
+                # Linux rename(2) onto an existing non-empty dir fails: the racing loser retries.
+                if target.exists():
+                    continue
+                os.rename(self.tmp, target)
+                return target
+            except OSError:
+                continue
+        raise ShardError("could not find a free version number", file=str(self.parent))
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        for w in (self._kept, self._rejected, self._quarantine):
+            with contextlib.suppress(Exception):
+                w.finish()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+def verify(path: str | os.PathLike) -> list[str]:
+    """Check checksums, record counts and conservation; return a list of problems (empty: fine)."""
+    s = ShardSet(path)
+    problems: list[str] = []
+    for spec in s.manifest["parts"]:
+        part = s.path / spec["file"]
+        if not part.is_file():
+            problems.append(f"{part}: missing")
+            continue
+        sha = hashlib.sha256()
+        with open(part, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                sha.update(chunk)
+        if sha.hexdigest() != spec["sha256"]:
+            problems.append(f"{part}: sha256 mismatch (manifest {spec['sha256'][:12]}, file {sha.hexdigest()[:12]})")
+            continue
+        try:
+            n = sum(1 for _, line in iter_lines(part) if line.strip())
+        except InputError as exc:
+            problems.append(str(exc))
+            continue
+        if n != spec["records"]:
+            problems.append(f"{part}: {n} records, manifest says {spec['records']}")
+    if fingerprint_of([p for p in s.manifest["parts"] if "sha256" in p]) != s.fingerprint:
+        problems.append(f"{s.path}: fingerprint does not match the parts")
+    counts = s.manifest.get("counts", {})
+    if counts.get("kept") is not None and counts["kept"] != len(s):
+        problems.append(f"{s.path}: counts.kept={counts['kept']} but parts hold {len(s)}")
+    for name, key in (("rejected", "rejected"), ("quarantine", "quarantined")):
+        n_sub = sum(counts.get(key, {}).values())
+        sub = s.sub(name)
+        if n_sub and sub is None:
+            problems.append(f"{s.path}: counts.{key} is {n_sub} but {name}/ is missing")
+        elif sub is not None:
+            if len(sub) != n_sub:
+                problems.append(f"{s.path}: {name}/ holds {len(sub)} records, counts.{key} sums to {n_sub}")
+            problems.extend(verify(sub.path))
+    if s.manifest.get("conserving", True) and counts.get("in") is not None:
+        total = counts["kept"] + sum(counts.get("rejected", {}).values()) + sum(counts.get("quarantined", {}).values())
+        if counts["in"] != total:
+            problems.append(f"{s.path}: conservation broken: in={counts['in']} but kept+rejected+quarantined={total}")
+    return problems

@@ -1,0 +1,196 @@
+"""Operators, their registry, and the one loop that chains them (DESIGN.md section 3).
+
+An operator has one narrow hook:
+
+- a ``Filter`` returns ``None`` to keep a record, or a ``Drop`` with the reason (never mutates);
+- a ``Mapper`` returns the rewritten record (never drops).
+
+``apply`` is the only place that counts, writes kept records and sends drops to ``rejected/``, with
+``--workers`` processes when asked. Operators register under a short name usable in YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ClassVar, NamedTuple
+
+from instructkit.errors import ConfigError
+
+
+class Drop(NamedTuple):
+    """A filter's verdict to remove a record: the reason, and details such as value and threshold."""
+
+    reason: str
+    details: dict = {}
+
+
+class Operator:
+    """Base of all operators. Subclasses set ``name`` and, if configurable, a ``Params`` dataclass."""
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    Params: ClassVar[type | None] = None
+
+    def __init__(self, params: Any = None):
+        self.params = params
+
+
+class Filter(Operator):
+    """Keeps or drops; never mutates the record."""
+
+    def check(self, record: dict) -> Drop | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Mapper(Operator):
+    """Rewrites a record; never drops it. Returns the (new) record."""
+
+    def map(self, record: dict) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, dict[str, type[Operator]]] = {}
+
+
+def register(family: str, name: str) -> Callable[[type[Operator]], type[Operator]]:
+    """Class decorator: register an operator under ``family`` / ``name``."""
+
+    def wrap(cls: type[Operator]) -> type[Operator]:
+        cls.name, cls.family = name, family
+        REGISTRY.setdefault(family, {})[name] = cls
+        return cls
+
+    return wrap
+
+
+def lookup(family: str, name: str) -> type[Operator]:
+    """The operator class registered as ``name``; a ConfigError lists the valid names."""
+    ops = REGISTRY.get(family, {})
+    if name not in ops:
+        raise ConfigError(f"unknown {family} {name!r}", hint=f"valid names: {', '.join(sorted(ops)) or '(none)'}")
+    return ops[name]
+
+
+def add_meta(record: dict, **values: Any) -> dict:
+    """A copy of ``record`` with keys added to its ``meta`` (for mappers and stage tags)."""
+    out = dict(record)
+    meta = dict(out.get("meta") or {})
+    meta.update(values)
+    out["meta"] = meta
+    return out
+
+
+# --- the one loop ----------------------------------------------------------------------------
+
+
+def run_chain(ops: list[Operator], record: dict) -> tuple[dict, Drop | None]:
+    """Pass one record through the chain; stop at the first drop."""
+    for op in ops:
+        if isinstance(op, Filter):
+            verdict = op.check(record)
+            if verdict is not None:
+                if isinstance(verdict, str):
+                    verdict = Drop(verdict)
+                return record, verdict
+        else:
+            record = op.map(record)
+    return record, None
+
+
+_WORKER_OPS: list[Operator] = []
+
+
+def _init_worker(factory: Callable[[], list[Operator]]) -> None:
+    # Build the chain once per worker process (models and regexes are expensive to build).
+    _WORKER_OPS[:] = factory()
+
+
+def _run_batch(batch: list[dict]) -> list[tuple[dict, Drop | None]]:
+    return [run_chain(_WORKER_OPS, r) for r in batch]
+
+
+def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    it = iter(records)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+def apply(records: Iterable[dict], factory: Callable[[], list[Operator]], writer: Any, *,
+          workers: int = 1, batch_size: int = 256, total: int | None = None,
+          description: str = "processing") -> None:
+    """Run every record through the operator chain and write kept and rejected records.
+
+    Args:
+        records: The input records (streamed).
+        factory: A picklable callable that builds the operator chain (called once per worker).
+        writer: A ``ShardWriter``; gets ``count_in``, ``write`` and ``reject`` calls.
+        workers: Processes; 1 runs in this process. Order of output is the input order either way.
+        batch_size: Records per task sent to a worker.
+        total: The number of records, for the progress bar.
+        description: The progress bar's label.
+    """
+    with progress_bar(description, total) as advance:
+        if workers <= 1:
+            ops = factory()
+            results: Iterable[list[tuple[dict, Drop | None]]] = (
+                [run_chain(ops, r) for r in batch] for batch in _batches(records, batch_size)
+            )
+            _drain(results, writer, advance)
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+            with ctx.Pool(workers, initializer=_init_worker, initargs=(factory,)) as pool:
+                _drain(pool.imap(_run_batch, _batches(records, batch_size), chunksize=1), writer, advance)
+
+
+def _drain(results: Iterable[list[tuple[dict, Drop | None]]], writer: Any, advance: Callable[[int], None]) -> None:
+    for batch in results:
+        for record, verdict in batch:
+            writer.count_in()
+            if verdict is None:
+                writer.write(record)
+            else:
+                writer.reject(record, verdict.reason, **dict(verdict.details))
+        advance(len(batch))
+
+
+class progress_bar:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise (CI, pipes, tests).
+
+    Use as ``with progress_bar("dedupe", total) as advance: advance(n)``.
+    """
+
+    def __init__(self, description: str, total: int | None = None):
+        self.description, self.total = description, total
+        self._progress = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return lambda n=1: None
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+        self._progress.start()
+        task = self._progress.add_task(self.description, total=self.total)
+        return lambda n=1: self._progress.advance(task, n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def params_dict(params: Any) -> dict:
+    """A params object (dataclass or mapping) as a plain dict for the manifest."""
+    if params is None:
+        return {}
+    if dataclasses.is_dataclass(params):
+        return dataclasses.asdict(params)
+    return dict(params)

@@ -1,0 +1,1 @@
+"""Training: the tiny offline model, sft, reward and rlhf (TRL stable trainers; PPO is ours)."""
