@@ -1,0 +1,578 @@
+"""Shared plumbing of the training stages (sft, reward, rlhf): data, models, params, output, manifest.
+
+Every stage that trains follows the same shape, TRL's example scripts made strict:
+
+1. ``load_params`` builds a typed params dataclass from defaults < ``--config`` YAML < flags < ``--set``.
+2. ``load_records`` reads shard sets and refuses records of the wrong kind, naming the set.
+3. ``load_tokenizer`` / ``load_causal_lm`` load a model dir or hub id (safetensors only; no remote
+   code unless asked).
+4. ``OutputDir`` trains into ``OUT.partial/`` (checkpoints under ``OUT.partial/checkpoints``) and
+   renames the finished model into ``OUT`` at the end, so a crash never leaves a half model at ``OUT``
+   and ``--resume`` finds the checkpoints of the interrupted run.
+5. ``write_model_manifest`` records data fingerprints, the resolved trainer config, library versions,
+   final metrics and the log history.
+
+TRL's defaults move inside 1.x (FIELD-NOTES.md): ``trainer_kwargs`` sets every knob that changes
+results explicitly, and the manifest records the full resolved config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import os
+import random
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from instructkit import __version__
+from instructkit.config import build, load_yaml, parse_sets
+from instructkit.errors import ConfigError, InputError, InstructkitError
+from instructkit.shards import ShardSet
+
+T = TypeVar("T")
+
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers")
+# Keys never written into a manifest (the resolved TrainingArguments carry hub_token etc.).
+_SECRET_MARKERS = ("token", "api_key", "apikey", "password", "secret")
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class TrainParams:
+    """Knobs shared by every training stage. Stages subclass this and add their own fields."""
+
+    learning_rate: float = field(default=2e-5, metadata={"help": "Peak learning rate (AdamW)."})
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the training data (ignored when max_steps is set)."})
+    max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimizer steps."})
+    batch_size: int = field(default=8, metadata={"help": "Examples per device per forward pass."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Forward passes per optimizer step."})
+    warmup_ratio: float = field(default=0.0, metadata={"help": "Fraction of steps of linear warmup."})
+    lr_scheduler: str = field(default="linear", metadata={"help": "linear, cosine, constant, ... (transformers names)."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    optim: str = field(default="adamw_torch", metadata={"help": "Optimizer name (transformers OptimizerNames)."})
+    max_length: int = field(default=1024, metadata={"help": "Maximum tokens per example; longer ones are truncated."})
+    seed: int = field(default=42, metadata={"help": "Seed for init, shuffling, dropout and the eval split."})
+    bf16: str = field(default="auto", metadata={"help": "auto (bf16 on a GPU that supports it), true or false."})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations (saves memory, ~20% slower)."})
+    eval_split: float = field(default=0.0, metadata={"help": "Fraction of records held out for evaluation (0: none)."})
+    eval_steps: int | None = field(default=None, metadata={"help": "Evaluate every N steps (None: at the end only)."})
+    logging_steps: int = field(default=10, metadata={"help": "Log the loss every N steps."})
+    save_steps: int | None = field(default=500, metadata={"help": "Checkpoint every N steps (None: no checkpoints)."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most N checkpoints."})
+    keep_checkpoints: bool = field(default=False, metadata={"help": "Move the checkpoints into OUT/checkpoints at the end."})
+    lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"],
+                                           metadata={"help": "Modules to adapt (peft names; all-linear for every linear layer)."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow model code from the model repo (off: safer)."})
+    dtype: str = field(default="auto", metadata={"help": "Weights dtype when loading: auto, float32, bfloat16, float16."})
+
+    def __post_init__(self) -> None:
+        if self.bf16 not in ("auto", "true", "false", True, False):
+            raise ValueError(f"bf16 must be auto, true or false, got {self.bf16!r}")
+        if not 0.0 <= self.eval_split < 1.0:
+            raise ValueError(f"eval_split must be in [0, 1), got {self.eval_split}")
+        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.learning_rate < 0:
+            raise ValueError(f"learning_rate must be >= 0, got {self.learning_rate}")
+
+
+def load_params(cls: type[T], *, config: str | Path | None = None, sets: list[str] | None = None,
+                flags: dict[str, Any] | None = None, what: str | None = None) -> T:
+    """Build a params dataclass: defaults < YAML ``config`` < explicit CLI ``flags`` < ``--set`` items.
+
+    Flags whose value is None (not given on the command line) are ignored. Unknown keys are a
+    ConfigError listing the valid ones.
+    """
+    values: dict[str, Any] = {}
+    source = None
+    if config is not None:
+        values.update(load_yaml(config))
+        source = str(config)
+    values.update({k: v for k, v in (flags or {}).items() if v is not None})
+    overrides = parse_sets(sets)
+    values.update(overrides)
+    return build(cls, values, source=source if not overrides else None, what=what)
+
+
+# --- data ------------------------------------------------------------------------------------
+
+_KIND_HINTS = {
+    "sft": "pass a set of 'sft' records (ingest output, or annotate-import --binarize for demonstrations)",
+    "preference": "pass a set of 'preference' records (annotate-import --binarize, or ingest a preference format)",
+    "prompt": "pass a set of 'prompt' records (or 'sft'/'preference' sets, whose prompts are used)",
+}
+
+
+def load_records(paths: list[str | Path], kinds: set[str], *, stage: str | None = None) -> tuple[list[dict], list[ShardSet]]:
+    """Read every record of the shard sets at ``paths``, accepting only the given kinds.
+
+    Args:
+        paths: Shard set paths (a vNNNN dir or its parent).
+        kinds: Record kinds the stage accepts, e.g. ``{"sft"}``.
+        stage: The stage name, for messages (``sft needs 'sft' records``).
+
+    Raises:
+        InputError: when no path is given, a set is empty, or a set holds a kind not accepted.
+    """
+    from instructkit.records import kind_of
+
+    if not paths:
+        raise InputError("no input shard set given", hint="pass one or more shard set paths")
+    stage = stage or "/".join(sorted(kinds))
+    wanted = " or ".join(repr(k) for k in sorted(kinds))
+    records: list[dict] = []
+    sets: list[ShardSet] = []
+    for path in paths:
+        s = ShardSet(path)
+        set_kinds = set(s.manifest.get("kinds") or {}) or ({s.kind} if s.kind not in ("mixed", "empty") else set())
+        bad = set_kinds - kinds
+        if bad:
+            raise InputError(f"{stage} needs {wanted} records; {s.path} holds {', '.join(map(repr, sorted(bad)))}",
+                             hint=_KIND_HINTS.get(next(iter(sorted(kinds))), "pass a set of the right kind"))
+        n = 0
+        for rec in s:
+            k = kind_of(rec)
+            if k not in kinds:
+                raise InputError(f"{stage} needs {wanted} records; {s.path} holds {k!r} (record {rec.get('id')})",
+                                 hint=_KIND_HINTS.get(next(iter(sorted(kinds))), "pass a set of the right kind"))
+            records.append(rec)
+            n += 1
+        if n == 0:
+            raise InputError(f"shard set {s.path} is empty", hint="check the stage that wrote it")
+        sets.append(s)
+    return records, sets
+
+
+def split_records(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """A deterministic train/held-out split (at least one record each side when fraction > 0)."""
+    if fraction <= 0:
+        return records, []
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    n_eval = max(1, round(len(records) * fraction))
+    if n_eval >= len(records):
+        raise ConfigError(f"eval_split {fraction} leaves no training records out of {len(records)}",
+                          hint="lower --eval-split or add data")
+    held = set(order[:n_eval])
+    return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def _check_model_path(name_or_path: str | Path) -> str:
+    text = str(name_or_path)
+    path = Path(text)
+    looks_local = path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep + os.sep in text
+    if looks_local:
+        if not path.is_dir():
+            raise InputError("model directory not found", file=text,
+                             hint="build one with: instructkit model tiny out/tiny, or pass a hub id")
+        if not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
+            raise InputError("not a model directory (no config.json)", file=text,
+                             hint="pass the directory save_pretrained wrote")
+    return text
+
+
+def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False, chat_template: str | None = None):
+    """Load a tokenizer; ``chat_template="chatml"`` installs our ChatML template (with generation markers).
+
+    A pad token is required; when the tokenizer has none, it is an error (reusing the end-of-turn
+    token as pad makes models never learn to stop; see FIELD-NOTES.md).
+    """
+    from transformers import AutoTokenizer
+
+    text = _check_model_path(name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(text, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot load a tokenizer: {str(exc).splitlines()[0]}", file=text,
+                         hint="pass a model directory or a hub id reachable from here") from None
+    if chat_template is not None:
+        if chat_template == "chatml":
+            from instructkit.train.tiny import CHATML_TEMPLATE
+
+            missing = [t for t in ("<|im_start|>", "<|im_end|>") if t not in tok.get_vocab()]
+            if missing:
+                tok.add_special_tokens({"additional_special_tokens": missing})
+            tok.chat_template = CHATML_TEMPLATE
+            tok.eos_token = "<|im_end|>"
+        elif Path(chat_template).is_file():
+            tok.chat_template = Path(chat_template).read_text("utf-8")
+        else:
+            raise ConfigError(f"unknown chat template {chat_template!r}",
+                              hint="use 'chatml' or the path of a Jinja template file")
+    return tok
+
+
+def load_causal_lm(name_or_path: str | Path, *, trust_remote_code: bool = False, dtype: Any = None):
+    """Load a causal LM from safetensors weights only (pickle checkpoints can run code)."""
+    from transformers import AutoModelForCausalLM
+
+    return _load(AutoModelForCausalLM, name_or_path, trust_remote_code=trust_remote_code, dtype=dtype)
+
+
+def load_sequence_classifier(name_or_path: str | Path, *, trust_remote_code: bool = False, dtype: Any = None,
+                             num_labels: int = 1):
+    """Load a sequence-classification model (a reward model: ``num_labels=1``), safetensors only."""
+    from transformers import AutoModelForSequenceClassification
+
+    return _load(AutoModelForSequenceClassification, name_or_path, trust_remote_code=trust_remote_code,
+                 dtype=dtype, num_labels=num_labels)
+
+
+def _load(auto_cls, name_or_path, *, trust_remote_code: bool, dtype: Any, **kwargs):
+    text = _check_model_path(name_or_path)
+    if isinstance(dtype, str) and dtype != "auto":
+        import torch
+
+        name = dtype
+        dtype = getattr(torch, name, None)
+        if not isinstance(dtype, torch.dtype):
+            raise ConfigError(f"unknown dtype {name!r}", hint="use auto, float32, bfloat16 or float16")
+    try:
+        return auto_cls.from_pretrained(text, trust_remote_code=trust_remote_code, use_safetensors=True,
+                                        dtype=dtype if dtype is not None else "auto", **kwargs)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot load the model: {str(exc).splitlines()[0]}", file=text,
+                         hint="the directory needs config.json and *.safetensors weights "
+                              "(pickle .bin weights are refused for safety)") from None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (transformers.set_seed does all three)."""
+    from transformers import set_seed
+
+    random.seed(seed)
+    set_seed(seed)
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of the libraries that shape training results, plus Python and instructkit."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"instructkit": __version__, "python": sys.version.split()[0]}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_info() -> dict[str, Any]:
+    """What we train on: cpu or cuda, the GPU name, and whether bf16 is supported."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {"device": "cuda", "gpus": torch.cuda.device_count(), "name": torch.cuda.get_device_name(0),
+                "bf16": bool(torch.cuda.is_bf16_supported())}
+    return {"device": "cpu", "gpus": 0, "name": "cpu", "bf16": False}
+
+
+def flash_attention_available() -> bool:
+    """Whether a varlen attention kernel (FlashAttention 2/3) can run here: needs CUDA and the package."""
+    import importlib.util
+
+    import torch
+
+    return torch.cuda.is_available() and any(importlib.util.find_spec(m) is not None
+                                             for m in ("flash_attn", "flash_attn_interface"))
+
+
+# --- trainer config --------------------------------------------------------------------------
+
+
+def resolve_bf16(value: str | bool, device: dict[str, Any]) -> bool:
+    """``auto`` means bf16 on a GPU that supports it and fp32 on the CPU."""
+    if value in (True, "true"):
+        if not device["bf16"]:
+            raise ConfigError("bf16=true but this device does not support bf16",
+                              hint="use --set bf16=auto (fp32 on the CPU)")
+        return True
+    if value in (False, "false"):
+        return False
+    return bool(device["bf16"])
+
+
+def trainer_kwargs(p: TrainParams, output_dir: Path, *, has_eval: bool) -> dict[str, Any]:
+    """Keyword arguments common to every TRL config (SFTConfig, RewardConfig, DPOConfig, ...).
+
+    Every setting that changes results is set here rather than left to a default that TRL may move
+    (the base config turns gradient checkpointing on and logs every 10 steps; pad_to_multiple_of
+    became 'auto'). On the CPU: ``use_cpu``, fp32, no checkpointing. Keys that only some configs
+    have (``max_length``, ``pad_to_multiple_of``: SFT, Reward, DPO) are added by each stage.
+    """
+    device = device_info()
+    cpu = device["device"] == "cpu"
+    bf16 = resolve_bf16(p.bf16, device)
+    kw: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        learning_rate=p.learning_rate,
+        num_train_epochs=p.epochs,
+        max_steps=p.max_steps if p.max_steps is not None else -1,
+        per_device_train_batch_size=p.batch_size,
+        per_device_eval_batch_size=p.batch_size,
+        gradient_accumulation_steps=p.gradient_accumulation_steps,
+        warmup_steps=p.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of total steps
+        lr_scheduler_type=p.lr_scheduler,
+        weight_decay=p.weight_decay,
+        max_grad_norm=p.max_grad_norm,
+        optim=p.optim,
+        seed=p.seed,
+        data_seed=p.seed,
+        bf16=bf16,
+        fp16=False,
+        use_cpu=cpu,
+        activation_checkpointing=bool(p.gradient_checkpointing) and not cpu,
+        logging_strategy="steps",
+        logging_steps=p.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps" if p.save_steps else "no",
+        save_steps=p.save_steps or 500,
+        save_total_limit=p.save_total_limit,
+        eval_strategy=("steps" if p.eval_steps else "no") if has_eval else "no",
+        eval_steps=p.eval_steps,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=True,
+        push_to_hub=False,
+    )
+    return kw
+
+
+def peft_config(p: TrainParams, task_type: str):
+    """A LoRA config (peft) when ``p.lora`` is on, else None."""
+    if not p.lora:
+        return None
+    from peft import LoraConfig
+
+    target = p.lora_target_modules
+    return LoraConfig(r=p.lora_r, lora_alpha=p.lora_alpha, lora_dropout=p.lora_dropout, task_type=task_type,
+                      target_modules=target[0] if target == ["all-linear"] else target)
+
+
+# --- progress --------------------------------------------------------------------------------
+
+
+def progress_callback(*, description: str = "training"):
+    """A ``transformers.TrainerCallback`` that shows a rich progress bar with the loss on a terminal
+    and prints one line per logging step otherwise (CI logs stay readable)."""
+    from transformers import TrainerCallback
+
+    class RichProgress(TrainerCallback):
+        def __init__(self) -> None:
+            self.progress = self.task = None
+            self.tty = sys.stderr.isatty()
+            self.loss: float | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if not state.is_local_process_zero or not self.tty:
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from instructkit.cli.common import console
+
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), console=console)
+            self.task = self.progress.add_task(description, total=state.max_steps, completed=state.global_step,
+                                               loss="-")
+            self.progress.start()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.update(self.task, completed=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if not state.is_local_process_zero:
+                return
+            if self.progress is not None:
+                if "loss" in logs:
+                    self.progress.update(self.task, loss=f"{logs['loss']:.4f}")
+                return
+            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in logs.items() if k != "total_flos"}
+            print(f"step {state.global_step}/{state.max_steps} " + " ".join(f"{k}={v}" for k, v in shown.items()),
+                  file=sys.stderr, flush=True)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.progress is not None:
+                self.progress.stop()
+                self.progress = None
+
+    return RichProgress()
+
+
+def use_our_progress(trainer, *, description: str = "training") -> None:
+    """Replace transformers' printer/tqdm callbacks with ours (public ``add/remove_callback`` API)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(progress_callback(description=description))
+
+
+# --- output directory ------------------------------------------------------------------------
+
+
+class OutputDir:
+    """Where a training stage writes: ``OUT.partial/`` while training, ``OUT`` once finished.
+
+    Checkpoints go to ``OUT.partial/checkpoints`` (a stable name, so ``--resume`` finds them after
+    a crash); the final model is saved to ``OUT.partial/model`` and renamed into ``OUT`` at the end.
+
+    Args:
+        out: The model directory to produce.
+        force: Replace an existing non-empty ``OUT`` (and discard an interrupted run's checkpoints).
+        resume: Continue from the newest checkpoint of an interrupted run (or of ``OUT/checkpoints``).
+    """
+
+    def __init__(self, out: str | Path, *, force: bool = False, resume: bool = False):
+        self.out = Path(out)
+        self.partial = self.out.parent / (self.out.name + ".partial")
+        self.checkpoints = self.partial / "checkpoints"
+        self.model = self.partial / "model"
+        self.force, self.resume = force, resume
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError("output path is a file", file=str(self.out))
+        out_busy = self.out.is_dir() and any(self.out.iterdir())
+        if out_busy and not (force or resume):
+            raise InputError("output directory exists and is not empty", file=str(self.out),
+                             hint="pass --force to replace it, or --resume to continue its training")
+        if self.partial.exists() and not (force or resume):
+            raise InputError(f"an interrupted run left {self.partial}", file=str(self.out),
+                             hint="pass --resume to continue it from its last checkpoint, or --force to start over")
+        if force and not resume:
+            shutil.rmtree(self.partial, ignore_errors=True)
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        if resume and not self.latest_checkpoint() and (self.out / "checkpoints").is_dir():
+            for ckpt in (self.out / "checkpoints").iterdir():
+                shutil.copytree(ckpt, self.checkpoints / ckpt.name)
+        if self.model.exists():
+            shutil.rmtree(self.model)
+
+    def latest_checkpoint(self) -> Path | None:
+        """The checkpoint with the highest step, or None."""
+        found = []
+        for c in self.checkpoints.glob("checkpoint-*") if self.checkpoints.is_dir() else []:
+            with contextlib.suppress(ValueError):
+                found.append((int(c.name.split("-")[-1]), c))
+        return max(found)[1] if found else None
+
+    def resume_from(self) -> str | None:
+        """The checkpoint to pass to ``trainer.train(resume_from_checkpoint=...)``."""
+        if not self.resume:
+            return None
+        ckpt = self.latest_checkpoint()
+        if ckpt is None:
+            raise InputError("--resume: no checkpoint to resume from", file=str(self.out),
+                             hint="checkpoints are written every save_steps steps; run without --resume")
+        return str(ckpt)
+
+    def commit(self, *, keep_checkpoints: bool = False) -> Path:
+        """Rename the finished model into ``OUT`` (replacing an old one) and clean up."""
+        if keep_checkpoints and self.latest_checkpoint():
+            os.rename(self.checkpoints, self.model / "checkpoints")
+        trash = None
+        if self.out.exists():
+            trash = self.out.parent / f".{self.out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(self.out, trash)
+        os.rename(self.model, self.out)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+        shutil.rmtree(self.partial, ignore_errors=True)
+        return self.out
+
+
+# --- manifest --------------------------------------------------------------------------------
+
+
+def _scrub(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: ("<redacted>" if any(m in str(k).lower() for m in _SECRET_MARKERS) and v else _scrub(v))
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_scrub(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _scrub(dataclasses.asdict(obj))
+    return str(obj)
+
+
+def trainer_config_dict(args) -> dict:
+    """The fully resolved TRL/transformers config as JSON-ready data, without secrets."""
+    data = args.to_dict() if hasattr(args, "to_dict") else dataclasses.asdict(args)
+    return _scrub(data)
+
+
+def write_model_manifest(out: str | Path, *, stage: str, inputs: list[ShardSet], config: dict,
+                         metrics: dict, extra: dict | None = None, log_history: list[dict] | None = None,
+                         started: float | None = None) -> Path:
+    """Write ``OUT/manifest.json`` atomically (temp file + rename); secrets are redacted.
+
+    Args:
+        out: The model directory.
+        stage: ``sft``, ``reward``, ``rlhf-dpo`` ...
+        inputs: The training data sets (path + fingerprint + records are recorded).
+        config: Our params and the resolved trainer config (``{"params": ..., "trainer": ...}``).
+        metrics: Final metrics (train loss, eval loss, accuracy ...).
+        extra: More keys to record (base model, chat template, device ...).
+        log_history: The trainer's per-step log (``trainer.state.log_history``).
+        started: ``time.time()`` at the start, for ``elapsed_s``.
+    """
+    out = Path(out)
+    manifest = {
+        "format": "instructkit.model/1",
+        "stage": stage,
+        "inputs": [{"path": str(s.path), "fingerprint": s.fingerprint, "kind": s.kind, "records": len(s)}
+                   for s in inputs],
+        "config": _scrub(config),
+        "metrics": _scrub(metrics),
+        "versions": library_versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if started is not None:
+        manifest["elapsed_s"] = round(time.time() - started, 3)
+    if extra:
+        manifest.update(_scrub(extra))
+    if log_history is not None:
+        manifest["log_history"] = _scrub(log_history)
+    tmp = out / f".manifest.json.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out / "manifest.json")
+    return out / "manifest.json"
+
+
+def read_model_manifest(path: str | Path) -> dict:
+    """The manifest of a model directory written by a training stage (``{}`` if it has none)."""
+    p = Path(path) / "manifest.json"
+    if not p.is_file():
+        return {}
+    try:
+        return json.loads(p.read_text("utf-8"))
+    except ValueError as exc:
+        raise InstructkitError(f"unreadable model manifest: {exc}", file=str(p)) from None
