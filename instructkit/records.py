@@ -119,7 +119,7 @@ def _check_messages(value: Any, field: str, *, alternate: bool, allow_empty: boo
                 f"'{field}[{i}]' is a second '{role}' turn in a row (non-alternating conversation)",
                 hint="merge consecutive turns or fix the roles",
             )
-        if role in ("user", "assistant"):
+        if role in ("user", "assistant", "tool"):  # a tool result lets the assistant speak again
             previous = role
 
 
