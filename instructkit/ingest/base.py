@@ -7,9 +7,12 @@ A format is one file under ``instructkit/ingest/`` with a ``Reader`` subclass re
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, ClassVar
 
 from instructkit.errors import RecordError
+from instructkit.records import message
 from instructkit.stage import Operator, register
 
 # Alpaca-style markers that mean "no input" (Alpaca, GPT-4-LLM, self-instruct outputs).
@@ -65,3 +68,74 @@ def extra_meta(row: dict, used: set[str]) -> dict:
     """Fields of the row that the format does not consume, kept under ``meta.extra``."""
     extra = {k: v for k, v in row.items() if k not in used}
     return {"extra": extra} if extra else {}
+
+
+# Message fields beyond role/content that survive ingest (OpenAI / TRL tool calling).
+MESSAGE_EXTRAS = ("tool_calls", "tool_call_id", "name")
+
+
+def _content(value: Any, where: str) -> Any:
+    """Message content: a string, None, or OpenAI content parts (their text parts are joined)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(p, dict) for p in value):
+        texts = [p.get("text") for p in value if p.get("type", "text") == "text"]
+        if len(texts) != len(value) or not all(isinstance(t, str) for t in texts):
+            raise RecordError(f"'{where}.content' has non-text parts", hint="only text content is supported")
+        return "".join(texts)
+    raise RecordError(f"'{where}.content' must be a string, got {type(value).__name__}")
+
+
+def to_message(obj: Any, where: str) -> dict:
+    """One message from ``{role, content}`` (OpenAI/TRL) or ``{from, value}`` (ShareGPT)."""
+    if not isinstance(obj, dict):
+        raise RecordError(f"'{where}' must be a message object, got {type(obj).__name__}")
+    if "role" in obj:
+        role, content = obj["role"], obj.get("content")
+    elif "from" in obj:
+        role, content = obj["from"], obj.get("value")
+    else:
+        raise RecordError(f"'{where}' has no 'role' (or ShareGPT 'from')", hint="a message is {role, content}")
+    extra = {k: obj[k] for k in MESSAGE_EXTRAS if obj.get(k) is not None}
+    try:
+        return message(role, _content(content, where), **extra)
+    except RecordError as exc:
+        raise RecordError(f"'{where}': {exc.message}", hint=exc.hint) from None
+
+
+def to_messages(value: Any, field: str, *, role: str = "user") -> list[dict]:
+    """A field holding a string (one message of ``role``), one message object, or a list of them."""
+    if isinstance(value, str):
+        return [message(role, value)]
+    if isinstance(value, dict):
+        return [to_message(value, field)]
+    if not isinstance(value, list) or not value:
+        raise RecordError(f"field {field!r} must be a string or a non-empty list of messages, "
+                          f"got {type(value).__name__ if not isinstance(value, list) else 'an empty list'}")
+    return [to_message(m, f"{field}[{i}]") for i, m in enumerate(value)]
+
+
+def split_shared_prefix(chosen: list[dict], rejected: list[dict]) -> tuple[list[dict], list[dict], list[dict]]:
+    """Implicit-prompt preference -> ``(prompt, chosen, rejected)``.
+
+    The prompt is the longest shared prefix of the two conversations, cut back so that it ends before
+    an assistant turn (as TRL's ``extract_prompt`` does); each side keeps at least its last message.
+    """
+    n = 0
+    limit = min(len(chosen), len(rejected)) - 1
+    while n < limit and chosen[n] == rejected[n]:
+        n += 1
+    while n > 0 and chosen[n - 1]["role"] == "assistant":
+        n -= 1
+    if n == 0:
+        raise RecordError("'chosen' and 'rejected' share no prompt (their first messages differ)",
+                          hint="give both sides the same conversation up to the final answer")
+    return chosen[:n], chosen[n:], rejected[n:]
+
+
+def content_id(*parts: Any) -> str:
+    """A stable 16-hex id over JSON-able parts (same scheme as ``records.record_id``)."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,24 @@
+"""OpenAI / TRL conversational: ``messages: [{role, content}]``, with optional tool calls.
+
+Reference: the OpenAI chat fine-tuning format and TRL's "conversational language modeling" dataset
+type. Assistant ``tool_calls`` and tool ``tool_call_id`` / ``name`` are kept on the messages; other
+top-level fields (for example ``tools``) are kept under ``meta.extra``.
+"""
+
+from __future__ import annotations
+
+from instructkit.ingest.base import Reader, extra_meta, reader, require, to_messages
+from instructkit.records import make_record
+
+USED = {"messages", "id"}
+
+
+@reader("openai", priority=10)
+class OpenAI(Reader):
+    def detect(self, row: dict) -> bool:
+        return isinstance(row.get("messages"), list) and "chosen" not in row
+
+    def read(self, row: dict, source: dict) -> dict:
+        (messages,) = require(row, "messages")
+        return make_record("sft", id=row.get("id"), messages=to_messages(messages, "messages"), source=source,
+                           meta=extra_meta(row, USED))
