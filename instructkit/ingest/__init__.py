@@ -131,7 +131,8 @@ def ingest(paths: list[str], writer: ShardWriter, *, fmt: str = "auto", maps: di
             except RecordError as exc:
                 if on_error != "skip":
                     label, line = _where(source)
-                    raise InputError(f"{label}: {exc.message} [{name} format]", file=source["file"], line=line,
+                    where = "" if line else f"{label}: "  # a line number goes into "file:line:" already
+                    raise InputError(f"{where}{exc.message} (read as {name})", file=source["file"], line=line,
                                      hint=exc.hint or "fix the row or pass --on-error skip") from None
                 count_in()
                 quarantine(raw, "invalid_record", source=source, error=exc.message)

@@ -119,7 +119,8 @@ def _json(path: Path) -> Iterator[tuple[Any, dict]]:
         except ValueError as exc:
             bad_utf8 = _bad_utf8(line)
             reason = "invalid_utf8" if bad_utf8 else "malformed_json"
-            message = f"invalid UTF-8 ({bad_utf8})" if bad_utf8 else f"malformed JSON: {exc}"
+            detail = f"{exc.msg} at column {exc.pos + 1}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            message = f"invalid UTF-8 ({bad_utf8})" if bad_utf8 else f"malformed JSON: {detail}"
             # Yielded, not raised: a generator that raises is finished, and the next lines must still be read.
             yield RowError(message, line.decode("utf-8", "replace").rstrip("\n"), source, reason), source
             continue
