@@ -1,0 +1,108 @@
+"""Simulate three annotators on an exported tasks directory and write a Label Studio JSON export.
+
+The committed ``export.json`` (pairwise) and ``export-rating.json`` (rating) were made with:
+
+    instructkit ingest data/samples/annotate/candidates.jsonl -o W/cand
+    instructkit annotate-export W/cand -o W/tasks --template pairwise
+    python data/samples/annotate/make_export.py W/tasks -o data/samples/annotate/export.json
+    instructkit annotate-export W/cand -o W/tasks-rating --template rating --criteria helpfulness,correctness
+    python data/samples/annotate/make_export.py W/tasks-rating -o data/samples/annotate/export-rating.json
+
+The hidden truth: ``candidates.jsonl`` lists each prompt's completions best first, so a lower
+response index is better. The simulated annotators (Label Studio user ids, as its quick export
+writes them in ``completed_by``):
+
+- 2 (careful): right 95% of the time on pairs; ratings within +-0.5 of the truth.
+- 3 (noisier): right 85% of the time; ratings within +-1.2; cancels (skips) one task.
+- 4 (lenient and position-biased): picks 'left' on 30% of pairs without reading, otherwise right
+  90% of the time; rates everything 1 point higher than the truth (capped at the top).
+
+Output mimics Label Studio 1.23's JSON export (checked against a real server's export).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+from pathlib import Path
+
+ANNOTATORS = (2, 3, 4)
+BASE_TIME = dt.datetime(2026, 11, 20, 9, 0, 0, tzinfo=dt.timezone.utc)
+
+
+def truth(i: int, top: int) -> float:
+    """Quality of response ``i`` on a 1..top scale: the first is best, each next 1.5 lower."""
+    return max(1.0, top - 1.5 * i)
+
+
+def pairwise(rng: random.Random, who: int, shown: list[int]) -> dict:
+    better = "left" if shown[0] < shown[1] else "right"
+    worse = "right" if better == "left" else "left"
+    if who == 4 and rng.random() < 0.3:
+        selected = "left"
+    else:
+        p = {2: 0.95, 3: 0.85, 4: 0.9}[who]
+        selected = better if rng.random() < p else worse
+    return {"from_name": "choice", "to_name": "left,right", "type": "pairwise", "value": {"selected": selected}}
+
+
+def ratings(rng: random.Random, who: int, i: int, criteria: list[str], top: int) -> list[dict]:
+    out = []
+    for c in criteria:
+        noise = {2: 0.5, 3: 1.2, 4: 0.5}[who]
+        value = truth(i, top) + rng.uniform(-noise, noise) + (1.0 if who == 4 else 0.0)
+        out.append({"from_name": c, "to_name": "response", "type": "rating",
+                    "value": {"rating": int(min(top, max(1, round(value))))}})
+    return out
+
+
+def simulate(tasks_dir: Path, seed: int = 7) -> list[dict]:
+    """The Label Studio JSON export for every task of ``tasks_dir``, annotated by three simulated users."""
+    manifest = json.loads((tasks_dir / "export_manifest.json").read_text("utf-8"))
+    tasks = json.loads((tasks_dir / "tasks.json").read_text("utf-8"))
+    template, criteria, top = manifest["template"], manifest["criteria"], manifest.get("max_rating") or 5
+    rng = random.Random(seed)
+    out, ann_id, clock = [], 0, BASE_TIME
+    for task_id, task in enumerate(tasks, 1):
+        data, anns = task["data"], []
+        for who in ANNOTATORS:
+            ann_id += 1
+            clock += dt.timedelta(seconds=rng.randint(20, 90))
+            cancelled = who == 3 and task_id == 2  # one skipped task: counted, not used
+            if cancelled:
+                result = []
+            elif template == "pairwise":
+                result = [pairwise(rng, who, data["instructkit_responses"])]
+            elif template == "rating":
+                result = ratings(rng, who, data["instructkit_responses"][0], criteria, top)
+            else:
+                raise SystemExit(f"make_export.py simulates pairwise and rating tasks, not {template}")
+            stamp = clock.isoformat().replace("+00:00", "Z")
+            anns.append({"id": ann_id, "completed_by": who, "result": result, "was_cancelled": cancelled,
+                         "ground_truth": False, "created_at": stamp, "updated_at": stamp,
+                         "lead_time": None if cancelled else round(rng.uniform(5, 60), 3), "prediction": {},
+                         "result_count": len(result), "task": task_id, "project": 1, "parent_prediction": None,
+                         "parent_annotation": None})
+        out.append({"id": task_id, "annotations": anns, "drafts": [], "predictions": [], "data": data, "meta": {},
+                    "created_at": BASE_TIME.isoformat().replace("+00:00", "Z"), "inner_id": task_id,
+                    "total_annotations": len([a for a in anns if not a["was_cancelled"]]),
+                    "cancelled_annotations": len([a for a in anns if a["was_cancelled"]]),
+                    "total_predictions": 0, "project": 1})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("tasks_dir", type=Path, help="a directory written by instructkit annotate-export")
+    ap.add_argument("-o", "--output", type=Path, required=True, help="the export JSON to write")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    export = simulate(args.tasks_dir, args.seed)
+    args.output.write_text(json.dumps(export, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    print(f"{args.output}: {len(export)} tasks, {sum(len(t['annotations']) for t in export)} annotations")
+
+
+if __name__ == "__main__":
+    main()
