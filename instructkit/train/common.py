@@ -193,10 +193,14 @@ def _check_model_path(name_or_path: str | Path) -> str:
 
 
 def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False, chat_template: str | None = None):
-    """Load a tokenizer; ``chat_template="chatml"`` installs our ChatML template (with generation markers).
+    """Load a tokenizer, optionally replacing its chat template.
 
-    A pad token is required; when the tokenizer has none, it is an error (reusing the end-of-turn
-    token as pad makes models never learn to stop; see FIELD-NOTES.md).
+    ``chat_template``: None keeps the model's; ``chatml`` installs our ChatML template with
+    ``{% generation %}`` markers (adding ``<|im_start|>``/``<|im_end|>`` if missing; for base
+    models); ``training`` asks TRL for the training variant of a known family's template (Qwen,
+    Llama 3, Gemma, Phi ...); any other value is a Jinja file path.
+
+    The pad / end-of-turn checks are in :mod:`instructkit.train.checks`.
     """
     from transformers import AutoTokenizer
 
@@ -215,19 +219,34 @@ def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False,
                 tok.add_special_tokens({"additional_special_tokens": missing})
             tok.chat_template = CHATML_TEMPLATE
             tok.eos_token = "<|im_end|>"
+        elif chat_template == "training":
+            from trl import get_training_chat_template
+
+            try:
+                patched = get_training_chat_template(tok)
+            except ValueError:
+                raise ConfigError(f"TRL has no training variant of the chat template of {text}",
+                                  hint="use --chat-template chatml or a Jinja file with {% generation %} "
+                                       "markers") from None
+            if patched is not None:
+                tok.chat_template = patched
         elif Path(chat_template).is_file():
             tok.chat_template = Path(chat_template).read_text("utf-8")
         else:
             raise ConfigError(f"unknown chat template {chat_template!r}",
-                              hint="use 'chatml' or the path of a Jinja template file")
+                              hint="use 'chatml', 'training' (TRL's variant for known model families) "
+                                   "or the path of a Jinja template file")
     return tok
 
 
-def load_causal_lm(name_or_path: str | Path, *, trust_remote_code: bool = False, dtype: Any = None):
-    """Load a causal LM from safetensors weights only (pickle checkpoints can run code)."""
+def load_causal_lm(name_or_path: str | Path, *, trust_remote_code: bool = False, dtype: Any = None, **kwargs):
+    """Load a causal LM from safetensors weights only (pickle checkpoints can run code).
+
+    ``kwargs`` go to ``from_pretrained`` (e.g. ``attn_implementation="flash_attention_2"``).
+    """
     from transformers import AutoModelForCausalLM
 
-    return _load(AutoModelForCausalLM, name_or_path, trust_remote_code=trust_remote_code, dtype=dtype)
+    return _load(AutoModelForCausalLM, name_or_path, trust_remote_code=trust_remote_code, dtype=dtype, **kwargs)
 
 
 def load_sequence_classifier(name_or_path: str | Path, *, trust_remote_code: bool = False, dtype: Any = None,
@@ -255,6 +274,18 @@ def _load(auto_cls, name_or_path, *, trust_remote_code: bool, dtype: Any, **kwar
         raise InputError(f"cannot load the model: {str(exc).splitlines()[0]}", file=text,
                          hint="the directory needs config.json and *.safetensors weights "
                               "(pickle .bin weights are refused for safety)") from None
+
+
+def quiet_libraries() -> None:
+    """Silence the tqdm bars of datasets/transformers and their info logs (our progress bar and summary
+    say what matters; warnings and errors still show)."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    datasets.logging.set_verbosity_error()
 
 
 def seed_everything(seed: int) -> None:
@@ -461,14 +492,22 @@ class OutputDir:
         if self.partial.exists() and not (force or resume):
             raise InputError(f"an interrupted run left {self.partial}", file=str(self.out),
                              hint="pass --resume to continue it from its last checkpoint, or --force to start over")
-        if force and not resume:
+
+    def start(self) -> None:
+        """Create ``OUT.partial`` (call once inputs and config are checked, just before training)."""
+        if self.force and not self.resume:
             shutil.rmtree(self.partial, ignore_errors=True)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
-        if resume and not self.latest_checkpoint() and (self.out / "checkpoints").is_dir():
+        if self.resume and not self.latest_checkpoint() and (self.out / "checkpoints").is_dir():
             for ckpt in (self.out / "checkpoints").iterdir():
                 shutil.copytree(ckpt, self.checkpoints / ckpt.name)
         if self.model.exists():
             shutil.rmtree(self.model)
+
+    def abandon(self) -> None:
+        """After a failure: keep ``OUT.partial`` only if it holds a checkpoint to resume from."""
+        if self.partial.exists() and self.latest_checkpoint() is None:
+            shutil.rmtree(self.partial, ignore_errors=True)
 
     def latest_checkpoint(self) -> Path | None:
         """The checkpoint with the highest step, or None."""
@@ -549,7 +588,7 @@ def write_model_manifest(out: str | Path, *, stage: str, inputs: list[ShardSet],
         "config": _scrub(config),
         "metrics": _scrub(metrics),
         "versions": library_versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     if started is not None:
         manifest["elapsed_s"] = round(time.time() - started, 3)
