@@ -1,0 +1,245 @@
+"""``dedupe``: exact, near-duplicate (MinHash LSH) and semantic deduplication, and decontamination.
+
+Two passes, so memory is bounded by the signatures, not by the text (about 0.7 KB per record at 128
+permutations; see ``scan``): pass 1 computes digests, signatures and embeddings keyed by record index
+and decides every removal; pass 2 re-reads the input and writes kept and rejected records.
+``--verify`` adds a pass that re-reads only the records in candidate pairs to compute their true
+Jaccard similarity.
+
+Stage order: ``--against`` contamination, then exact, then near (MinHash), then semantic; each sees
+only the records that survived the previous ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from instructkit.dedupe.cluster import REASONS, Plan, best_matches, cluster_stage, components, contamination
+from instructkit.dedupe.keep import parse_keep
+from instructkit.dedupe.normalize import FIELDS
+from instructkit.errors import ConfigError
+from instructkit.shards import ShardSet, ShardWriter, dumps
+from instructkit.stage import add_meta, progress_bar
+
+MODES = ("exact", "minhash", "semantic")
+# Band/row choice weights: every candidate is checked afterwards (estimate or --verify), so a false
+# positive costs only time while a false negative is lost: weigh misses 19x (0.8 -> 16 bands x 8 rows).
+FP_WEIGHT, FN_WEIGHT = 0.05, 0.95
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass(kw_only=True)
+class DedupeParams:
+    """Every knob of ``instructkit dedupe`` (YAML keys, ``--set`` keys and flags)."""
+
+    mode: list[str] = field(default_factory=lambda: ["exact", "minhash"],
+                            metadata=_help("exact, minhash, semantic; combined in that order"))
+    fields: str = field(default="conversation", metadata=_help("what is compared: prompt, response, conversation"))
+    threshold: float = field(default=0.8, metadata=_help("Jaccard similarity at or above which records are "
+                                                         "near duplicates (minhash)"))
+    num_perm: int = field(default=128, metadata=_help("MinHash permutations (4 bytes each per record)"))
+    ngram: int = field(default=5, metadata=_help("words per shingle"))
+    char_ngram: int = field(default=3, metadata=_help("characters per shingle for Chinese/Japanese and "
+                                                      "for texts shorter than ngram words"))
+    min_words: int = field(default=10, metadata=_help("texts with fewer words are shingled by characters"))
+    bands: int | None = field(default=None, metadata=_help("LSH bands (default: chosen from the threshold)"))
+    rows: int | None = field(default=None, metadata=_help("rows per band (default: chosen with bands)"))
+    verify: bool = field(default=False, metadata=_help("check candidates' true Jaccard similarity"))
+    keep: str = field(default="first", metadata=_help("survivor: first, longest, highest:<meta key>"))
+    case: bool = field(default=True, metadata=_help("exact: fold case"))
+    whitespace: bool = field(default=True, metadata=_help("exact: collapse whitespace"))
+    punctuation: bool = field(default=True, metadata=_help("exact: fold punctuation and symbols"))
+    seed: int = field(default=1, metadata=_help("seed of the MinHash permutations"))
+    against: list[str] = field(default_factory=list, metadata=_help("sets whose near duplicates are removed "
+                                                                    "from the input (decontamination)"))
+    model: str | None = field(default=None, metadata=_help("semantic: local model directory"))
+    semantic_threshold: float = field(default=0.95, metadata=_help("semantic: cosine similarity threshold"))
+    batch_size: int = field(default=32, metadata=_help("semantic: texts per forward pass"))
+    max_length: int = field(default=256, metadata=_help("semantic: tokens per text"))
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mode, str):
+            self.mode = [m.strip() for m in self.mode.split(",") if m.strip()]
+        bad = [m for m in self.mode if m not in MODES]
+        if bad or not self.mode:
+            raise ConfigError(f"unknown mode {', '.join(bad) or '(none)'}", hint=f"use one or more of {', '.join(MODES)}"
+                              ", comma-separated (e.g. --mode exact,minhash)")
+        self.mode = [m for m in MODES if m in self.mode]  # canonical order: exact, then near
+        if self.fields not in FIELDS:
+            raise ConfigError(f"unknown fields {self.fields!r}", hint=f"use one of {', '.join(FIELDS)}")
+        for name, lo in (("num_perm", 2), ("ngram", 1), ("char_ngram", 1), ("min_words", 0), ("batch_size", 1),
+                         ("max_length", 1)):
+            if getattr(self, name) < lo:
+                raise ConfigError(f"{name} must be at least {lo}, got {getattr(self, name)}")
+        for name in ("threshold", "semantic_threshold"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if (self.bands is None) != (self.rows is None):
+            raise ConfigError("give both bands and rows, or neither", hint="e.g. --bands 16 --rows 8")
+        if self.bands is not None and (self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm):
+            raise ConfigError(f"bands x rows = {self.bands} x {self.rows} must be positive and at most "
+                              f"num_perm ({self.num_perm})")
+        parse_keep(self.keep)
+
+
+def _bands_rows(p: DedupeParams) -> tuple[int, int]:
+    from instructkit.dedupe.minhash import optimal_bands
+
+    if p.bands is not None:
+        return p.bands, p.rows
+    return optimal_bands(p.threshold, p.num_perm, FP_WEIGHT, FN_WEIGHT)
+
+
+def _near_pairs(sc, src, against, p: DedupeParams, stats: dict):
+    """Candidate pairs at or above the threshold, their similarities, and a ``sim_to`` for keepers."""
+    from instructkit.dedupe.minhash import candidate_pairs, estimate
+    from instructkit.dedupe.scan import load_shingles
+
+    bands, rows = _bands_rows(p)
+    pairs = candidate_pairs(sc.sigs, bands, rows, sc.nonempty)
+    pairs = pairs[pairs[:, 0] < sc.n_in]  # against x against pairs are never needed
+    est = estimate(sc.sigs, pairs)
+    stats.update(bands=bands, rows=rows, candidate_pairs=int(len(pairs)))
+    if p.verify:
+        # Skip exact checks of pairs whose estimate is 4 standard errors below the threshold.
+        slack = 4 * math.sqrt(p.threshold * (1 - p.threshold) / p.num_perm)
+        pairs = pairs[est >= p.threshold - slack]
+        sh = load_shingles(src, against, p, np.unique(pairs))
+
+        def jac(a: int, b: int) -> float:
+            x, y = sh[a], sh[b]
+            inter = len(np.intersect1d(x, y, assume_unique=True))
+            union = len(x) + len(y) - inter
+            return inter / union if union else 1.0
+
+        sims = np.array([jac(a, b) for a, b in pairs.tolist()], dtype=np.float32)
+        stats["verified_pairs"] = int(len(pairs))
+
+        def sim_to(k: int, others: np.ndarray) -> np.ndarray:
+            return np.array([jac(k, o) for o in others.tolist()], dtype=np.float32)
+    else:
+        sims = est
+
+        def sim_to(k: int, others: np.ndarray) -> np.ndarray:
+            return estimate(sc.sigs, np.stack((np.full(len(others), k), others), axis=1))
+    ok = sims >= p.threshold
+    stats["pairs_at_threshold"] = int(ok.sum())
+    return pairs[ok], sims[ok], sim_to
+
+
+def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: int = 1):
+    """Pass 1 (and the --verify pass): decide every removal. Returns ``(scan, plan, stats)``."""
+    from instructkit.dedupe.exact import exact_groups, matches
+    from instructkit.dedupe.scan import scan
+
+    embedder = None
+    if "semantic" in p.mode:
+        from instructkit.dedupe.semantic import Embedder
+
+        embedder = Embedder(p.model, batch_size=p.batch_size, max_length=p.max_length)
+    sc = scan(src, against, p, workers=workers, embedder=embedder)
+    n_in, n = sc.n_in, sc.n
+    pl = Plan(n_in)
+    policy, _ = parse_keep(p.keep)
+    stats: dict = {}
+    cross: dict[int, tuple[int, float]] = {}
+    inner = np.empty((0, 2), dtype=np.int64)
+    sim_to = None
+    if "minhash" in p.mode:
+        pairs, sims, sim_to = _near_pairs(sc, src, against, p, stats)
+        is_cross = pairs[:, 1] >= n_in
+        best_matches(pairs[is_cross], sims[is_cross], n_in, cross)
+        inner = pairs[~is_cross]
+    if against and "exact" in p.mode:
+        hi, lo = sc.digests.arrays()
+        for i, j in matches(hi, lo, np.arange(n_in), np.arange(n_in, n)).items():
+            cross[i] = (j, 1.0)
+    if against and "semantic" in p.mode:
+        from instructkit.dedupe.semantic import similar_pairs
+
+        sp, ss = similar_pairs(sc.emb, np.arange(n_in), np.arange(n_in, n), p.semantic_threshold)
+        best_matches(sp, ss, n_in, cross)
+    contamination(pl, cross)
+    if "exact" in p.mode:
+        hi, lo = sc.digests.arrays()
+        groups = exact_groups(hi, lo, np.flatnonzero(pl.alive))
+        cluster_stage(pl, 2, groups, lambda k, o: np.ones(len(o)), 1.0, policy, sc.lengths, sc.values)
+    if "minhash" in p.mode:
+        alive = pl.alive
+        inner = inner[alive[inner[:, 0]] & alive[inner[:, 1]]]
+        cluster_stage(pl, 3, components(inner, n_in), sim_to, p.threshold, policy, sc.lengths, sc.values)
+    if "semantic" in p.mode:
+        from instructkit.dedupe.semantic import similar_pairs
+
+        idx = np.flatnonzero(pl.alive)
+        sp, _ = similar_pairs(sc.emb, idx, idx, p.semantic_threshold, same=True)
+        cluster_stage(pl, 4, components(sp, n_in), lambda k, o: sc.emb[o] @ sc.emb[k],
+                      p.semantic_threshold, policy, sc.lengths, sc.values)
+    pl.resolve_chains()
+    return sc, pl, stats
+
+
+def run(inp: str, output: str, p: DedupeParams, *, workers: int = 1, shard_size: int = 100_000,
+        compression: str | None = None, force: bool = False) -> ShardWriter:
+    """Deduplicate ``inp`` into a new version under ``output``; returns the committed writer."""
+    src = ShardSet(inp)
+    against = [ShardSet(a) for a in p.against]
+    with ShardWriter(output, stage="dedupe", params=dataclasses.asdict(p), inputs=[src, *against],
+                     shard_size=shard_size, compression=compression, force=force) as writer:
+        sc, pl, stats = plan(src, against, p, workers=workers)
+        clusters_of: dict[int, list[int]] = {}
+        for cid, c in enumerate(pl.clusters):
+            clusters_of.setdefault(c["kept"], []).append(cid)
+        with progress_bar("dedupe: writing", sc.n_in) as advance:
+            for i, rec in enumerate(src):
+                writer.count_in()
+                code = int(pl.reason[i])
+                if code == 0:
+                    if i in clusters_of:
+                        rec = add_meta(rec, dedupe={"clusters": clusters_of[i]})
+                    writer.write(rec)
+                else:
+                    t = int(pl.target[i])
+                    # Identical records share an id (a hash of their content), so the kept record's
+                    # position in the input (0-based) is recorded too.
+                    details = {"duplicate_of": sc.ids[t], "similarity": round(float(pl.sim[i]), 4)}
+                    if code != 1:
+                        details["duplicate_of_index"] = t
+                    if pl.matched[i] >= 0:
+                        details["matched"] = sc.ids[int(pl.matched[i])]
+                    if code == 1:
+                        details["against"] = sc.against_path(t)
+                    writer.reject(rec, REASONS[code], **details)
+                advance(1)
+        _write_clusters(writer, sc, pl)
+        writer.stats["cluster_sizes"] = {str(k): v for k, v in sorted(
+            Counter(1 + len(c["members"]) for c in pl.clusters).items())}
+        writer.stats["dedupe"] = {**stats, "clusters": len(pl.clusters),
+                                  "contaminated": int((pl.reason == 1).sum())}
+    return writer
+
+
+def _write_clusters(writer: ShardWriter, sc, pl: Plan) -> None:
+    """``clusters.jsonl``: one line per cluster (kept id, members, similarity to the kept record)."""
+    with open(writer.file("clusters.jsonl"), "wb") as fh:
+        for cid, c in enumerate(pl.clusters):
+            fh.write(dumps({"cluster": cid, "stage": c["stage"], "kept": sc.ids[c["kept"]],
+                            "members": [sc.ids[c["kept"]], *(sc.ids[m] for m in c["members"])],
+                            "indices": [c["kept"], *c["members"]],
+                            "similarity": [1.0, *c["similarity"]]}))
+        by_match: dict[int, list[int]] = {}
+        for i in np.flatnonzero(pl.reason == 1).tolist():
+            by_match.setdefault(int(pl.target[i]), []).append(i)
+        for k, (j, members) in enumerate(sorted(by_match.items()), len(pl.clusters)):
+            fh.write(dumps({"cluster": k, "stage": "against", "kept": None, "matched": sc.ids[j],
+                            "against": sc.against_path(j), "members": [sc.ids[m] for m in members],
+                            "indices": members,
+                            "similarity": [round(float(pl.sim[m]), 4) for m in members]}))
