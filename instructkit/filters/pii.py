@@ -28,15 +28,16 @@ from instructkit.stage import Drop, Filter, Mapper, add_meta, register
 KINDS = ("email", "phone", "ip", "credit_card")
 TAGS = {"email": "[EMAIL]", "phone": "[PHONE]", "ip": "[IP]", "credit_card": "[CREDIT_CARD]"}
 
-EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b")
+# Lookarounds are ASCII-only: in Chinese text a number or address touches CJK characters, which are \w.
+EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])")
 PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)|\d{1,4})(?:[\s.-]?\d{2,4}){2,4}"  # +44 20 7946 0958
+    r"(?<![A-Za-z0-9+])(?:\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)|\d{1,4})(?:[\s.-]?\d{2,4}){2,4}"  # +44 20 7946 0958
     r"|\(\d{3}\)\s?\d{3}[\s.-]\d{4}"  # (555) 123-4567
     r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
-    r"|1[3-9]\d{9})(?![\w])"  # Chinese mobile 13812345678
+    r"|1[3-9]\d{9})(?![A-Za-z0-9])"  # Chinese mobile 13812345678
 )
 IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)")
-IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+IPV6 = re.compile(r"(?<![A-Za-z0-9:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![A-Za-z0-9:])")
 CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 
 
