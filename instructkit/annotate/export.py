@@ -144,7 +144,7 @@ def task_data(template: Template, item: dict, key: str, shown: list[int], finger
         data["left"], data["right"] = texts
     elif template.name == "ranking":
         data["items"] = [{"id": f"r{i}", "title": f"Response {chr(65 + pos)}", "body": t}
-                         for pos, (i, t) in enumerate(zip(shown, texts))]
+                         for pos, (i, t) in enumerate(zip(shown, texts, strict=True))]
     elif template.name in ("rating", "edit"):
         data["response"] = texts[0]
     data.update({"instructkit_task": key, "instructkit_id": item["id"], "instructkit_set": fingerprint,

@@ -12,8 +12,13 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 
-from instructkit.annotate.agreement import (binomial_two_sided_p, fleiss_kappa, krippendorff_alpha,
-                                            pairwise_cohen, unit_agreement)
+from instructkit.annotate.agreement import (
+    binomial_two_sided_p,
+    fleiss_kappa,
+    krippendorff_alpha,
+    pairwise_cohen,
+    unit_agreement,
+)
 
 Units = dict[object, dict[str, object]]  # unit -> {annotator: value}
 

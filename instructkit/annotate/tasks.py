@@ -83,7 +83,7 @@ def items_from_data(tasks: list[dict]) -> dict[str, dict]:
             texts = [by_id.get(f"r{i}", "") for i in shown]
         elif "response" in data:
             texts = [data["response"]]
-        for i, t in zip(shown, texts):
+        for i, t in zip(shown, texts, strict=False):
             item["texts"].setdefault(int(i), t)
     for item in items.values():
         order = sorted(item.pop("texts").items())

@@ -29,7 +29,7 @@ import random
 from pathlib import Path
 
 ANNOTATORS = (2, 3, 4)
-BASE_TIME = dt.datetime(2026, 11, 20, 9, 0, 0, tzinfo=dt.timezone.utc)
+BASE_TIME = dt.datetime(2026, 11, 20, 9, 0, 0, tzinfo=dt.UTC)
 
 
 def truth(i: int, top: int) -> float:
