@@ -14,24 +14,29 @@ from instructkit.cli.common import (
     SetOpt,
     ShardSizeOpt,
     WorkersOpt,
-    console,
     print_summary,
 )
 
 
-def _print_rules() -> None:
-    from rich.table import Table
+def _short(value: object, limit: int = 110) -> str:
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    n = len(value) if isinstance(value, (list, dict)) else 0
+    return text[:limit] + f"... ({n} items)" if n else text[:limit] + "..."
 
+
+def _print_rules() -> None:
+    """Plain text on stdout (greppable, no wrapping): rule, summary, then each parameter."""
     from instructkit.filters import listing
 
     for name, summary, params in listing():
-        table = Table(title=f"[bold]{name}[/]: {summary}", title_justify="left", header_style="bold",
-                      show_lines=False, expand=False)
-        for col in ("parameter", "type", "default", "help"):
-            table.add_column(col, overflow="fold")
+        typer.echo(f"{name}: {summary}")
         for pname, ptype, default, help_ in params:
-            table.add_row(pname, ptype, repr(default), help_)
-        console.print(table)
+            typer.echo(f"  {pname} ({ptype}) = {_short(default)}")
+            if help_:
+                typer.echo(f"      {help_}")
+        typer.echo("")
     typer.echo("Use a rule in YAML as  rules: [{NAME: {PARAM: VALUE}}]  or override with  --set NAME.PARAM=VALUE")
 
 
