@@ -107,9 +107,13 @@ class SelfInstruct:
         p = self.p
         self.stats["batches"] += 1
         batch_no = self.stats["batches"]
-        prompts = []
+        prompts, used = [], set()
         for _ in range(p.batch_size):
-            examples = self._examples()
+            for _try in range(10):  # few seeds: avoid sending the same prompt twice in a batch
+                examples = self._examples()
+                if (ids := tuple(e["id"] for e in examples)) not in used:
+                    break
+            used.add(ids)
             req = self.engine.request(instruction_prompt(examples, p.instructions_per_request), "instructions",
                                       max_new_tokens=p.max_new_tokens, temperature=p.temperature, top_p=p.top_p,
                                       seed=p.seed + batch_no, system=p.system)

@@ -1,0 +1,104 @@
+"""`instructkit synth` end to end: real HTTP (a scripted server and the tiny model behind
+`transformers serve`), the local tiny model, resume through the CLI, and user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from openai_server import ScriptedServer, openai_server  # noqa: F401
+from synth_fake import FakeGenerator
+
+from instructkit.shards import ShardSet, verify
+
+SEEDS = Path(__file__).parent / "data" / "synth_seeds.jsonl"
+# The tiny model holds 1024 positions: keep replies short (prompts are cut from the left to fit).
+TINY = ["--set", "max_new_tokens=48", "--set", "instance_max_new_tokens=24", "--set", "evol_max_new_tokens=24",
+        "--set", "response_max_new_tokens=24", "--set", "batch_size=2"]
+
+
+def _check_funnel(path) -> dict:
+    s = ShardSet(path)
+    c = s.manifest["counts"]
+    assert c["in"] == c["kept"] + sum(c["rejected"].values()) and verify(s.path) == []
+    assert s.kind == "sft" and len(s) == c["kept"]
+    return s.manifest
+
+
+def _scripted(fake: FakeGenerator):
+    return lambda body: fake.reply(body["messages"][-1]["content"], body.get("seed", 0))
+
+
+def test_cli_over_http_with_resume_and_no_key_on_disk(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNTH_TEST_KEY", "sk-secret-123")
+    fake = FakeGenerator()
+    out, cache = tmp_path / "synth", tmp_path / "cache.jsonl"
+    args = ["synth", "--seeds", SEEDS, "--generator", None, "--model", "scripted", "-o", out, "--cache", cache,
+            "--api-key-env", "SYNTH_TEST_KEY", "-n", "10", "--set", "instances=separate", "--concurrency", "2"]
+    with ScriptedServer(reply=_scripted(fake)) as server:
+        args[4] = server.url + "/v1"
+        first = cli(*args, "--max-requests", "4")
+        assert "request budget spent" in first.output
+        n_first = len(server.requests)
+        second = cli(*args)
+        n_total = len(server.requests)
+    assert n_first == 4 and server.requests[0]["headers"]["Authorization"] == "Bearer sk-secret-123"
+    m1 = _check_funnel(out / "v0001")
+    m2 = _check_funnel(out / "v0002")
+    assert m1["stats"]["synth"]["stopped"] == "max_requests" and m2["stats"]["synth"]["cache_hits"] == 4
+    assert m2["counts"]["kept"] == 10 and str(out / "v0002") in second.output
+    # Every request reached the server once: the cache file has one line per request, no repeats.
+    keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == n_total
+    bodies = [json.dumps(r["body"], sort_keys=True) for r in server.requests]
+    assert len(bodies) == len(set(bodies))
+    for path in (out / "v0002").rglob("*"):
+        if path.is_file():
+            assert "sk-secret-123" not in path.read_text(errors="ignore")
+    rec = next(iter(ShardSet(out / "v0002")))
+    assert rec["meta"]["synth"]["generator"] == {"backend": "http", "model": "scripted", "url": server.url + "/v1"}
+
+
+def test_cli_evol_over_http(cli, tmp_path):
+    fake = FakeGenerator()
+    with ScriptedServer(reply=_scripted(fake)) as server:
+        cli("synth", "--seeds", SEEDS, "--generator", server.url, "-o", tmp_path / "evol", "--method", "evol",
+            "--rounds", "2", "--cache", tmp_path / "c.jsonl")
+    m = _check_funnel(tmp_path / "evol")
+    assert m["counts"]["kept"] == 10 and m["params"]["method"] == "evol" and m["params"]["rounds"] == 2
+
+
+def test_cli_user_errors(cli, tmp_path):
+    r = cli("synth", "--seeds", tmp_path / "nope.jsonl", "--generator", "http://127.0.0.1:9/v1", "--model", "m",
+            "-o", tmp_path / "o", ok=False)
+    assert r.exit_code == 2 and "no such seed set or seed file" in r.output
+    r = cli("synth", "--seeds", SEEDS, "--generator", "http://127.0.0.1:9/v1", "--model", "m", "-o", tmp_path / "o",
+            "--set", "no_such_key=1", ok=False)
+    assert r.exit_code == 2 and "unknown key 'no_such_key'" in r.output and "rouge_threshold" in r.output
+    r = cli("synth", "--seeds", SEEDS, "--generator", "http://127.0.0.1:9/v1", "--model", "m", "-o", tmp_path / "o",
+            "--method", "magic", ok=False)
+    assert r.exit_code == 2 and "method" in r.output
+    r = cli("synth", "--seeds", SEEDS, "--generator", str(tmp_path / "no-model"), "-o", tmp_path / "o", ok=False)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_local_tiny_model_end_to_end(cli, tiny_model, tmp_path):
+    # Mechanics only: the tiny model writes gibberish, so most candidates are rejected.
+    for method in ("self-instruct", "evol"):
+        out = tmp_path / method
+        cli("synth", "--seeds", SEEDS, "--generator", tiny_model, "-o", out, "--method", method, "-n", "4",
+            "--rounds", "1", "--max-requests", "6", "--set", "instances=separate", "--set", "patience=2", *TINY)
+        m = _check_funnel(out)
+        st = m["stats"]["synth"]
+        assert 0 < st["requests_sent"] <= 6 and st["candidates"] == m["counts"]["in"]
+        assert m["params"]["generator"] == {"backend": "local", "model": str(tiny_model)}
+
+
+def test_http_tiny_model_behind_transformers_serve(cli, openai_server, tmp_path):  # noqa: F811
+    out = tmp_path / "http"
+    cli("synth", "--seeds", SEEDS, "--generator", openai_server.url, "--model", openai_server.model, "-o", out,
+        "-n", "4", "--max-requests", "6", "--set", "instances=separate", "--set", "patience=2", *TINY)
+    m = _check_funnel(out)
+    st = m["stats"]["synth"]
+    assert 0 < st["requests_sent"] <= 6 and st["candidates"] == m["counts"]["in"]
+    assert m["params"]["generator"]["backend"] == "http"
