@@ -249,3 +249,29 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):
     result = cli("dedupe", src.path, "-o", tmp_path / "out", *args, ok=False)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("v*"))
+
+
+def test_bands_match_datasketch_objective():
+    from datasketch.lsh import _optimal_param
+
+    from instructkit.dedupe.minhash import optimal_bands
+
+    for t in (0.5, 0.8, 0.9):
+        assert optimal_bands(t, 128) == _optimal_param(t, 128, 0.5, 0.5)
+
+
+def test_signature_estimates_track_true_jaccard():
+    from instructkit.dedupe.minhash import estimate, permutations, signatures
+    from instructkit.dedupe.shingle import batch_shingles
+
+    rng = random.Random(4)
+    words = _sentence(rng, 200)
+    texts = [" ".join(words)] + [" ".join(_edit(words, k, rng)) for k in (2, 6, 15, 40)]
+    h, lens = batch_shingles(texts)
+    sigs = signatures(h, lens, permutations(256))
+    pairs = np.array([[0, i] for i in range(1, 5)])
+    est = estimate(sigs, pairs)
+    true = np.array([_jaccard(texts[0], texts[i]) for i in range(1, 5)])
+    assert np.all(np.abs(est - true) < 0.1) and true[0] > 0.9 > 0.4 > true[-1]
+    # Batching does not change a text's shingles; empty texts get none.
+    assert np.array_equal(batch_shingles(["", texts[1], "!!"])[1], [0, len(shingle_hashes(texts[1])), 0])
