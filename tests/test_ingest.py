@@ -262,3 +262,27 @@ def test_forced_format_and_ambiguity(cli, tmp_path):
     assert list(ShardSet(tmp_path / "y"))[0]["prompt"] == [{"role": "user", "content": "hi"}]
     result = cli("ingest", path, "-o", tmp_path / "z", "--format", "nope", ok=False)
     assert result.exit_code == 2 and "unknown format 'nope'" in result.output
+
+
+def test_fast_ids_equal_record_id(cli, tmp_path, samples):
+    """``base.build`` hashes plain content with orjson; the id must be the one ``record_id`` gives."""
+    import json as stdjson
+
+    import orjson
+
+    from instructkit.ingest.base import build
+    from instructkit.records import message, record_id
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for i in range(0, len(chars), 8192):
+        content = {"messages": [{"role": "user", "content": "".join(chars[i:i + 8192])}]}
+        assert orjson.dumps(content, option=orjson.OPT_SORT_KEYS) == stdjson.dumps(
+            content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    rec = build("sft", messages=[message("user", "\x1f tab\t \u2028 é 漢 🙂"), message("assistant", "ok")])
+    assert rec["id"] == record_id(rec)
+    tool = build("sft", messages=[message("user", "x"), message("assistant", "", tool_calls=[{"index": 1.5}]),
+                                  message("tool", "1"), message("assistant", "y")])
+    assert tool["id"] == record_id(tool)  # non-plain content takes the record_id path
+    _, records = _ingest(cli, tmp_path, samples / "alpaca.json", samples / "hh_rlhf.jsonl.gz",
+                         samples / "ultrafeedback.jsonl", samples / "prompts.jsonl", samples / "openai_messages.jsonl")
+    assert all(r["id"] == record_id(r) for r in records)

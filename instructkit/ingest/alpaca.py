@@ -7,8 +7,8 @@ a list of ``[instruction, response]`` pairs that precede the current turn.
 from __future__ import annotations
 
 from instructkit.errors import RecordError
-from instructkit.ingest.base import Reader, as_text, extra_meta, is_empty_input, reader, require
-from instructkit.records import make_record, message
+from instructkit.ingest.base import Reader, as_text, build, extra_meta, is_empty_input, reader, require
+from instructkit.records import message
 
 USED = {"instruction", "input", "output", "system", "history", "id"}
 
@@ -31,5 +31,5 @@ class Alpaca(Reader):
                 raise RecordError(f"'history[{i}]' must be a [instruction, response] pair")
             messages += [message("user", turn[0]), message("assistant", turn[1])]
         messages += [message("user", prompt), message("assistant", as_text(output, "output"))]
-        return make_record("sft", id=row.get("id"), messages=messages, source=source,
+        return build("sft", id=row.get("id"), messages=messages, source=source,
                            meta=extra_meta(row, USED))

@@ -7,8 +7,8 @@ For CSV, TSV, Parquet and ``datasets`` directories whose columns are plain texts
 
 from __future__ import annotations
 
-from instructkit.ingest.base import Reader, as_text, extra_meta, reader
-from instructkit.records import make_record, message
+from instructkit.ingest.base import Reader, as_text, build, extra_meta, reader
+from instructkit.records import message
 
 USED = {"system", "user", "assistant", "id"}
 
@@ -25,6 +25,6 @@ class Columns(Reader):
         messages.append(message("user", as_text(row.get("user") or "", "user")))
         meta = extra_meta(row, USED)
         if "assistant" not in row:
-            return make_record("prompt", id=row.get("id"), prompt=messages, source=source, meta=meta)
+            return build("prompt", id=row.get("id"), prompt=messages, source=source, meta=meta)
         messages.append(message("assistant", as_text(row["assistant"] or "", "assistant")))
-        return make_record("sft", id=row.get("id"), messages=messages, source=source, meta=meta)
+        return build("sft", id=row.get("id"), messages=messages, source=source, meta=meta)

@@ -6,8 +6,8 @@ the user turn (as Alpaca's ``input`` does); ``category`` goes to ``meta.category
 
 from __future__ import annotations
 
-from instructkit.ingest.base import Reader, as_text, extra_meta, reader, require
-from instructkit.records import make_record, message
+from instructkit.ingest.base import Reader, as_text, build, extra_meta, reader, require
+from instructkit.records import message
 
 USED = {"instruction", "context", "response", "category", "id"}
 
@@ -27,4 +27,4 @@ class Dolly(Reader):
         if row.get("category"):
             meta["category"] = str(row["category"])
         messages = [message("user", prompt), message("assistant", as_text(response, "response"))]
-        return make_record("sft", id=row.get("id"), messages=messages, source=source, meta=meta)
+        return build("sft", id=row.get("id"), messages=messages, source=source, meta=meta)

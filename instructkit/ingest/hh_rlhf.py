@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 from instructkit.errors import RecordError
-from instructkit.ingest.base import Reader, extra_meta, reader, require, split_shared_prefix
-from instructkit.records import make_record, message
+from instructkit.ingest.base import Reader, build, extra_meta, reader, require, split_shared_prefix
+from instructkit.records import message
 
 USED = {"chosen", "rejected", "id"}
 # A turn marker at the start or after a blank line; one space after the colon is part of the marker.
@@ -42,5 +42,5 @@ class HHRLHF(Reader):
         chosen, rejected = require(row, "chosen", "rejected")
         prompt, chosen, rejected = split_shared_prefix(parse_transcript(chosen, "chosen"),
                                                        parse_transcript(rejected, "rejected"))
-        return make_record("preference", id=row.get("id"), prompt=prompt, chosen=chosen, rejected=rejected,
+        return build("preference", id=row.get("id"), prompt=prompt, chosen=chosen, rejected=rejected,
                            source=source, meta=extra_meta(row, USED))

@@ -7,8 +7,7 @@ top-level fields (for example ``tools``) are kept under ``meta.extra``.
 
 from __future__ import annotations
 
-from instructkit.ingest.base import Reader, extra_meta, reader, require, to_messages
-from instructkit.records import make_record
+from instructkit.ingest.base import Reader, build, extra_meta, reader, require, to_messages
 
 USED = {"messages", "id"}
 
@@ -20,5 +19,5 @@ class OpenAI(Reader):
 
     def read(self, row: dict, source: dict) -> dict:
         (messages,) = require(row, "messages")
-        return make_record("sft", id=row.get("id"), messages=to_messages(messages, "messages"), source=source,
+        return build("sft", id=row.get("id"), messages=to_messages(messages, "messages"), source=source,
                            meta=extra_meta(row, USED))

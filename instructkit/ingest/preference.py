@@ -9,8 +9,7 @@ removed.
 
 from __future__ import annotations
 
-from instructkit.ingest.base import Reader, extra_meta, reader, require, split_shared_prefix, to_messages
-from instructkit.records import make_record
+from instructkit.ingest.base import Reader, build, extra_meta, reader, require, split_shared_prefix, to_messages
 
 USED = {"prompt", "chosen", "rejected", "id"}
 
@@ -28,7 +27,7 @@ class Preference(Reader):
         n = len(prompt)
         if len(chosen) > n and len(rejected) > n and chosen[:n] == prompt and rejected[:n] == prompt:
             chosen, rejected = chosen[n:], rejected[n:]
-        return make_record("preference", id=row.get("id"), prompt=prompt, chosen=chosen, rejected=rejected,
+        return build("preference", id=row.get("id"), prompt=prompt, chosen=chosen, rejected=rejected,
                            source=source, meta=extra_meta(row, USED))
 
 
@@ -41,5 +40,5 @@ class PreferenceImplicit(Reader):
     def read(self, row: dict, source: dict) -> dict:
         chosen, rejected = require(row, "chosen", "rejected")
         prompt, chosen, rejected = split_shared_prefix(to_messages(chosen, "chosen"), to_messages(rejected, "rejected"))
-        return make_record("preference", id=row.get("id"), prompt=prompt, chosen=chosen, rejected=rejected,
+        return build("preference", id=row.get("id"), prompt=prompt, chosen=chosen, rejected=rejected,
                            source=source, meta=extra_meta(row, USED))

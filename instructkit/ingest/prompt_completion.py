@@ -6,8 +6,7 @@ completion one assistant message (kept verbatim, including a leading space of a 
 
 from __future__ import annotations
 
-from instructkit.ingest.base import Reader, extra_meta, reader, require, to_messages
-from instructkit.records import make_record
+from instructkit.ingest.base import Reader, build, extra_meta, reader, require, to_messages
 
 USED = {"prompt", "completion", "id"}
 
@@ -20,4 +19,4 @@ class PromptCompletion(Reader):
     def read(self, row: dict, source: dict) -> dict:
         prompt, completion = require(row, "prompt", "completion")
         messages = to_messages(prompt, "prompt") + to_messages(completion, "completion", role="assistant")
-        return make_record("sft", id=row.get("id"), messages=messages, source=source, meta=extra_meta(row, USED))
+        return build("sft", id=row.get("id"), messages=messages, source=source, meta=extra_meta(row, USED))

@@ -5,8 +5,7 @@ Reference: TRL's "prompt-only" dataset type (GRPO, RLOO). A string prompt become
 
 from __future__ import annotations
 
-from instructkit.ingest.base import Reader, extra_meta, reader, require, to_messages
-from instructkit.records import make_record
+from instructkit.ingest.base import Reader, build, extra_meta, reader, require, to_messages
 
 USED = {"prompt", "id"}
 # Fields that make a row with a prompt some other format.
@@ -20,5 +19,5 @@ class PromptOnly(Reader):
 
     def read(self, row: dict, source: dict) -> dict:
         (prompt,) = require(row, "prompt")
-        return make_record("prompt", id=row.get("id"), prompt=to_messages(prompt, "prompt"), source=source,
+        return build("prompt", id=row.get("id"), prompt=to_messages(prompt, "prompt"), source=source,
                            meta=extra_meta(row, USED))

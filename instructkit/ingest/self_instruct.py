@@ -8,8 +8,8 @@ Reference: Wang et al. 2023, "Self-Instruct" (its 175 seed tasks, also used by S
 from __future__ import annotations
 
 from instructkit.errors import RecordError
-from instructkit.ingest.base import Reader, as_text, extra_meta, is_empty_input, reader, require
-from instructkit.records import make_record, message
+from instructkit.ingest.base import Reader, as_text, build, extra_meta, is_empty_input, reader, require
+from instructkit.records import message
 
 USED = {"instruction", "instances", "is_classification", "name", "id"}
 
@@ -36,5 +36,5 @@ class SelfInstruct(Reader):
             prompt = instruction if is_empty_input(inp) else f"{instruction}\n\n{as_text(inp, f'instances[{k}].input')}"
             messages = [message("user", prompt), message("assistant", as_text(inst["output"], f"instances[{k}].output"))]
             rid = f"{row['id']}#{k}" if row.get("id") not in (None, "") else None
-            out.append(make_record("sft", id=rid, messages=messages, source=source, meta={**base, "instance": k}))
+            out.append(build("sft", id=rid, messages=messages, source=source, meta={**base, "instance": k}))
         return out

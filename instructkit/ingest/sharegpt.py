@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 
 from instructkit.errors import RecordError
-from instructkit.ingest.base import Reader, extra_meta, reader, require, to_message
-from instructkit.records import make_record, message
+from instructkit.ingest.base import Reader, build, extra_meta, reader, require, to_message
+from instructkit.records import message
 
 USED = {"conversations", "system", "id", "chosen", "rejected"}
 
@@ -66,7 +66,7 @@ class ShareGPT(Reader):
         meta = extra_meta(row, USED)
         if "chosen" in row or "rejected" in row:
             chosen, rejected = require(row, "chosen", "rejected")
-            return make_record("preference", id=row.get("id"), prompt=messages,
+            return build("preference", id=row.get("id"), prompt=messages,
                                chosen=_turns(chosen, "chosen"), rejected=_turns(rejected, "rejected"),
                                source=source, meta=meta)
-        return make_record("sft", id=row.get("id"), messages=messages, source=source, meta=meta)
+        return build("sft", id=row.get("id"), messages=messages, source=source, meta=meta)

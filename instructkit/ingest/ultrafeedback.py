@@ -15,8 +15,8 @@ release ranks by it). Ratings of ``"N/A"`` are skipped; a row without ratings ha
 from __future__ import annotations
 
 from instructkit.errors import RecordError
-from instructkit.ingest.base import Reader, as_text, extra_meta, reader, to_messages
-from instructkit.records import clean_text, make_record
+from instructkit.ingest.base import Reader, as_text, build, extra_meta, reader, to_messages
+from instructkit.records import clean_text
 
 USED = {"instruction", "prompt", "completions", "models", "id"}
 ANNOTATOR = "ultrafeedback"
@@ -78,5 +78,5 @@ class UltraFeedback(Reader):
             judgment = _judgment(i, comp)
             if judgment:
                 judgments.append(judgment)
-        return make_record("feedback", id=row.get("id"), prompt=to_messages(prompt, "instruction"),
+        return build("feedback", id=row.get("id"), prompt=to_messages(prompt, "instruction"),
                            responses=responses, judgments=judgments, source=source, meta=extra_meta(row, USED))

@@ -11,8 +11,7 @@ straight into ``KTOTrainer``.
 from __future__ import annotations
 
 from instructkit.errors import RecordError
-from instructkit.ingest.base import Reader, content_id, extra_meta, reader, require, to_messages
-from instructkit.records import make_record
+from instructkit.ingest.base import Reader, build, content_id, extra_meta, reader, require, to_messages
 
 USED = {"prompt", "completion", "label", "id"}
 LABELS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -41,5 +40,5 @@ class UnpairedPreference(Reader):
             raise RecordError("'completion' must end with an assistant message")
         label = _label(label)
         rid = row.get("id") or content_id(prompt, completion, label)
-        return make_record("prompt", id=rid, prompt=prompt, completion=completion, label=label, source=source,
+        return build("prompt", id=rid, prompt=prompt, completion=completion, label=label, source=source,
                            meta=extra_meta(row, USED))
