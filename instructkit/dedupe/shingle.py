@@ -95,23 +95,26 @@ def batch_shingles(texts: list[str], ngram: int = 5, char_ngram: int = 3,
     doc_start = np.concatenate(([0], np.cumsum(doc_len + 1)[:-1]))
     cp = np.frombuffer("\x00".join(norm).encode("utf-32-le"), dtype=np.uint32)
     small = np.minimum(cp, _TABLE - 1)
-    isw = word_t[small] | (cp >= _TABLE)
+    isw = word_t[small]
+    isw |= cp >= _TABLE
     isc = cjk_t[small]
-    prev_w = np.concatenate(([False], isw[:-1]))
-    prev_c = np.concatenate(([False], isc[:-1]))
-    wpos = np.flatnonzero(isw)
-    tstart = np.flatnonzero(isw & (~prev_w | isc | prev_c))
-    # Token hash: sum of cp * M^(pos - start) over the token's characters.
+    # A token starts at a letter that follows a non-letter, or at/after a CJK character.
+    start = isw.copy()
+    start[1:] &= ~isw[:-1] | isc[1:] | isc[:-1]
+    tstart = np.flatnonzero(start)
+    # Token hash: sum of cp * M^(pos - start) over the token's letters (non-letters weigh 0).
     pw, inv = _Powers.get(len(cp))
     with np.errstate(over="ignore"):
-        vals = cp[wpos].astype(np.uint64) * pw[wpos]
-        first = np.searchsorted(wpos, tstart)
-        tok = fmix64(np.add.reduceat(vals, first) * inv[tstart]) if len(tstart) else np.empty(0, np.uint64)
-    docid = np.repeat(np.arange(n_docs), doc_len + 1)[:len(cp)]  # the text of each character
-    tdoc = docid[tstart]
+        vals = np.where(isw, cp, 0).astype(np.uint64)
+        vals *= pw[:len(cp)]
+        tok = fmix64(np.add.reduceat(vals, tstart) * inv[tstart]) if len(tstart) else np.empty(0, np.uint64)
+    tdoc = np.searchsorted(doc_start, tstart, side="right") - 1
     ntok = np.bincount(tdoc, minlength=n_docs)
-    nword = np.bincount(docid, weights=isw, minlength=n_docs)
-    ncjk = np.bincount(docid, weights=isc, minlength=n_docs)
+    # Letters and CJK letters per text, from prefix counts at the text boundaries.
+    bounds = np.append(doc_start, len(cp) + 1)[1:] - 1  # one past each text's last character
+    cum_w = np.concatenate(([0], np.cumsum(isw, dtype=np.int64)))
+    nword = cum_w[bounds] - cum_w[doc_start]
+    ncjk = np.bincount(tdoc, weights=isc[tstart], minlength=n_docs)
     spaceless = ncjk >= SPACELESS_SHARE * np.maximum(nword, 1)
     by_char = (ntok > 0) & (spaceless | (ntok < max(ngram, min_words)))
 
@@ -127,8 +130,8 @@ def batch_shingles(texts: list[str], ngram: int = 5, char_ngram: int = 3,
         docs.append(d_w[:len(h)][ok])
     # Character n-grams, text by text (short texts and CJK are the minority of a corpus).
     for d in np.flatnonzero(by_char).tolist():
-        lo, hi = doc_start[d], doc_start[d] + doc_len[d]
-        pos = wpos[np.searchsorted(wpos, lo):np.searchsorted(wpos, hi)]
+        lo = doc_start[d]
+        pos = lo + np.flatnonzero(isw[lo:lo + doc_len[d]])
         units = cp[pos].astype(np.uint64)
         if not spaceless[d]:  # short text: a space between words, so "a bc" != "ab c"
             t_lo, t_hi = np.searchsorted(tdoc, d, side="left"), np.searchsorted(tdoc, d, side="right")
