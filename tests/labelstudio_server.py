@@ -125,6 +125,8 @@ class LabelStudioServer:
 
 
 if __name__ == "__main__":
+    # a background job ignores SIGINT: let SIGTERM stop the server's process group too
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with LabelStudioServer(sys.argv[1] if len(sys.argv) > 1 else ".venv-labelstudio/bin/label-studio") as server:
         print(f"url={server.url} token={server.token} email={server.email} password={server.password}", flush=True)
         try:
