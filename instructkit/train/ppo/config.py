@@ -58,6 +58,8 @@ class PPOConfig:
     lora_dropout: float = field(default=0.0, metadata=_h("LoRA dropout (0: rollouts and updates see one policy)."))
     lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"],
                                            metadata=_h("LoRA target modules (peft names; all-linear for every linear)."))
+    chat_template: str | None = field(default=None, metadata=_h("None: the policy's; chatml; or a Jinja file."))
+    trust_remote_code: bool = field(default=False, metadata=_h("Allow model code from the model repo (off: safer)."))
     bf16: str = field(default="auto", metadata=_h("Mixed precision: auto (bf16 on a GPU that supports it), true, "
                                                   "false. Weights and optimizer state stay float32."))
     # --- logging, checkpoints, held-out eval ----------------------------------------------------

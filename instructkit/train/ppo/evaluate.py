@@ -64,3 +64,38 @@ def reference_fn(ref_model, temperature: float = 1.0):
     def fn(ids, attn, pos, n):
         return reference_logprobs(ref_model, ids, attn, pos, n, temperature)
     return fn
+
+
+@torch.no_grad()
+def sequence_logprob(model, tokenizer, prompt: list[dict], reply: list[dict]) -> float:
+    """Sum of log pi(reply tokens | prompt) with the chat template (the reply's tokens are the part of the
+    templated conversation after the templated prompt with its generation header)."""
+    head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(prompt + reply, tokenize=False)
+    head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+    device = next(model.parameters()).device
+    x = torch.tensor([ids], device=device)
+    logits = model(input_ids=x, use_cache=False).logits[0, :-1].float()
+    logp = torch.log_softmax(logits, -1).gather(1, x[0, 1:].unsqueeze(-1)).squeeze(-1)
+    return float(logp[len(head_ids) - 1:].sum())
+
+
+def preference_margins(policy, ref, tokenizer, records: list[dict], *, beta: float) -> dict[str, float]:
+    """Held-out pair metrics of a DPO-style policy (Rafailov et al. 2023):
+
+    - ``logp_margin``: mean of log pi(chosen) - log pi(rejected) (the policy's own preference);
+    - ``reward_margin``: mean implicit reward margin beta * [(log pi - log pi_ref)(chosen) - (same)(rejected)];
+    - ``reward_accuracy``: share of pairs whose implicit reward margin is positive.
+    """
+    policy.eval()
+    ref.eval()
+    logp_m, rew_m = [], []
+    for r in records:
+        pc, pr = (sequence_logprob(policy, tokenizer, r["prompt"], r[s]) for s in ("chosen", "rejected"))
+        rc, rr = (sequence_logprob(ref, tokenizer, r["prompt"], r[s]) for s in ("chosen", "rejected"))
+        logp_m.append(pc - pr)
+        rew_m.append(beta * ((pc - rc) - (pr - rr)))
+    n = max(1, len(records))
+    return {"logp_margin": sum(logp_m) / n, "reward_margin": sum(rew_m) / n,
+            "reward_accuracy": sum(m > 0 for m in rew_m) / n, "pairs": len(records)}

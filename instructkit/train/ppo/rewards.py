@@ -57,16 +57,17 @@ class RewardModelScorer:
 
     def __init__(self, path: str, *, device, dtype=torch.float32, trust_remote_code: bool = False,
                  batch_size: int = 16):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from instructkit.train.common import load_sequence_classifier, load_tokenizer
 
         self.__name__ = f"reward_model:{Path(path).name}"
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                path, dtype=dtype, trust_remote_code=trust_remote_code).to(device).eval()
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot load reward model {path!r}: {exc}".splitlines()[0],
-                              hint="pass the output directory of `instructkit reward`") from None
+        arch = _architectures(path)
+        if arch is not None and not any("SequenceClassification" in a for a in arch):
+            # A causal LM dir would load with a freshly initialised (random) score head: silent garbage.
+            raise ConfigError(f"{path} is not a reward model (architectures: {', '.join(arch)})",
+                              hint="pass the output of `instructkit reward`")
+        self.tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
+        self.model = load_sequence_classifier(path, trust_remote_code=trust_remote_code,
+                                              dtype=dtype).to(device).eval()
         if self.model.config.num_labels != 1:
             raise ConfigError(f"reward model {path!r} has num_labels={self.model.config.num_labels}, expected 1",
                               hint="train it with `instructkit reward`")
@@ -83,6 +84,16 @@ class RewardModelScorer:
                                  padding_side="right", add_special_tokens=False).to(self.device)
             scores.extend(self.model(**enc).logits[:, 0].float().tolist())
         return scores
+
+
+def _architectures(path: str) -> list[str] | None:
+    """``architectures`` from a local model dir's config.json (None for hub ids or when absent)."""
+    import json
+
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file():
+        return None
+    return json.loads(cfg.read_text("utf-8")).get("architectures") or None
 
 
 def score(sources: list[Callable], weights: list[float] | None, prompts: list[list[dict]],

@@ -167,7 +167,7 @@ class PPOTrainer:
                          pg_stats["clipfrac"], "policy/approx_kl": pg_stats["approx_kl"],
                          "value/clipfrac": vf_stats["vf_clipfrac"]}
                 for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
                 count += 1
         return {k: v / count for k, v in sums.items()}
 
