@@ -483,6 +483,7 @@ class OutputDir:
         self.checkpoints = self.partial / "checkpoints"
         self.model = self.partial / "model"
         self.force, self.resume = force, resume
+        self._resumed_from: str | None = None
         if self.out.exists() and not self.out.is_dir():
             raise InputError("output path is a file", file=str(self.out))
         out_busy = self.out.is_dir() and any(self.out.iterdir())
@@ -518,14 +519,20 @@ class OutputDir:
         return max(found)[1] if found else None
 
     def resume_from(self) -> str | None:
-        """The checkpoint to pass to ``trainer.train(resume_from_checkpoint=...)``."""
+        """The checkpoint to pass to ``trainer.train(resume_from_checkpoint=...)``.
+
+        Decided on the first call (after :meth:`start`) and remembered, so the manifest written after
+        training names the checkpoint training resumed from, not the newest one it wrote.
+        """
         if not self.resume:
             return None
-        ckpt = self.latest_checkpoint()
-        if ckpt is None:
-            raise InputError("--resume: no checkpoint to resume from", file=str(self.out),
-                             hint="checkpoints are written every save_steps steps; run without --resume")
-        return str(ckpt)
+        if self._resumed_from is None:
+            ckpt = self.latest_checkpoint()
+            if ckpt is None:
+                raise InputError("--resume: no checkpoint to resume from", file=str(self.out),
+                                 hint="checkpoints are written every save_steps steps; run without --resume")
+            self._resumed_from = str(ckpt)
+        return self._resumed_from
 
     def commit(self, *, keep_checkpoints: bool = False) -> Path:
         """Rename the finished model into ``OUT`` (replacing an old one) and clean up."""

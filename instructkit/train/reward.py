@@ -137,7 +137,8 @@ def run_reward(inputs: list[str | Path], *, model: str, out: str | Path, params:
                                 processing_class=tokenizer, peft_config=peft_config(params, "SEQ_CLS"),
                                 callbacks=list(callbacks))
         use_our_progress(trainer, description="reward")
-        result = trainer.train(resume_from_checkpoint=outdir.resume_from())
+        resumed_from = outdir.resume_from()
+        result = trainer.train(resume_from_checkpoint=resumed_from)
         metrics = dict(result.metrics)
         metrics["global_step"] = trainer.state.global_step
         final = trainer.model
@@ -154,7 +155,7 @@ def run_reward(inputs: list[str | Path], *, model: str, out: str | Path, params:
             config={"params": params, "trainer": trainer_config_dict(config)},
             log_history=trainer.state.log_history,
             extra={"base_model": str(model), "chat_template": params.chat_template or "model",
-                   "device": device_info(), "resumed_from": outdir.resume_from(),
+                   "device": device_info(), "resumed_from": resumed_from,
                    "data": {"train_pairs": len(train_recs), "eval_pairs": len(eval_recs)}},
         )
         path = outdir.commit(keep_checkpoints=params.keep_checkpoints)

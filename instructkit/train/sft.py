@@ -148,7 +148,8 @@ def run_sft(inputs: list[str | Path], *, model: str, out: str | Path, params: SF
                              processing_class=tokenizer, peft_config=peft_config(params, "CAUSAL_LM"),
                              callbacks=list(callbacks))
         use_our_progress(trainer, description="sft")
-        result = trainer.train(resume_from_checkpoint=outdir.resume_from())
+        resumed_from = outdir.resume_from()
+        result = trainer.train(resume_from_checkpoint=resumed_from)
         metrics = dict(result.metrics)
         metrics["global_step"] = trainer.state.global_step
         if eval_recs:
@@ -163,7 +164,7 @@ def run_sft(inputs: list[str | Path], *, model: str, out: str | Path, params: SF
             config={"params": params, "trainer": trainer_config_dict(config)},
             log_history=trainer.state.log_history,
             extra={"base_model": str(model), "chat_template": params.chat_template or "model",
-                   "device": device_info(), "resumed_from": outdir.resume_from(),
+                   "device": device_info(), "resumed_from": resumed_from,
                    "data": {"train": pre.as_dict(), "eval": pre_eval.as_dict() if pre_eval else None}},
         )
         path = outdir.commit(keep_checkpoints=params.keep_checkpoints)
