@@ -100,7 +100,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     export = simulate(args.tasks_dir, args.seed)
-    args.output.write_text(json.dumps(export, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    # one task per line: small, and a regenerated file diffs task by task
+    lines = ",\n".join(json.dumps(task, ensure_ascii=False) for task in export)
+    args.output.write_text(f"[\n{lines}\n]\n", "utf-8")
     print(f"{args.output}: {len(export)} tasks, {sum(len(t['annotations']) for t in export)} annotations")
 
 
