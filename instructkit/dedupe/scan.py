@@ -19,9 +19,9 @@ from instructkit.dedupe.exact import Digests
 from instructkit.dedupe.keep import meta_value, parse_keep
 from instructkit.dedupe.minhash import EMPTY, texts_signatures
 from instructkit.dedupe.normalize import text_for
-from instructkit.dedupe.shingle import shingle_hashes
+from instructkit.dedupe.shingle import batch_shingles
 from instructkit.errors import ShardError
-from instructkit.shards import ShardSet
+from instructkit.shards import ShardSet, iter_lines, loads
 from instructkit.stage import progress_bar
 
 BATCH = 512  # texts per signature task: large enough to amortise numpy calls and pickling
@@ -134,15 +134,37 @@ def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, em
 
 
 def load_shingles(inp: ShardSet, against: list[ShardSet], params, needed: np.ndarray) -> dict[int, np.ndarray]:
-    """Re-read the sets and return the sorted unique shingle hashes of the ``needed`` indices (--verify)."""
+    """Re-read the sets and return the sorted unique shingle hashes of the ``needed`` indices (--verify).
+
+    Only the needed lines are parsed (JSON parsing is most of the cost of a read); their texts are
+    shingled in batches.
+    """
     want = set(needed.tolist())
     out: dict[int, np.ndarray] = {}
+    idx: list[int] = []
+    texts: list[str] = []
+
+    def flush() -> None:
+        hashes, lengths = batch_shingles(texts, params.ngram, params.char_ngram, params.min_words)
+        for i, h in zip(idx, np.split(hashes, np.cumsum(lengths)[:-1]), strict=True):
+            out[i] = np.unique(h)
+        idx.clear()
+        texts.clear()
+
+    i = 0
     with progress_bar("dedupe: verify", len(want)) as advance:
-        for i, rec in enumerate(_records([inp, *against])):
-            if i in want:
-                text = text_for(rec, params.fields)
-                out[i] = np.unique(shingle_hashes(text, params.ngram, params.char_ngram, params.min_words))
-                advance(1)
-                if len(out) == len(want):
-                    break
+        for s in [inp, *against]:
+            for part in s.parts:
+                for _, line in iter_lines(part):
+                    if not line.strip():
+                        continue
+                    if i in want:
+                        idx.append(i)
+                        texts.append(text_for(loads(line), params.fields))
+                        if len(texts) == BATCH:
+                            advance(len(texts))
+                            flush()
+                    i += 1
+        advance(len(texts))
+        flush()
     return out

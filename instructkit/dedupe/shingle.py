@@ -88,6 +88,8 @@ def batch_shingles(texts: list[str], ngram: int = 5, char_ngram: int = 3,
         min_words: Texts with fewer words (and fewer than ``ngram``) are shingled by characters:
             an 8-word prompt has only 4 word 5-grams, and one changed word changes all of them.
     """
+    if not texts:
+        return np.empty(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     word_t, cjk_t = _tables()
     norm = [unicodedata.normalize("NFKC", t).casefold() for t in texts]
     n_docs = len(norm)
