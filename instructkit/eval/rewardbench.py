@@ -18,6 +18,25 @@ from instructkit.errors import ConfigError
 from instructkit.records import prompt_of
 
 
+def check_reward_model(model_dir: str | Path, *, trust_remote_code: bool = False) -> None:
+    """Raise unless ``model_dir``'s config declares exactly one output (reads config.json only).
+
+    Checked before loading: loading with ``num_labels=1`` would silently re-initialise another head.
+    """
+    from transformers import AutoConfig
+
+    from instructkit.errors import InputError
+
+    try:
+        labels = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code).num_labels
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the reward model's config: {str(exc).splitlines()[0]}",
+                         file=str(model_dir)) from None
+    if labels != 1:
+        raise ConfigError(f"a reward model has one output, this one has {labels}", file=str(model_dir),
+                          hint="pass a model written by: instructkit reward (a causal LM is not a reward model)")
+
+
 class RewardScorer:
     """Scores conversations with a reward model directory (safetensors only).
 
@@ -35,11 +54,9 @@ class RewardScorer:
 
         self.model_dir = str(model_dir)
         self.batch_size = batch_size
+        check_reward_model(model_dir, trust_remote_code=trust_remote_code)
         self.tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
         self.model = load_sequence_classifier(model_dir, trust_remote_code=trust_remote_code, dtype="float32")
-        if self.model.config.num_labels != 1:
-            raise ConfigError(f"a reward model has one output, this one has {self.model.config.num_labels}",
-                              hint="pass a model written by: instructkit reward")
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if self.model.config.pad_token_id is None:  # needed to find each row's last real token
@@ -53,20 +70,26 @@ class RewardScorer:
         return "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in conversation)
 
     def score(self, conversations: list[list[dict]]) -> list[float]:
-        """One scalar reward per conversation (prompt plus assistant reply)."""
+        """One scalar reward per conversation (prompt plus assistant reply).
+
+        Identical conversations are scored once, so they get exactly equal scores: padding in a
+        batch changes float results in the last digits, which would break exact ties (a tie is
+        wrong for RewardBench accuracy and half a win for win rates).
+        """
         import torch
 
         max_len = getattr(self.model.config, "max_position_embeddings", None)
         texts = [self._text(c) for c in conversations]
-        scores: list[float] = []
-        for start in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(texts[start:start + self.batch_size], return_tensors="pt", padding=True,
-                                 add_special_tokens=False, truncation=max_len is not None,
-                                 max_length=max_len).to(self.model.device)
+        unique = list(dict.fromkeys(texts))
+        found: dict[str, float] = {}
+        for start in range(0, len(unique), self.batch_size):
+            batch = unique[start:start + self.batch_size]
+            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False,
+                                 truncation=max_len is not None, max_length=max_len).to(self.model.device)
             with torch.no_grad():
                 logits = self.model(**enc).logits
-            scores.extend(float(v) for v in logits[:, 0])
-        return scores
+            found.update((t, float(v)) for t, v in zip(batch, logits[:, 0], strict=True))
+        return [found[t] for t in texts]
 
     def score_replies(self, prompts: list[list[dict]], replies: list[str]) -> list[float]:
         """Rewards of ``replies`` to ``prompts``."""
@@ -88,8 +111,10 @@ def pairwise_accuracy(chosen: list[float], rejected: list[float]) -> dict:
 def preference_accuracy(scorer: RewardScorer, records: list[dict]) -> dict:
     """Score the chosen and rejected side of each ``preference`` record; RewardBench accuracy."""
     prompts = [prompt_of(r) for r in records]
-    chosen = scorer.score([p + r["chosen"] for p, r in zip(prompts, records, strict=True)])
-    rejected = scorer.score([p + r["rejected"] for p, r in zip(prompts, records, strict=True)])
+    # One call for both sides: identical chosen and rejected conversations get the same score.
+    both = scorer.score([p + r["chosen"] for p, r in zip(prompts, records, strict=True)]
+                        + [p + r["rejected"] for p, r in zip(prompts, records, strict=True)])
+    chosen, rejected = both[:len(records)], both[len(records):]
     result = pairwise_accuracy(chosen, rejected)
     result["chosen_scores"], result["rejected_scores"] = chosen, rejected
     return result

@@ -103,6 +103,10 @@ def _check(p: EvalParams) -> None:
         if not Path(path).is_dir():
             raise InputError("model directory not found", file=str(path),
                              hint="pass a directory written by sft/reward/rlhf or: instructkit model tiny OUT")
+    if p.reward_model:  # fail before hours of generation, not after
+        from instructkit.eval.rewardbench import check_reward_model
+
+        check_reward_model(p.reward_model, trust_remote_code=p.trust_remote_code)
 
 
 def model_names(paths: list[str]) -> list[str]:
@@ -240,8 +244,10 @@ def evaluate(p: EvalParams, out: str | Path, *, force: bool = False, progress=No
         say(f"reward model {p.reward_model}")
         scorer = RewardScorer(p.reward_model, batch_size=p.batch_size, trust_remote_code=p.trust_remote_code,
                               device=p.device)
-        for name in names:
-            rewards[name] = scorer.score_replies([it.prompt for it in items], texts[name])
+        # One call for all models: the same reply to the same prompt gets exactly the same score.
+        flat = scorer.score_replies([it.prompt for _ in names for it in items], [t for n in names for t in texts[n]])
+        for i, name in enumerate(names):
+            rewards[name] = flat[i * len(items):(i + 1) * len(items)]
             models[name]["reward"] = describe(rewards[name])
         if ref_name:
             ref_len = [float(len(t)) for t in texts[ref_name]]

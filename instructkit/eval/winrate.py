@@ -52,11 +52,12 @@ def win_rate(outcome: list[float], *, n_boot: int = 1000, seed: int = 0) -> dict
             "ties": sum(o == 0.5 for o in outcome), "losses": sum(o == 0.0 for o in outcome)}
 
 
-def _fit_logistic(x, y, *, l2: float = 1e-3, iters: int = 50) -> tuple[float, float]:
+def _fit_logistic(x, y, *, l2: float = 1.0, iters: int = 100) -> tuple[float, float]:
     """Intercept and slope of a logistic regression with fractional targets (Newton-Raphson).
 
-    ``l2`` is a small ridge on the slope only (not the intercept), which keeps the fit finite when
-    length separates wins from losses perfectly and leaves the equal-length case exact.
+    ``l2`` is a ridge on the slope only (1.0, scikit-learn's default ``C=1``; the feature lies in
+    [-1, 1]), which keeps the fit finite when length separates wins from losses (common in small
+    bootstrap resamples) and leaves the intercept, hence the equal-length case, exact.
     """
     import numpy as np
 
@@ -64,7 +65,8 @@ def _fit_logistic(x, y, *, l2: float = 1e-3, iters: int = 50) -> tuple[float, fl
     w = np.zeros(2)
     ridge = np.diag([0.0, l2])
     for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-(X @ w)))
+        with np.errstate(over="ignore"):  # all wins (or losses) in a resample: the intercept runs off
+            p = 1.0 / (1.0 + np.exp(-(X @ w)))
         grad = X.T @ (p - y) + ridge @ w
         hess = (X * (p * (1 - p))[:, None]).T @ X + ridge + np.eye(2) * 1e-9
         step = np.linalg.solve(hess, grad)

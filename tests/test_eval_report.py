@@ -1,0 +1,155 @@
+"""`instructkit eval` end to end on the tiny models: the report's files, contents, safety and errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+
+import pytest
+from openai_server import ScriptedServer
+
+from instructkit.records import make_record, message
+from instructkit.shards import ShardWriter
+
+QA = [("What is 12 + 30?", "The answer is 42."), ("Say yes.", "Yes."),
+      ("Explain why the sky is blue.", "Rayleigh scattering."), ("Greet me.", "Hello!")]
+SECRET = "sk-eval-test-NEVER-WRITTEN-9876"
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_model, tmp_path_factory):
+    """Three policies (two share weights with the tiny model), a reward model and three sets."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from instructkit.train.tiny import build_tiny
+
+    root = tmp_path_factory.mktemp("eval")
+    shutil.copytree(tiny_model, root / "sft")
+    build_tiny(root / "dpo", seed=1)
+    (root / "dpo" / "manifest.json").write_text(json.dumps({
+        "format": "instructkit.model/1", "stage": "rlhf-dpo",
+        "log_history": [{"step": 1, "loss": 0.69}, {"step": 2, "loss": 0.61}, {"step": 3, "loss": 0.55},
+                        {"train_runtime": 1.0, "step": 3}]}))
+    shutil.copytree(tiny_model, root / "rm")
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=1).save_pretrained(root / "rm")
+    with ShardWriter(root / "data" / "sft", stage="test", kind="sft") as w:
+        for i, (q, a) in enumerate(QA):
+            w.count_in()
+            w.write(make_record("sft", messages=[message("user", q), message("assistant", a)], source={"row": i}))
+    with ShardWriter(root / "data" / "pref", stage="test", kind="preference") as w:
+        for i in range(3):
+            w.count_in()
+            w.write(make_record("preference", prompt=[message("user", f"Question {i}?")],
+                                chosen=[message("assistant", "A careful, correct answer.")],
+                                rejected=[message("assistant", "No.")], source={"row": i}))
+    with ShardWriter(root / "data" / "prompts", stage="test", kind="prompt") as w:
+        w.count_in()
+        w.write(make_record("prompt", prompt=[message("user", "Write a short poem about the sea.")], source={"row": 0}))
+    return root
+
+
+def _judge_reply(body: dict) -> str:
+    """A scripted judge over real HTTP: grades 7, and always prefers the answer shown first."""
+    return "Fine. [[A]]" if "Assistant A" in body["messages"][-1]["content"] else "Rating: [[7]]"
+
+
+def test_eval_report_end_to_end(setup, cli, monkeypatch):
+    # The judge against the real tiny-model server is tested in test_eval_judge.py; here a scripted
+    # server (real HTTP too) makes the judge columns predictable and the test fast.
+    root = setup
+    monkeypatch.setenv("EVAL_TEST_KEY", SECRET)
+    out = root / "report"
+    with ScriptedServer(reply=_judge_reply) as judge:
+        result = cli("eval", "--model", root / "sft", "--model", root / "dpo", "--reference", root / "sft",
+                     "--reward-model", root / "rm", "--data", root / "data" / "sft", "--data", root / "data" / "pref",
+                     "--data", root / "data" / "prompts", "-o", out, "--max-new-tokens", 6, "--n-boot", 50,
+                     "--batch-size", 3, "--judge-url", judge.url, "--judge-max-new-tokens", 4,
+                     "--judge-api-key-env", "EVAL_TEST_KEY")
+    assert judge.requests[-1]["headers"]["Authorization"] == f"Bearer {SECRET}"
+    assert str(out) in result.output
+    files = {p.name for p in out.iterdir()}
+    assert {"report.json", "report.md", "generations.jsonl", "judgments.json", "rewards.png", "win_rates.png",
+            "lengths.png", "training_curves.png"} <= files
+    for png in ("rewards.png", "win_rates.png", "lengths.png", "training_curves.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((out / "report.json").read_text())
+    assert report["models"] == ["sft", "dpo"] and report["reference"] == "sft"
+    items = len(QA) + 3 + 1
+    sft_set = str(root / "data" / "sft")
+    for name in ("sft", "dpo"):
+        r = report["results"][name]
+        assert r["perplexity"][sft_set]["tokens"] > 0 and r["perplexity"][sft_set]["perplexity"] > 1
+        assert set(r["reference_metrics"][sft_set]) == {"bleu", "rougeL_f1", "exact_match", "n"}
+        assert r["reference_metrics"][sft_set]["n"] == len(QA)  # only sft sets have references
+        assert r["length"]["chars"]["n"] == items and r["reward"]["n"] == items
+        assert r["judge_single"]["n"] == items and r["judge_single"]["mean"] == 7.0
+    assert "win_rate" not in report["results"]["sft"]  # the reference is not compared with itself
+    wr = report["results"]["dpo"]["win_rate"]
+    assert wr["raw"]["n"] == items and wr["raw"]["wins"] + wr["raw"]["ties"] + wr["raw"]["losses"] == items
+    pairwise = report["results"]["dpo"]["judge_pairwise"]
+    assert pairwise["n"] == items and pairwise["ties"] == items  # first-position bias cancelled
+    assert pairwise["position_consistency"] == 0.0 and "verdicts" not in pairwise  # details: judgments.json
+    details = json.loads((out / "judgments.json").read_text())
+    assert details["pairwise"]["dpo"]["verdicts"] == ["tie"] * items
+    assert report["results"]["dpo"]["log_history"][0] == {"step": 1, "loss": 0.69}
+    acc = report["reward_model"]["preference_accuracy"][str(root / "data" / "pref")]
+    assert acc["n"] == 3 and 0.0 <= acc["accuracy"] <= 1.0
+    assert report["judge"]["model"] == "scripted"  # the only model the server lists
+    assert report["judge"]["requests_sent"] == 1 + 2 * items + 2 * items  # /v1/models, grades, both orders
+    gens = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert len(gens) == 2 * items and {g["model"] for g in gens} == {"sft", "dpo"}
+    assert all(isinstance(g["reward"], float) for g in gens)
+    md = (out / "report.md").read_text()
+    assert "| metric | sft (reference) | dpo |" in md  # side by side
+    for heading in ("Perplexity", "Against references", "Generation length", "Reward model", "Judge"):
+        assert f"## {heading}" in md
+    for path in out.iterdir():  # the API key never lands in a report file
+        assert SECRET.encode() not in path.read_bytes()
+    assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]
+
+    # The report directory is never overwritten silently.
+    again = cli("eval", "--model", root / "dpo", "--data", root / "data" / "prompts", "-o", out, ok=False)
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert (out / "judgments.json").exists()
+    cli("eval", "--model", root / "dpo", "--data", root / "data" / "prompts", "-o", out, "--force",
+        "--max-new-tokens", 4)
+    replaced = json.loads((out / "report.json").read_text())
+    assert replaced["models"] == ["dpo"] and not (out / "judgments.json").exists()
+    assert not [p for p in root.iterdir() if p.name.startswith((".tmp-", ".old-"))]
+
+
+def test_generation_is_deterministic(setup, tmp_path, cli):
+    args = ["--model", setup / "dpo", "--data", setup / "data" / "sft", "--max-new-tokens", 6, "--n-boot", 10]
+    cli("eval", *args, "-o", tmp_path / "a")
+    cli("eval", *args, "--batch-size", 1, "-o", tmp_path / "b")
+    a = [json.loads(x)["generation"] for x in (tmp_path / "a" / "generations.jsonl").read_text().splitlines()]
+    b = [json.loads(x)["generation"] for x in (tmp_path / "b" / "generations.jsonl").read_text().splitlines()]
+    assert a == b and len(a) == len(QA)
+
+
+def test_eval_errors_are_one_line(setup, tmp_path, cli):
+    data = setup / "data" / "sft"
+    r = cli("eval", "--model", tmp_path / "nope", "--data", data, "-o", tmp_path / "r", ok=False)
+    assert r.exit_code == 2 and "model directory not found" in r.output
+    r = cli("eval", "--model", setup / "dpo", "--data", tmp_path / "noset", "-o", tmp_path / "r", ok=False)
+    assert r.exit_code == 2 and "no such shard set" in r.output
+    r = cli("eval", "--model", setup / "dpo", "--data", data, "--judge-model", "x", "-o", tmp_path / "r", ok=False)
+    assert r.exit_code == 2 and "--judge-url" in r.output
+    r = cli("eval", "--model", setup / "dpo", "--data", data, "--reward-model", setup / "sft", "-o", tmp_path / "r",
+            ok=False)
+    assert r.exit_code == 2 and "one output" in r.output  # a causal LM is not a reward model
+    assert not (tmp_path / "r").exists()
+    if importlib.util.find_spec("lm_eval") is None:
+        r = cli("eval", "--model", setup / "dpo", "--data", data, "--lm-eval", "hellaswag", "-o", tmp_path / "r",
+                ok=False)
+        assert r.exit_code == 2 and "pip install" in r.output and "lm-eval" in r.output
+
+
+def test_eval_help_has_every_option(cli):
+    out = cli("eval", "--help").output
+    for opt in ("--model", "--reference", "--reward-model", "--data", "--max-new-tokens", "--batch-size", "--seed",
+                "--judge-url", "--judge-model", "--lm-eval", "--force", "--trust-remote-code", "Example:"):
+        assert opt in out
