@@ -27,4 +27,4 @@ class Dolly(Reader):
         if row.get("category"):
             meta["category"] = str(row["category"])
         messages = [message("user", prompt), message("assistant", as_text(response, "response"))]
-        return build("sft", id=row.get("id"), messages=messages, source=source, meta=meta)
+        return build("sft", trusted=True, id=row.get("id"), messages=messages, source=source, meta=meta)

@@ -36,5 +36,5 @@ class SelfInstruct(Reader):
             prompt = instruction if is_empty_input(inp) else f"{instruction}\n\n{as_text(inp, f'instances[{k}].input')}"
             messages = [message("user", prompt), message("assistant", as_text(inst["output"], f"instances[{k}].output"))]
             rid = f"{row['id']}#{k}" if row.get("id") not in (None, "") else None
-            out.append(build("sft", id=rid, messages=messages, source=source, meta={**base, "instance": k}))
+            out.append(build("sft", trusted=True, id=rid, messages=messages, source=source, meta={**base, "instance": k}))
         return out
