@@ -226,8 +226,11 @@ def evaluate(p: EvalParams, out: str | Path, *, force: bool = False, progress=No
     from instructkit.eval.rewardbench import RewardScorer, preference_accuracy
     from instructkit.eval.winrate import compare
 
+    from transformers.utils import logging as hf_logging
+
     say = progress or (lambda msg: None)
     _check(p)
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
     report_mod.check_target(out, force=force)
     sets, items, sft, prefs = load_data(p.data, p.max_examples)
     paths = list(dict.fromkeys(p.models + ([p.reference] if p.reference else [])))
