@@ -159,7 +159,7 @@ def test_rouge_equals_rouge_score():
              ("", "anything"), ("Déjà vu, naïve café", "deja vu naive cafe"), ("a a a b", "a b a b a")]
     rng = random.Random(0)
     words = "the a of to and x y z rivers europe name three 1 2".split()
-    for _ in range(500):
+    for _ in range(200):
         pairs.append((" ".join(rng.choices(words, k=rng.randint(0, 25))), " ".join(rng.choices(words, k=rng.randint(0, 25)))))
     for a, b in pairs:
         assert rouge_l(a, b) == pytest.approx(scorer.score(a, b)["rougeL"].fmeasure, abs=1e-12), (a, b)

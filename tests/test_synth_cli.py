@@ -13,8 +13,9 @@ from instructkit.shards import ShardSet, verify
 
 SEEDS = Path(__file__).parent / "data" / "synth_seeds.jsonl"
 # The tiny model holds 1024 positions: keep replies short (prompts are cut from the left to fit).
-TINY = ["--set", "max_new_tokens=48", "--set", "instance_max_new_tokens=24", "--set", "evol_max_new_tokens=24",
-        "--set", "response_max_new_tokens=24", "--set", "batch_size=2"]
+TINY = ["--set", "max_new_tokens=32", "--set", "instance_max_new_tokens=16", "--set", "evol_max_new_tokens=16",
+        "--set", "response_max_new_tokens=16", "--set", "batch_size=2", "--set", "prompt_tasks=1",
+        "--set", "prompt_machine_tasks=0", "--set", "instance_examples=1"]
 
 
 def _check_funnel(path) -> dict:
@@ -87,18 +88,18 @@ def test_local_tiny_model_end_to_end(cli, tiny_model, tmp_path):
     for method in ("self-instruct", "evol"):
         out = tmp_path / method
         cli("synth", "--seeds", SEEDS, "--generator", tiny_model, "-o", out, "--method", method, "-n", "4",
-            "--rounds", "1", "--max-requests", "6", "--set", "instances=separate", "--set", "patience=2", *TINY)
+            "--rounds", "1", "--max-requests", "4", "--set", "instances=separate", "--set", "patience=2", *TINY)
         m = _check_funnel(out)
         st = m["stats"]["synth"]
-        assert 0 < st["requests_sent"] <= 6 and st["candidates"] == m["counts"]["in"]
+        assert 0 < st["requests_sent"] <= 4 and st["candidates"] == m["counts"]["in"]
         assert m["params"]["generator"] == {"backend": "local", "model": str(tiny_model)}
 
 
 def test_http_tiny_model_behind_transformers_serve(cli, openai_server, tmp_path):  # noqa: F811
     out = tmp_path / "http"
     cli("synth", "--seeds", SEEDS, "--generator", openai_server.url, "--model", openai_server.model, "-o", out,
-        "-n", "4", "--max-requests", "6", "--set", "instances=separate", "--set", "patience=2", *TINY)
+        "-n", "4", "--max-requests", "4", "--set", "instances=separate", "--set", "patience=2", *TINY)
     m = _check_funnel(out)
     st = m["stats"]["synth"]
-    assert 0 < st["requests_sent"] <= 6 and st["candidates"] == m["counts"]["in"]
+    assert 0 < st["requests_sent"] <= 4 and st["candidates"] == m["counts"]["in"]
     assert m["params"]["generator"]["backend"] == "http"
