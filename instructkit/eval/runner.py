@@ -221,12 +221,12 @@ def run_lm_eval(path: str, p: EvalParams) -> dict:  # pragma: no cover - needs t
 
 def evaluate(p: EvalParams, out: str | Path, *, force: bool = False, progress=None) -> Path:
     """Run the whole evaluation and write the report directory ``out`` (atomically); returns it."""
+    from transformers.utils import logging as hf_logging
+
     from instructkit.eval import report as report_mod
     from instructkit.eval.metrics import describe
     from instructkit.eval.rewardbench import RewardScorer, preference_accuracy
     from instructkit.eval.winrate import compare
-
-    from transformers.utils import logging as hf_logging
 
     say = progress or (lambda msg: None)
     _check(p)
