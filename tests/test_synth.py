@@ -41,10 +41,16 @@ def test_parse_chat_style_bold_labels_without_separators():
              "**4. Output:** Joyful, cheerful.\n\n**5. Instruction:** Is the number prime?\n**5. Input:** 17\n"
              "**5. Output:** Yes, 17 is prime.")
     items = parse_instruction_list(reply, start=4)
-    # The chatter before the first label becomes an instruction-only item that the rules reject later.
-    assert [i.instruction for i in items if i.output] == ["Give two synonyms for happy.", "Is the number prime?"]
-    real = [i for i in items if i.output]
-    assert real[0].input == "" and real[1].input == "17" and not any(i.partial for i in real)
+    # The chat preamble before the first label is not an item.
+    assert [i.instruction for i in items] == ["Give two synonyms for happy.", "Is the number prime?"]
+    assert items[0].input == "" and items[1].input == "17" and not any(i.partial for i in items)
+
+
+def test_parse_marks_malformed_items_partial():
+    reply = ("Instruction: Name a fruit.\nOutput: Apple.\n###\nInstruction: An item without output.\n###\n"
+             "Instruction: Name a vegetable.\nOutput: Leek.")
+    items = parse_instruction_list(reply, start=4)
+    assert [i.partial for i in items] == [False, True, False]
 
 
 def test_parse_unnumbered_labels_and_instruction_n_spelling():

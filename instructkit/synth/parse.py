@@ -14,8 +14,9 @@ Models format lists in many ways. The Alpaca format (Taori et al. 2023) is the r
 A completion model continues the prompt right after ``4. Instruction:``, so the first item arrives
 without its label; a chat model usually repeats it. We accept both, with or without ``###``
 separators, any item number (or none), markdown bold around labels, and plain numbered or bulleted
-lists of instructions. The last item is dropped as partial when it lacks the output field that
-earlier items have (a reply cut at the token limit), or when the caller knows the reply was cut.
+lists of instructions. An item is marked partial when it lacks the output field that other items have
+(the last one was cut at the token limit; others are malformed), or when the caller knows the reply
+was cut (the last one).
 """
 
 from __future__ import annotations
@@ -89,10 +90,11 @@ def parse_instruction_list(text: str, *, start: int = 1, truncated: bool | None 
         if items and truncated:
             items[-1].partial = True
         return items
-    if labels[0].group(1).lower() != "instruction" or text[:labels[0].start()].strip():
+    if labels[0].group(1).lower() != "instruction":
         # The reply continues the prompt's "K. Instruction:" (Alpaca prepends the same label).
         text = f"{start}. Instruction:" + (" " if not text[:1].isspace() else "") + text
         labels = list(_LABEL.finditer(text))
+    # else: text before the first "Instruction:" label is chat preamble ("Sure! Here are ..."): ignored.
     items: list[Item] = []
     for i, m in enumerate(labels):
         end = labels[i + 1].start() if i + 1 < len(labels) else len(text)
@@ -106,10 +108,14 @@ def parse_instruction_list(text: str, *, start: int = 1, truncated: bool | None 
         if it.output is not None or it.input is not None:
             it.input = no_input(it.input)
     if items:
-        last = items[-1]
-        others_have_output = any(it.output is not None for it in items[:-1])
-        if truncated or (last.output is None and others_have_output) or (last.input is not None and last.output is None):
-            last.partial = True
+        # Items lack an output where others have one: the last was cut at the token limit, others are
+        # malformed (Alpaca drops every item without all three fields).
+        with_output = sum(it.output is not None for it in items)
+        for it in items:
+            if it.output is None and (with_output or it.input is not None):
+                it.partial = True
+        if truncated:
+            items[-1].partial = True
     return items
 
 
