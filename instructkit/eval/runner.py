@@ -194,11 +194,14 @@ def run_judge(p: EvalParams, items: list[Item], names: list[str], texts: dict, r
     judge = Judge(gen, max_new_tokens=p.judge_max_new_tokens, seed=p.seed)
     questions = [question_text(it.prompt) for it in items]
     out: dict = {"judge": None, "single": {}, "pairwise": {}}
-    for name in names:
-        out["single"][name] = judge.grade(questions, texts[name])
-        if ref_name and name != ref_name:
-            out["pairwise"][name] = judge.pairwise(questions, texts[name], texts[ref_name], n_boot=p.n_boot,
-                                                   seed=p.seed)
+    try:
+        for name in names:
+            out["single"][name] = judge.grade(questions, texts[name])
+            if ref_name and name != ref_name:
+                out["pairwise"][name] = judge.pairwise(questions, texts[name], texts[ref_name], n_boot=p.n_boot,
+                                                       seed=p.seed)
+    finally:
+        gen.close()
     out["judge"] = gen.describe()  # after the work: it includes requests sent and token usage
     return out
 
