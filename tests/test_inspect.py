@@ -83,7 +83,6 @@ def test_stats_and_verify_on_a_missing_set(cli, tmp_path):
         assert result.exit_code == 2 and "no such shard set" in result.output
 
 
-@pytest.mark.xfail(strict=True, reason="cli/inspect.py log prints a missing top-level set and exits 0")
 def test_log_on_a_missing_set_fails(cli, tmp_path):
     result = cli("log", tmp_path / "nothing", ok=False)
     assert result.exit_code == 2 and "no such shard set" in result.output

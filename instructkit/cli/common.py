@@ -40,7 +40,9 @@ def guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except InstructkitError as exc:
-            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            from rich.markup import escape
+
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: nothing was committed[/]")

@@ -51,7 +51,9 @@ def log(path: SetArg) -> None:
     Example: instructkit log out/filter
     """
     from instructkit.inspect import lineage
+    from instructkit.shards import ShardSet
 
+    ShardSet(path)  # a missing or incomplete set is an error (exit 2), not an empty lineage
     for depth, entry in lineage(path):
         pad = "  " * depth
         console.print(f"{pad}[bold]{entry['stage']}[/] {entry['path']}  ({entry.get('created', '?')}, "
