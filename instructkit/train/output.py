@@ -42,6 +42,37 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+def world_size() -> int:
+    """Processes in this training run (``accelerate launch`` / ``torchrun`` set WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """Rank 0 (or a single process): the one that renames directories and writes the manifest."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def save_final(trainer, path: Path, tokenizer, *, merge_lora: bool):
+    """Save the trained model to ``path`` and return it; no pickle file is left behind.
+
+    A LoRA model is merged into its base weights first when ``merge_lora`` is set and training ran
+    in one process (merging sharded ZeRO-3/FSDP weights is not supported: several processes save the
+    adapters). Otherwise ``trainer.save_model`` writes the weights, gathering ZeRO-3/FSDP shards on
+    every rank and writing on the main one.
+    """
+    model = trainer.model
+    if merge_lora and hasattr(model, "merge_and_unload") and world_size() == 1:
+        model = model.merge_and_unload()
+        model.save_pretrained(path, safe_serialization=True)
+    else:
+        trainer.save_model(str(path))
+    if is_main_process():
+        tokenizer.save_pretrained(path)
+        (Path(path) / "training_args.bin").unlink(missing_ok=True)  # a pickle; the manifest has the config
+    trainer.accelerator.wait_for_everyone()
+    return model
+
+
 class OutputDir:
     """Where a training stage writes: ``OUT.partial/`` while training, ``OUT`` once finished.
 
@@ -73,7 +104,7 @@ class OutputDir:
 
     def start(self) -> None:
         """Create ``OUT.partial`` (call once inputs and config are checked, just before training)."""
-        if self.force and not self.resume:
+        if self.force and not self.resume and is_main_process():
             shutil.rmtree(self.partial, ignore_errors=True)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         if self.resume and not self.latest_checkpoint() and (self.out / "checkpoints").is_dir():
@@ -84,7 +115,7 @@ class OutputDir:
 
     def abandon(self) -> None:
         """After a failure: keep ``OUT.partial`` only if it holds a checkpoint to resume from."""
-        if self.partial.exists() and self.latest_checkpoint() is None:
+        if is_main_process() and self.partial.exists() and self.latest_checkpoint() is None:
             shutil.rmtree(self.partial, ignore_errors=True)
 
     def latest_checkpoint(self) -> Path | None:
@@ -112,7 +143,9 @@ class OutputDir:
         return self._resumed_from
 
     def commit(self, *, keep_checkpoints: bool = False) -> Path:
-        """Rename the finished model into ``OUT`` (replacing an old one) and clean up."""
+        """Rename the finished model into ``OUT`` (replacing an old one) and clean up (main process only)."""
+        if not is_main_process():
+            return self.out
         if keep_checkpoints and self.latest_checkpoint():
             os.rename(self.checkpoints, self.model / "checkpoints")
         trash = None

@@ -32,6 +32,7 @@ from instructkit.train.common import (
     write_model_manifest,
 )
 from instructkit.train.data import MARGIN_POLICIES, preference_dataset
+from instructkit.train.output import is_main_process, save_final, world_size
 
 
 @dataclass(kw_only=True)
@@ -141,23 +142,24 @@ def run_reward(inputs: list[str | Path], *, model: str, out: str | Path, params:
         result = trainer.train(resume_from_checkpoint=resumed_from)
         metrics = dict(result.metrics)
         metrics["global_step"] = trainer.state.global_step
-        final = trainer.model
-        if params.lora and params.merge_lora:
-            final = final.merge_and_unload()
-        if eval_recs:
+        final = save_final(trainer, outdir.model, tokenizer, merge_lora=params.lora and params.merge_lora)
+        if eval_recs and world_size() == 1:
             held = pair_metrics(score_pairs(final, tokenizer, eval_recs, batch_size=params.batch_size,
                                             max_length=params.max_length))
             metrics.update({f"heldout_{k}": v for k, v in held.items()})
-        final.save_pretrained(outdir.model, safe_serialization=True)
-        tokenizer.save_pretrained(outdir.model)
-        write_model_manifest(
-            outdir.model, stage="reward", inputs=sets, metrics=metrics, started=started,
-            config={"params": params, "trainer": trainer_config_dict(config)},
-            log_history=trainer.state.log_history,
-            extra={"base_model": str(model), "chat_template": params.chat_template or "model",
-                   "device": device_info(), "resumed_from": resumed_from,
-                   "data": {"train_pairs": len(train_recs), "eval_pairs": len(eval_recs)}},
-        )
+        elif eval_recs:  # several processes: TRL's batch-averaged eval metrics, gathered across ranks
+            ev = trainer.evaluate()
+            metrics.update(heldout_accuracy=ev.get("eval_accuracy"), heldout_mean_margin=ev.get("eval_margin"),
+                           heldout_pairs=len(eval_recs))
+        if is_main_process():
+            write_model_manifest(
+                outdir.model, stage="reward", inputs=sets, metrics=metrics, started=started,
+                config={"params": params, "trainer": trainer_config_dict(config)},
+                log_history=trainer.state.log_history,
+                extra={"base_model": str(model), "chat_template": params.chat_template or "model",
+                       "device": device_info(), "resumed_from": resumed_from,
+                       "data": {"train_pairs": len(train_recs), "eval_pairs": len(eval_recs)}},
+            )
         path = outdir.commit(keep_checkpoints=params.keep_checkpoints)
     except BaseException:
         outdir.abandon()

@@ -36,6 +36,7 @@ from instructkit.train.common import (
     write_model_manifest,
 )
 from instructkit.train.data import sft_dataset
+from instructkit.train.output import is_main_process, save_final
 
 
 @dataclass(kw_only=True)
@@ -154,19 +155,16 @@ def run_sft(inputs: list[str | Path], *, model: str, out: str | Path, params: SF
         metrics["global_step"] = trainer.state.global_step
         if eval_recs:
             metrics.update(trainer.evaluate())
-        final = trainer.model
-        if params.lora and params.merge_lora:
-            final = final.merge_and_unload()
-        final.save_pretrained(outdir.model, safe_serialization=True)
-        tokenizer.save_pretrained(outdir.model)
-        write_model_manifest(
-            outdir.model, stage="sft", inputs=sets, metrics=metrics, started=started,
-            config={"params": params, "trainer": trainer_config_dict(config)},
-            log_history=trainer.state.log_history,
-            extra={"base_model": str(model), "chat_template": params.chat_template or "model",
-                   "device": device_info(), "resumed_from": resumed_from,
-                   "data": {"train": pre.as_dict(), "eval": pre_eval.as_dict() if pre_eval else None}},
-        )
+        save_final(trainer, outdir.model, tokenizer, merge_lora=params.lora and params.merge_lora)
+        if is_main_process():
+            write_model_manifest(
+                outdir.model, stage="sft", inputs=sets, metrics=metrics, started=started,
+                config={"params": params, "trainer": trainer_config_dict(config)},
+                log_history=trainer.state.log_history,
+                extra={"base_model": str(model), "chat_template": params.chat_template or "model",
+                       "device": device_info(), "resumed_from": resumed_from,
+                       "data": {"train": pre.as_dict(), "eval": pre_eval.as_dict() if pre_eval else None}},
+            )
         path = outdir.commit(keep_checkpoints=params.keep_checkpoints)
     except BaseException:
         outdir.abandon()
