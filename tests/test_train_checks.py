@@ -168,3 +168,22 @@ def test_manifest_is_atomic_and_redacts_secrets(tmp_path):
     assert m["inputs"][0]["fingerprint"] == s.fingerprint and m["versions"]["trl"]
     assert m["config"]["trainer"]["learning_rate"] == 0.1 and m["log_history"][0]["loss"] == 2.0
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["manifest.json"]
+
+
+def test_gpu_recipes_are_valid_configs_with_commands():
+    import yaml
+
+    from instructkit.train.reward import RewardParams
+    from instructkit.train.sft import SFTParams
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1] / "recipes"
+    sft = load_params(SFTParams, config=root / "sft-gpu.yaml")
+    assert sft.lora and sft.chat_template == "training" and sft.bf16 == "auto"
+    rm = load_params(RewardParams, config=root / "reward-gpu.yaml")
+    assert rm.margins == "none" and rm.epochs == 1
+    for name in ("sft-gpu.yaml", "reward-gpu.yaml"):
+        assert (root / name).read_text().startswith("# instructkit ")
+    for name in ("zero2.yaml", "zero3.yaml", "fsdp.yaml"):
+        text = (root / "accelerate" / name).read_text()
+        assert f"accelerate launch --config_file recipes/accelerate/{name} -m instructkit" in text
+        assert yaml.safe_load(text)["num_processes"] >= 2

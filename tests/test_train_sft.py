@@ -209,3 +209,16 @@ def test_sft_converges_on_arithmetic(tmp_path, tiny_model):
                        eval_split=0.1, seed=0)
     res = run_sft([_arith_set(tmp_path / "d", n=80)], model=str(tiny_model), out=tmp_path / "m", params=params)
     assert res["metrics"]["eval_loss"] < 1.5
+
+
+def test_gpu_recipe_runs_on_the_cpu_with_the_tiny_model(tmp_path, tiny_model, cli):
+    """recipes/sft-gpu.yaml (LoRA, TRL's training template, bf16 auto) runs here too: bf16 and checkpointing
+    resolve to off on the CPU."""
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "sft-gpu.yaml"
+    cli("sft", _arith_set(tmp_path / "d"), "--model", tiny_model, "-o", tmp_path / "m", "--config", recipe,
+        "--max-steps", "2", "--batch-size", "4", "--set", "gradient_accumulation_steps=1")
+    m = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert m["config"]["params"]["lora"] is True and m["config"]["trainer"]["bf16"] is False
+    assert m["config"]["trainer"]["gradient_checkpointing"] is False and m["metrics"]["global_step"] == 2
