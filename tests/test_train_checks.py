@@ -160,13 +160,16 @@ def test_manifest_is_atomic_and_redacts_secrets(tmp_path):
     s = ShardSet(_set(tmp_path / "sft", [_sft(1)]))
     (tmp_path / "model").mkdir()
     path = write_model_manifest(tmp_path / "model", stage="sft", inputs=[s],
-                                config={"trainer": {"hub_token": "hf_secret", "learning_rate": 0.1}},
-                                metrics={"train_loss": 1.0}, log_history=[{"step": 1, "loss": 2.0}])
+                                config={"trainer": {"hub_token": "hf_secret", "learning_rate": 0.1,
+                                                    "eos_token": "<|im_end|>"},
+                                        "generator": {"api_key": "sk-secret", "openai_api_key": "sk-2"}},
+                                metrics={"train_loss": 1.0}, log_history=[{"step": 1, "loss": 2.0, "num_tokens": 9.0}])
     text = path.read_text()
-    assert "hf_secret" not in text
+    assert "hf_secret" not in text and "sk-secret" not in text and "sk-2" not in text
     m = json.loads(text)
     assert m["inputs"][0]["fingerprint"] == s.fingerprint and m["versions"]["trl"]
     assert m["config"]["trainer"]["learning_rate"] == 0.1 and m["log_history"][0]["loss"] == 2.0
+    assert m["config"]["trainer"]["eos_token"] == "<|im_end|>" and m["log_history"][0]["num_tokens"] == 9.0
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["manifest.json"]
 
 

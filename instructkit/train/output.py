@@ -13,6 +13,7 @@ import dataclasses
 import datetime as _dt
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -25,8 +26,11 @@ from instructkit.errors import InputError, InstructkitError
 from instructkit.shards import ShardSet
 
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers")
-# Keys never written into a manifest (the resolved TrainingArguments carry hub_token etc.).
-_SECRET_MARKERS = ("token", "api_key", "apikey", "password", "secret")
+# Keys whose string values are never written into a manifest (TrainingArguments carry hub_token; a
+# generator config may carry an API key). Not eos_token/pad_token (names of vocabulary entries) nor
+# num_tokens (a count).
+_SECRET_KEY = re.compile(r"(^|_)(token|hub_token|auth_token|access_token|api_key|apikey|password|secret)$")
+_NOT_SECRET = {"eos_token", "pad_token", "bos_token", "unk_token", "sep_token", "cls_token", "mask_token"}
 
 
 def library_versions() -> dict[str, str | None]:
@@ -159,10 +163,14 @@ class OutputDir:
         return self.out
 
 
+def _is_secret(key: Any, value: Any) -> bool:
+    name = str(key).lower()
+    return isinstance(value, str) and bool(value) and name not in _NOT_SECRET and bool(_SECRET_KEY.search(name))
+
+
 def _scrub(obj: Any) -> Any:
     if isinstance(obj, dict):
-        return {k: ("<redacted>" if any(m in str(k).lower() for m in _SECRET_MARKERS) and v else _scrub(v))
-                for k, v in obj.items()}
+        return {k: ("<redacted>" if _is_secret(k, v) else _scrub(v)) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_scrub(v) for v in obj]
     if isinstance(obj, (str, int, float, bool)) or obj is None:
