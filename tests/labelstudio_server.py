@@ -4,17 +4,25 @@ Label Studio lives in its own virtual environment (``make labelstudio``: about 1
 pins). The server runs on 127.0.0.1 with SQLite in a temporary data dir, in a new process session,
 so stopping it kills the whole group (the PID we get may be a wrapper around Django).
 
+Migrating a fresh SQLite database takes about 95 s on a 2-core machine, so after the first start
+the migrated database (owner user and token only, nothing else) is kept in
+``~/.cache/instructkit/labelstudio-db-KEY/`` (KEY: the executable's path and mtime) and copied into
+each new temporary data dir; ``INSTRUCTKIT_LS_NO_CACHE=1`` turns that off.
+
 Usage from a shell: ``python tests/labelstudio_server.py .venv-labelstudio/bin/label-studio`` prints
 the URL and token and waits for Ctrl-C.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -47,7 +55,40 @@ class LabelStudioServer:
         self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir / "server.log"
 
+    def _cache_dir(self) -> Path | None:
+        if os.environ.get("INSTRUCTKIT_LS_NO_CACHE"):
+            return None
+        exe = Path(self.executable).resolve()
+        key = hashlib.sha256(f"{exe}:{exe.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return base / "instructkit" / f"labelstudio-db-{key}"
+
+    def _restore_cache(self, cache: Path | None) -> bool:
+        if cache is None or not (cache / "label_studio.sqlite3").is_file() or not (cache / "creds.json").is_file():
+            return False
+        creds = json.loads((cache / "creds.json").read_text())
+        self.email, self.password, self.token = creds["email"], creds["password"], creds["token"]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache / "label_studio.sqlite3", self.data_dir / "label_studio.sqlite3")
+        return True
+
+    def _save_cache(self, cache: Path) -> None:
+        """Back up the just-migrated database (sqlite3's online backup: safe while the server runs)."""
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            tmp = cache / f".tmp-{os.getpid()}.sqlite3"
+            with sqlite3.connect(self.data_dir / "label_studio.sqlite3") as src, sqlite3.connect(tmp) as dst:
+                src.backup(dst)
+            creds = cache / "creds.json"
+            creds.write_text(json.dumps({"email": self.email, "password": self.password, "token": self.token}))
+            creds.chmod(0o600)
+            os.replace(tmp, cache / "label_studio.sqlite3")
+        except (OSError, sqlite3.Error):
+            pass  # the cache only saves time
+
     def start(self) -> LabelStudioServer:
+        cache = self._cache_dir()
+        cached = self._restore_cache(cache)
         env = dict(os.environ)
         env.update({
             "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir), "LABEL_STUDIO_USERNAME": self.email,
@@ -67,6 +108,8 @@ class LabelStudioServer:
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=5) as r:
                     if r.status == 200:
+                        if cache is not None and not cached:
+                            self._save_cache(cache)
                         return self
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass

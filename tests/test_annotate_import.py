@@ -228,3 +228,10 @@ def test_without_tasks_dir_items_rebuilt_from_task_data(cli, tmp_path):
     prefs = {p["prompt"][0]["content"]: p for p in records(tmp_path / "o" / "preference")}
     assert prefs["Say hi."]["chosen"][0]["content"] == "Hi!" and prefs["Say hi."]["rejected"][0]["content"] == "hi"
     assert ShardSet(tmp_path / "o" / "feedback").manifest["inputs"] == []
+
+
+def test_csv_edit_text_that_looks_like_json_stays_text(cli, tmp_path):
+    tasks_dir, tasks = setup(cli, tmp_path, "edit", inp=sft_set(tmp_path))
+    export = ls_json(tasks, lambda who, d: text("edit", "[1, 2]") if who == 1 else None)
+    cli("annotate-import", write_csv(export, tmp_path / "e.csv"), "--tasks", tasks_dir, "-o", tmp_path / "o")
+    assert {r["messages"][-1]["content"] for r in records(tmp_path / "o" / "sft")} == {"[1, 2]"}

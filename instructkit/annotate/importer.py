@@ -102,8 +102,8 @@ def _unprefix(row: dict) -> dict:
 
 def _from_min(row: dict, path: str, decode: bool) -> RawAnnotation:
     row = _unprefix(row)
-    if decode:  # CSV: JSON-encoded lists/objects, numbers as text
-        row = {k: _decode_cell(v) for k, v in row.items()}
+    if decode:  # CSV: lists/objects as JSON strings; a free text that happens to be JSON stays text
+        row = {k: _decode_cell(v, keep_text=k not in DATA_KEYS) for k, v in row.items()}
     data = {k: v for k, v in row.items() if k in DATA_KEYS or k.startswith("instructkit_")}
     results = {k: v for k, v in row.items() if k not in DATA_KEYS and k not in MIN_META
                and not k.startswith("instructkit_") and not k.endswith("_transcript") and v not in (None, "")}
@@ -113,12 +113,14 @@ def _from_min(row: dict, path: str, decode: bool) -> RawAnnotation:
                          results, _float(row.get("lead_time")), row.get("created_at"), row.get("updated_at"))
 
 
-def _decode_cell(value: Any) -> Any:
+def _decode_cell(value: Any, keep_text: bool) -> Any:
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            return json.loads(value)
+            decoded = json.loads(value)
         except ValueError:
             return value
+        is_result = isinstance(decoded, dict) or (isinstance(decoded, list) and all(isinstance(x, dict) for x in decoded))
+        return decoded if is_result or not keep_text else value
     return value
 
 

@@ -53,7 +53,7 @@ def render(s: dict) -> str:
         rows = []
         for a, n in s["judgments_per_annotator"].items():
             stats = q["annotators"].get(a, {})
-            first = next(iter(stats.values()), {})
+            first = stats.get("rating:all") or next(iter(stats.values()), {})
             g = q["gold"].get(a, {})
             pb = ((q.get("position_bias") or {}).get("per_annotator") or {}).get(a, {})
             cal = (q.get("calibration") or {}).get(a, {})

@@ -71,10 +71,10 @@ def annotate_export(
 
 
 def annotate_import(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output directory: feedback/, preference/ and sft/ "
+                                         "shard sets (next vNNNN each), report.md and agreement.json.")],
     exports: Annotated[Optional[list[Path]], typer.Argument(help="Label Studio exports: JSON, JSON-MIN or CSV "
                                                             "(several files are merged).")] = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output directory: feedback/, preference/ and sft/ "
-                                         "shard sets (next vNNNN each), report.md and agreement.json.")] = Path("out/annotations"),
     tasks: Annotated[Optional[Path], typer.Option("--tasks", help="The tasks directory annotate-export wrote: enables "
                                                   "full validation, gold accuracy and exact prompts.")] = None,
     binarize: Annotated[str, typer.Option("--binarize", help="best-worst (one pair per item) or all-pairs.")] = "best-worst",
