@@ -112,7 +112,7 @@ def _near_pairs(sc, src, against, p: DedupeParams, stats: dict):
         # Skip exact checks of pairs whose estimate is 4 standard errors below the threshold.
         slack = 4 * math.sqrt(p.threshold * (1 - p.threshold) / p.num_perm)
         pairs = pairs[est >= p.threshold - slack]
-        sh = load_shingles(src, against, p, np.unique(pairs))
+        sh = load_shingles(src, against, p, np.unique(pairs)) if len(pairs) else {}
 
         def jac(a: int, b: int) -> float:
             x, y = sh[a], sh[b]
