@@ -275,3 +275,11 @@ def test_signature_estimates_track_true_jaccard():
     assert np.all(np.abs(est - true) < 0.1) and true[0] > 0.9 > 0.4 > true[-1]
     # Batching does not change a text's shingles; empty texts get none.
     assert np.array_equal(batch_shingles(["", texts[1], "!!"])[1], [0, len(shingle_hashes(texts[1])), 0])
+
+
+def test_empty_texts_are_nobodys_duplicate(cli, tmp_path):
+    recs = [_rec(f"question {i}?", "") for i in range(3)] + [_rec("?", "!!")] + [_rec("q", "real answer")] * 2
+    src = _write(tmp_path / "in", recs)
+    cli("dedupe", src.path, "-o", tmp_path / "out", "--fields", "response")
+    out = ShardSet(tmp_path / "out")
+    assert len(out) == 5 and out.manifest["counts"]["rejected"] == {"exact_duplicate": 1}

@@ -39,9 +39,19 @@ class Digests:
         return np.frombuffer(self.hi, dtype=np.uint64), np.frombuffer(self.lo, dtype=np.uint64)
 
 
+_EMPTY = xxhash.xxh3_128_intdigest(b"")
+EMPTY_HI, EMPTY_LO = np.uint64(_EMPTY >> 64), np.uint64(_EMPTY & 0xFFFFFFFFFFFFFFFF)
+
+
+def nonempty(hi: np.ndarray, lo: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """The ``members`` whose normalised text is not empty (empty texts are nobody's duplicate:
+    records with an empty prompt or answer are the filter stage's business)."""
+    return members[(hi[members] != EMPTY_HI) | (lo[members] != EMPTY_LO)]
+
+
 def exact_groups(hi: np.ndarray, lo: np.ndarray, members: np.ndarray) -> list[np.ndarray]:
-    """Groups (two or more, each sorted by index) of ``members`` whose digests are equal."""
-    members = np.asarray(members, dtype=np.int64)
+    """Groups (two or more, each sorted by index) of non-empty ``members`` whose digests are equal."""
+    members = nonempty(hi, lo, np.asarray(members, dtype=np.int64))
     if not len(members):
         return []
     order = np.lexsort((members, lo[members], hi[members]))
@@ -56,6 +66,7 @@ def exact_groups(hi: np.ndarray, lo: np.ndarray, members: np.ndarray) -> list[np
 def matches(hi: np.ndarray, lo: np.ndarray, queries: np.ndarray, refs: np.ndarray) -> dict[int, int]:
     """For each query index whose digest equals some reference's: ``{query: first such reference}``."""
     table: dict[tuple[int, int], int] = {}
+    queries, refs = nonempty(hi, lo, queries), nonempty(hi, lo, refs)
     for r in refs.tolist():
         table.setdefault((int(hi[r]), int(lo[r])), r)
     out = {}
