@@ -100,3 +100,26 @@ def test_best_worst_never_pairs_a_tie():
     agg = aggregate(2, [{"annotator": "a", "response": 0, "ratings": {"x": 4}},
                         {"annotator": "a", "response": 1, "ratings": {"x": 2}}], "rating")
     assert pairs_of(agg, "best-worst", 2.5)[0] == [] and pairs_of(agg, "best-worst", 2.0)[0] == [(0, 1, 2.0)]
+
+
+def test_gold_tasks_without_tasks_dir_are_ignored_not_records(cli, tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"prompt": "1 + 1?", "responses": ["3", "2"], "answer": 1}\n')
+    tasks_dir = tmp_path / "tasks"
+    cli("annotate-export", feedback_set(tmp_path), "-o", tasks_dir, "--gold", gold, "--gold-rate", "0.2")
+    cli("annotate-import", write(tmp_path / "e.json", ls_json(load_tasks(tasks_dir), lambda who, d: pw(better(d)))),
+        "-o", tmp_path / "o")
+    a = json.loads((tmp_path / "o" / "agreement.json").read_text())["annotations"]
+    assert a["gold judgments without --tasks (ignored)"] == 2 * 3 and a["judgments kept"] == 30
+    assert len(ShardSet(tmp_path / "o" / "feedback")) == 3
+
+
+def test_label_studio_url_needs_an_api_key(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    r = cli("annotate-export", feedback_set(tmp_path), "-o", tmp_path / "t", "--label-studio-url",
+            "http://127.0.0.1:9", ok=False)
+    assert r.exit_code == 2 and "LABEL_STUDIO_API_KEY" in r.output
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "secret-key-123")
+    r = cli("annotate-import", "-o", tmp_path / "o", "--label-studio-url", "http://127.0.0.1:9", "--project", "1",
+            ok=False)
+    assert r.exit_code == 2 and "cannot reach Label Studio" in r.output and "secret-key-123" not in r.output
