@@ -11,7 +11,6 @@ from instructkit.cli.common import (
     CompressionOpt,
     ConfigOpt,
     ForceOpt,
-    SetOpt,
     ShardSizeOpt,
     WorkersOpt,
     print_summary,
@@ -48,7 +47,9 @@ def filter_(
     lang: Annotated[Optional[str], typer.Option("--lang", help="Languages to keep, comma-separated ISO 639-1 "
                     "codes (e.g. en,zh); sets the language rule's langs and adds the rule if the config lacks "
                     "it.")] = None,
-    set_: SetOpt = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a rule parameter: --set "
+                    "RULE.KEY=VALUE, e.g. --set length.unit=chars or --set pii.action=mask (repeatable; a rule "
+                    "missing from the config is added).")] = None,
     workers: WorkersOpt = 1,
     list_: Annotated[bool, typer.Option("--list", help="Print every rule with its parameters, types, defaults "
                      "and help, then exit.")] = False,
