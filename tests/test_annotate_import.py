@@ -235,3 +235,18 @@ def test_csv_edit_text_that_looks_like_json_stays_text(cli, tmp_path):
     export = ls_json(tasks, lambda who, d: text("edit", "[1, 2]") if who == 1 else None)
     cli("annotate-import", write_csv(export, tmp_path / "e.csv"), "--tasks", tasks_dir, "-o", tmp_path / "o")
     assert {r["messages"][-1]["content"] for r in records(tmp_path / "o" / "sft")} == {"[1, 2]"}
+
+
+def test_lineage_and_a_moved_input_set(cli, tmp_path):
+    import shutil
+
+    tasks_dir, tasks = setup(cli, tmp_path, "pairwise")
+    path = write(tmp_path / "e.json", ls_json(tasks, item_b_answer))
+    cli("annotate-import", path, "--tasks", tasks_dir, "-o", tmp_path / "o")
+    fb = ShardSet(tmp_path / "o" / "feedback")
+    assert [i["path"] for i in fb.manifest["inputs"]] == [str(ShardSet(tmp_path / "cand").path)]
+    assert ShardSet(tmp_path / "o" / "preference").manifest["inputs"][0]["path"] == str(fb.path)
+    shutil.rmtree(tmp_path / "cand")  # the candidates are gone: the import still works from items.jsonl
+    cli("annotate-import", path, "--tasks", tasks_dir, "-o", tmp_path / "o2")
+    assert ShardSet(tmp_path / "o2" / "feedback").manifest["inputs"] == []
+    assert len(records(tmp_path / "o2" / "preference")) == 3

@@ -26,7 +26,7 @@ from instructkit.annotate.report import render
 from instructkit.annotate.tasks import TasksDir, items_from_data, load_tasks_dir
 from instructkit.annotate.templates import TEMPLATES, build
 from instructkit.annotate.validate import AnnotationError, judgment_of, provenance, shown_of
-from instructkit.errors import ConfigError, InputError
+from instructkit.errors import ConfigError, InputError, InstructkitError
 from instructkit.records import make_record
 from instructkit.shards import ShardSet, ShardWriter
 
@@ -143,7 +143,7 @@ def run_import(exports: list[str], out: str | Path, *, tasks_dir: str | None, op
         try:
             s = ShardSet(tasks.manifest["set"]["path"])
             inputs = [s] if s.fingerprint == tasks.fingerprint else []
-        except InputError:
+        except InstructkitError:  # the input set was moved or deleted: lineage stops at the tasks dir
             pass
     params = {"exports": [str(p) for p in exports], "tasks": str(tasks_dir) if tasks_dir else None,
               "template": template.name, "binarize": opts.binarize, "min_margin": opts.min_margin,
