@@ -231,7 +231,8 @@ def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts
     if not tasks:
         raise InputError(f"no {template.name} tasks: every record was skipped ({dict(skipped)})",
                          file=set_info.get("path"),
-                         hint="pairwise and ranking need records with at least two responses (feedback or preference)")
+                         hint="pairwise and ranking need at least two responses (feedback or preference records); "
+                              "rating and edit need one (also sft); demonstration takes any record")
     gold: dict[str, dict] = {}
     if opts.gold_path:
         rows = load_gold(opts.gold_path, template)
