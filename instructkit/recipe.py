@@ -309,7 +309,8 @@ class Runner:
         keys: dict[str, str] = {}  # output path -> content key of the stage that wrote it
         rows = []
         unknown = False  # a dry run cannot know the keys of stages after one that would run
-        for i, stage in enumerate(self.recipe.stages):
+        last = names.index(only) if only else len(names) - 1
+        for i, stage in enumerate(self.recipe.stages[: last + 1]):
             selected = (only is None and i >= start) or only == stage.name
             forced = bool(from_stage or only) and selected
             inputs: list[str] = []

@@ -102,6 +102,9 @@ def test_only_and_from(tmp_path):
     Runner(load_recipe(recipe), log=lambda m: None).execute()
     rows = Runner(load_recipe(recipe), log=lambda m: None).execute(only="dedupe")
     assert _statuses(rows) == {"ingest": "not selected", "dedupe": "ran"}
+    # --only runs one stage even when later stages have never run.
+    rows = Runner(load_recipe(recipe), log=lambda m: None).execute(only="ingest")
+    assert _statuses(rows) == {"ingest": "ran"}
     rows = Runner(load_recipe(recipe), log=lambda m: None).execute(from_stage="ingest")
     assert _statuses(rows) == {"ingest": "ran", "dedupe": "ran"}
 
