@@ -211,6 +211,15 @@ def fingerprint(path: str, keys: dict[str, str]) -> str:
     raise InstructkitError(f"input {path!r} does not exist", hint="check the path, or the stage that should write it")
 
 
+def _refs(stage: Stage) -> set[str]:
+    """Names of the earlier stages this stage's inputs, params or output refer to."""
+    texts = [*stage.inputs, stage.output]
+    for value in stage.params.values():
+        texts.extend(value if isinstance(value, list) else [value])
+    return {m.group(1)[7:] for t in texts if isinstance(t, str) for m in _REF.finditer(t)
+            if m.group(1).startswith("stages.")}
+
+
 class Runner:
     """Plans and runs a recipe; remembers stage keys and outputs in ``WORKDIR/.instructkit-run.json``."""
 
@@ -308,7 +317,7 @@ class Runner:
         outputs: dict[str, str] = {}
         keys: dict[str, str] = {}  # output path -> content key of the stage that wrote it
         rows = []
-        unknown = False  # a dry run cannot know the keys of stages after one that would run
+        pending: set[str] = set()  # a dry run cannot know the keys of stages downstream of one that would run
         last = names.index(only) if only else len(names) - 1
         for i, stage in enumerate(self.recipe.stages[: last + 1]):
             selected = (only is None and i >= start) or only == stage.name
@@ -319,7 +328,8 @@ class Runner:
                 inputs.extend(sorted(glob.glob(resolved)) if any(c in resolved for c in "*?[") else [resolved])
             params = {k: self._resolve(v, outputs) for k, v in stage.params.items()}
             base_output = self._subst(stage.output, outputs)
-            if unknown:
+            if _refs(stage) & pending:
+                pending.add(stage.name)
                 rows.append({"stage": stage.name, "status": "would run (upstream changes)", "output": base_output})
                 outputs[stage.name] = base_output
                 continue
@@ -334,7 +344,7 @@ class Runner:
                 status, out_path = "skipped (cached)", done
             elif dry_run:
                 status, out_path = "would run", base_output
-                unknown = True
+                pending.add(stage.name)
             else:
                 out_path, seconds = self._run_stage(stage, inputs, params, base_output, key)
                 status = f"ran ({seconds:.1f}s)"
