@@ -222,3 +222,22 @@ def test_gpu_recipe_runs_on_the_cpu_with_the_tiny_model(tmp_path, tiny_model, cl
     m = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert m["config"]["params"]["lora"] is True and m["config"]["trainer"]["bf16"] is False
     assert m["config"]["trainer"]["gradient_checkpointing"] is False and m["metrics"]["global_step"] == 2
+
+
+def test_resume_a_finished_model_with_kept_checkpoints(tmp_path, tiny_model):
+    from transformers import TrainerCallback
+
+    class Steps(TrainerCallback):
+        seen: list = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seen.append(state.global_step)
+
+    data = _arith_set(tmp_path / "d", n=8)
+    params = SFTParams(max_steps=2, save_steps=2, batch_size=4, learning_rate=1e-3, keep_checkpoints=True)
+    res = run_sft([data], model=str(tiny_model), out=tmp_path / "m", params=params)
+    assert (res["path"] / "checkpoints" / "checkpoint-2").is_dir()
+    more = Steps()
+    params.max_steps = 3
+    res = run_sft([data], model=str(tiny_model), out=tmp_path / "m", params=params, resume=True, callbacks=[more])
+    assert more.seen == [3] and (res["path"] / "checkpoints" / "checkpoint-3").is_dir()

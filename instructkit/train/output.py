@@ -112,8 +112,9 @@ class OutputDir:
             shutil.rmtree(self.partial, ignore_errors=True)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         if self.resume and not self.latest_checkpoint() and (self.out / "checkpoints").is_dir():
-            for ckpt in (self.out / "checkpoints").iterdir():
-                shutil.copytree(ckpt, self.checkpoints / ckpt.name)
+            for ckpt in (self.out / "checkpoints").glob("checkpoint-*"):
+                if ckpt.is_dir():
+                    shutil.copytree(ckpt, self.checkpoints / ckpt.name)
         if self.model.exists():
             shutil.rmtree(self.model)
 

@@ -50,7 +50,8 @@ class SFTParams(TrainParams):
         "help": "Examples over max_length: truncate (keep the start), drop, or error."})
     packing: bool = field(default=False, metadata={
         "help": "Pack examples into max_length blocks (GPU with FlashAttention only; refused on the CPU)."})
-    packing_strategy: str = field(default="bfd", metadata={"help": "bfd (best-fit decreasing) or wrapped."})
+    packing_strategy: str = field(default="bfd", metadata={
+        "help": "bfd (best-fit decreasing), bfd_split (splits overflow) or wrapped (cuts mid-example)."})
     loss_type: str = field(default="nll", metadata={"help": "nll, or dft (Dynamic Fine-Tuning, arXiv 2508.05629)."})
     merge_lora: bool = field(default=True, metadata={
         "help": "With lora: merge the adapters into the weights and save a full model (false: adapters only)."})
