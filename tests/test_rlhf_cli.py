@@ -134,3 +134,15 @@ def test_help_lists_options_and_example(cli, monkeypatch):
         assert opt in out
     listed = cli("rlhf", "x", "--algo", "ppo", "--policy", "p", "-o", "o", "--list-params").output
     assert "kl_target" in listed and "cliprange" in listed
+
+
+@pytest.mark.parametrize("algo", ["ppo", "grpo", "dpo"])
+def test_gpu_recipes_are_valid_configs(algo):
+    from pathlib import Path
+
+    from instructkit.train.common import load_params
+    from instructkit.train.rlhf import params_class
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / f"rlhf-{algo}-gpu.yaml"
+    assert path.read_text().startswith("# instructkit rlhf ")  # the header comment gives the command
+    load_params(params_class(algo), config=path)  # every key is known and well-typed
