@@ -141,8 +141,13 @@ def evaluate(out_path: Path, n: int, truth: set[tuple[int, int]]) -> dict:
 
 
 def _peak_mb() -> dict:
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report the RSS of
+    # the forked copy of this (corpus-holding) parent. Workers: ru_maxrss of the largest one, which
+    # includes pages shared with the process that forked it.
+    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM:"))
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"peak_rss_mb": round(own.ru_maxrss / 1024, 1), "peak_rss_workers_mb": round(kids.ru_maxrss / 1024, 1),
+    return {"peak_rss_mb": round(hwm / 1024, 1), "peak_rss_workers_mb": round(kids.ru_maxrss / 1024, 1),
             "cpu_s": round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2)}
 
 
