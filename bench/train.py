@@ -81,7 +81,7 @@ def run_trl(a) -> dict:
                     learning_rate=a.lr, max_length=a.max_length, packing=a.packing, assistant_only_loss=True,
                     use_cpu=cpu, bf16=not cpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=False,
                     report_to="none", save_strategy="no", logging_steps=max(1, a.steps // 5), seed=0,
-                    disable_tqdm=True)
+                    disable_tqdm=True, **({"optim": a.trl_optim} if a.trl_optim else {}))
     trainer = SFTTrainer(model=a.model, args=cfg, train_dataset=ds, processing_class=tok)
     out = trainer.train()
     return {"tokens": _tokens(trainer.state.log_history), "train_s": out.metrics["train_runtime"]}
@@ -128,6 +128,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1: the dev machine is a shared 2-core box; 0: torch's default)")
     ap.add_argument("--runs", type=int, default=2, help="runs per configuration (the best is reported)")
+    ap.add_argument("--trl-optim", help="optimizer of the plain TRL script (default: TRL's, adamw_torch_fused "
+                    "on torch >= 2.8; ours pins adamw_torch)")
     ap.add_argument("--side", help=argparse.SUPPRESS)
     ap.add_argument("--packing", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -153,6 +155,7 @@ def main() -> None:
                        "--max-length", str(a.max_length), "--lr", str(a.lr), "--threads", str(a.threads)]
                 cmd += ["--packing"] if packing else []
                 cmd += ["--chat-template", a.chat_template] if a.chat_template else []
+                cmd += ["--trl-optim", a.trl_optim] if a.trl_optim else []
                 proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
                 line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
                 if line is None:
