@@ -120,11 +120,11 @@ def _near_pairs(sc, src, against, p: DedupeParams, stats: dict):
             union = len(x) + len(y) - inter
             return inter / union if union else 1.0
 
-        sims = np.array([jac(a, b) for a, b in pairs.tolist()], dtype=np.float32)
+        sims = np.array([jac(a, b) for a, b in pairs.tolist()], dtype=np.float64)
         stats["verified_pairs"] = int(len(pairs))
 
         def sim_to(k: int, others: np.ndarray) -> np.ndarray:
-            return np.array([jac(k, o) for o in others.tolist()], dtype=np.float32)
+            return np.array([jac(k, o) for o in others.tolist()], dtype=np.float64)
     else:
         sims = est
 

@@ -73,7 +73,7 @@ def star_clusters(order: np.ndarray, sim_to: Callable[[int, np.ndarray], np.ndar
     rest = np.asarray(order)
     while len(rest) > 1:
         k, others = int(rest[0]), rest[1:]
-        sims = np.asarray(sim_to(k, others), dtype=np.float32)
+        sims = np.asarray(sim_to(k, others), dtype=np.float64)  # float32(0.8) > 0.8: compare in float64
         hit = sims >= threshold
         if hit.any():
             out.append((k, others[hit], sims[hit]))

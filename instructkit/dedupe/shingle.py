@@ -112,12 +112,12 @@ def batch_shingles(texts: list[str], ngram: int = 5, char_ngram: int = 3,
         tok = fmix64(np.add.reduceat(vals, tstart) * inv[tstart]) if len(tstart) else np.empty(0, np.uint64)
     tdoc = np.searchsorted(doc_start, tstart, side="right") - 1
     ntok = np.bincount(tdoc, minlength=n_docs)
-    # Letters and CJK letters per text, from prefix counts at the text boundaries.
-    bounds = np.append(doc_start, len(cp) + 1)[1:] - 1  # one past each text's last character
-    cum_w = np.concatenate(([0], np.cumsum(isw, dtype=np.int64)))
-    nword = cum_w[bounds] - cum_w[doc_start]
+    # CJK letters per text (each is a token); letters are counted only where there are CJK ones.
     ncjk = np.bincount(tdoc, weights=isc[tstart], minlength=n_docs)
-    spaceless = ncjk >= SPACELESS_SHARE * np.maximum(nword, 1)
+    spaceless = np.zeros(n_docs, dtype=bool)
+    for d in np.flatnonzero(ncjk).tolist():
+        letters = np.count_nonzero(isw[doc_start[d]:doc_start[d] + doc_len[d]])
+        spaceless[d] = ncjk[d] >= SPACELESS_SHARE * letters
     by_char = (ntok > 0) & (spaceless | (ntok < max(ngram, min_words)))
 
     hashes, docs = [], []
