@@ -66,12 +66,11 @@ def dedupe(
 ) -> None:
     """Remove exact, near (MinHash LSH) and semantic duplicates; keep one record per cluster.
 
-    Removed records go to rejected/ with meta.reject = {reason, duplicate_of, similarity}; the set
-    holds clusters.jsonl (cluster id, kept id, members). Memory: about 0.7 KB per input record at
-    128 permutations (signature 512 B + id + bookkeeping), plus 4 B x hidden size in semantic mode;
-    record text is never held (the input is read twice, three times with --verify).
-    Precedence: --config < --set < flags. YAML keys: the long option names with underscores
-    (num_perm, char_ngram, case, whitespace, punctuation, semantic_threshold, batch_size, max_length).
+    Removed records go to rejected/ with meta.reject = {reason, duplicate_of, similarity}; the set holds clusters.jsonl (cluster id, kept id, members).
+
+    Memory: about 0.9 KB per input record at 128 permutations (the 512-byte signature, the id, bookkeeping and banding temporaries), plus 4 bytes x hidden size in semantic mode. Record text is never held: the input is read twice (three times with --verify).
+
+    Precedence: --config < --set < flags. YAML keys: mode, fields, threshold, num_perm, ngram, char_ngram, min_words, bands, rows, verify, keep, against, case, whitespace, punctuation, seed, model, semantic_threshold, batch_size, max_length. See docs/dedupe.md.
 
     Example: instructkit dedupe out/ingest -o out/dedupe --mode exact,minhash --threshold 0.8 --verify
     """
