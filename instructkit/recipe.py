@@ -361,6 +361,8 @@ class Runner:
 
             shutil.rmtree(output)  # a forced re-run of the same key: the old one is identical by content
         args = self.command(stage, inputs, params, output)
+        if kind == "dir" and Path(output + ".partial").exists() and stage.run in ("sft", "reward", "rlhf"):
+            args.append("--resume")  # an earlier run of this very stage crashed after a checkpoint
         self.log(f"[{stage.name}] instructkit {' '.join(args)}")
         started = time.time()
         proc = subprocess.run([sys.executable, "-m", "instructkit", *args])
