@@ -283,3 +283,13 @@ def test_empty_texts_are_nobodys_duplicate(cli, tmp_path):
     cli("dedupe", src.path, "-o", tmp_path / "out", "--fields", "response")
     out = ShardSet(tmp_path / "out")
     assert len(out) == 5 and out.manifest["counts"]["rejected"] == {"exact_duplicate": 1}
+
+
+def test_explicit_bands_and_rows(cli, tmp_path):
+    rng = random.Random(9)
+    words = _sentence(rng, 60)
+    src = _write(tmp_path / "in", [_rec("p", " ".join(words)), _rec("p", " ".join(_edit(words, 1, rng)))])
+    cli("dedupe", src.path, "-o", tmp_path / "out", "--mode", "minhash", "--bands", 32, "--rows", 4)
+    out = ShardSet(tmp_path / "out")
+    st = out.manifest["stats"]["dedupe"]
+    assert (st["bands"], st["rows"], st["candidate_pairs"]) == (32, 4, 1) and len(out) == 1
