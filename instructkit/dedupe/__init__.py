@@ -52,7 +52,7 @@ class DedupeParams:
     min_words: int = field(default=10, metadata=_help("texts with fewer words are shingled by characters"))
     bands: int | None = field(default=None, metadata=_help("LSH bands (default: chosen from the threshold)"))
     rows: int | None = field(default=None, metadata=_help("rows per band (default: chosen with bands)"))
-    verify: bool = field(default=False, metadata=_help("check candidates' true Jaccard similarity"))
+    verify: bool = field(default=True, metadata=_help("check candidates' true Jaccard similarity (off: trust the MinHash estimate)"))
     keep: str = field(default="first", metadata=_help("survivor: first, longest, highest:<meta key>"))
     case: bool = field(default=True, metadata=_help("exact: fold case"))
     whitespace: bool = field(default=True, metadata=_help("exact: collapse whitespace"))
