@@ -17,9 +17,10 @@ from test_rlhf_helpers import digits, prompt_records, write_preferences, write_p
 pytestmark = pytest.mark.slow
 
 GEN = 8  # completion tokens: short, so a step is cheap and the KL stays comparable across algorithms
-# With 8 near-uniform tokens over ~520 ids the largest possible sequence KL is about 8 * ln(520) = 50 nats;
-# the bound below is well under that, so a policy that collapsed onto digits without the penalty fails it.
-KL_BOUND = 30.0
+# The reference is near uniform over ~520 ids, so a policy collapsed onto one token sits at about
+# 8 * ln(520) = 50 nats; all-digit completions spread over the ~15 digit tokens need about 8 * ln(520/15)
+# = 28. The bound lets the policy get there and no further.
+KL_BOUND = 40.0
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,8 @@ def test_ppo_raises_heldout_reward_with_bounded_kl(cli, tiny_model, sets, tmp_pa
     assert history[-1]["objective/kl_coef"] > 0.05
 
 
-@pytest.mark.parametrize("algo", ["grpo", "rloo"])
-def test_trl_online_algos_raise_heldout_reward(cli, tiny_model, sets, tmp_path, algo):
+@pytest.mark.parametrize("algo, beta", [("grpo", 0.1), ("rloo", 0.02)])
+def test_trl_online_algos_raise_heldout_reward(cli, tiny_model, sets, tmp_path, algo, beta):
     import torch
 
     torch.manual_seed(0)
@@ -68,9 +69,9 @@ def test_trl_online_algos_raise_heldout_reward(cli, tiny_model, sets, tmp_path, 
     cli("rlhf", sets["prompts"], "--algo", algo, "--policy", tiny_model, "--reward-fn", sets["fn"], "-o", out,
         "--max-steps", 30, "--lr", 1e-2, "--set", "lr_scheduler=constant", "--set", "batch_size=16",
         "--set", "num_generations=8", "--set", f"max_completion_length={GEN}", "--set", "logging_steps=5",
-        "--set", "save_steps=null")
+        "--set", f"beta={beta}", "--set", "save_steps=null")
     start, end = _heldout(out, tiny_model, sets["heldout"], [digits])
-    assert end["reward"] > start["reward"] + 0.2, (start, end)
+    assert end["reward"] > start["reward"] + 0.3, (start, end)
     assert 0.0 <= end["kl"] < KL_BOUND, end
 
 
