@@ -55,6 +55,7 @@ class OnlineParams(TrainParams):
     """Shared knobs of GRPO and RLOO (TRL names). ``batch_size`` counts completions per device."""
 
     learning_rate: float = field(default=1e-6, metadata=_h("Peak learning rate (AdamW)."))
+    logging_steps: int = field(default=1, metadata=_h("Log every N optimizer steps (1: every step)."))
     num_generations: int = field(default=4, metadata=_h("Completions per prompt (the group)."))
     max_completion_length: int = field(default=64, metadata=_h("Completion token limit."))
     steps_per_generation: int = field(default=1, metadata=_h("Optimizer steps per generation batch."))
@@ -91,6 +92,7 @@ class RLOOParams(OnlineParams):
 @dataclass(kw_only=True)
 class DPOParams(TrainParams):
     learning_rate: float = field(default=1e-6, metadata=_h("Peak learning rate (AdamW)."))
+    logging_steps: int = field(default=1, metadata=_h("Log every N optimizer steps (1: every step)."))
     beta: float = field(default=0.1, metadata=_h("Deviation from the reference (tau for ipo)."))
     loss_type: list[str] = field(default_factory=lambda: ["sigmoid"], metadata=_h(
         f"DPO loss(es): {', '.join(DPO_LOSSES)}; several are summed with loss_weights."))
@@ -111,6 +113,7 @@ class DPOParams(TrainParams):
 @dataclass(kw_only=True)
 class KTOParams(TrainParams):
     learning_rate: float = field(default=1e-6, metadata=_h("Peak learning rate (AdamW)."))
+    logging_steps: int = field(default=1, metadata=_h("Log every N optimizer steps (1: every step)."))
     beta: float = field(default=0.1, metadata=_h("Deviation from the reference."))
     loss_type: str = field(default="kto", metadata=_h(f"One of {', '.join(KTO_LOSSES)}."))
     desirable_weight: float = field(default=1.0, metadata=_h("Weight of desirable (label true) examples."))
