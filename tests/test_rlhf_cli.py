@@ -30,7 +30,7 @@ def test_ppo_cli_smoke_logs_every_step(cli, tiny_model, data, tmp_path):
         "--max-steps", 2, "--set", "batch_size=4", "--set", "mini_batch_size=2", "--set", "max_new_tokens=6",
         "--set", "eval_fraction=0.25", "--set", "save_steps=0")
     _, manifest = _loads(out)
-    assert manifest["stage"] == "rlhf-ppo" and manifest["config"]["params"]["mini_batch_size"] == 2
+    assert manifest["stage"] == "rlhf-ppo" and manifest["config"]["params"]["max_new_tokens"] == 6
     assert [h["step"] for h in manifest["log_history"]] == [1, 2]
     for key in ("reward/mean", "objective/kl", "policy/entropy", "policy/clipfrac", "loss/value"):
         assert all(key in h for h in manifest["log_history"]), key
