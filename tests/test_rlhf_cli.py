@@ -36,6 +36,7 @@ def test_ppo_cli_smoke_logs_every_step(cli, tiny_model, data, tmp_path):
         assert all(key in h for h in manifest["log_history"]), key
     assert {"eval/start_reward", "eval/end_reward", "eval/end_kl"} <= set(manifest["metrics"])
     assert manifest["inputs"][0]["fingerprint"] and manifest["versions"]["torch"]
+    assert (out / "value_head.safetensors").is_file() and not list(out.glob("*.pt")) + list(out.glob("*.bin"))
 
 
 def test_ppo_lora_saves_a_merged_model(cli, tiny_model, data, tmp_path):

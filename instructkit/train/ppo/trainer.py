@@ -221,7 +221,7 @@ class PPOTrainer:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.unwrapped.policy.save_pretrained(tmp)
-        self.unwrapped.save_head(tmp / "value_head.pt")
+        self.unwrapped.save_head(tmp / "value_head.safetensors")
         torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
         state = {"step": self.step, "kl_coef": self.kl_ctl.value, "moments": self.moments.state_dict(),
                  "history": self.history, "torch_rng": torch.get_rng_state().tolist()}
@@ -241,7 +241,7 @@ class PPOTrainer:
             from safetensors.torch import load_file
 
             set_peft_model_state_dict(self.unwrapped.policy, load_file(path / "adapter_model.safetensors"))
-        self.unwrapped.load_head(path / "value_head.pt")
+        self.unwrapped.load_head(path / "value_head.safetensors")
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
         state = json.loads((path / "trainer_state.json").read_text())
         self.step, self.history = state["step"], state["history"]
@@ -259,4 +259,4 @@ class PPOTrainer:
             policy = policy.merge_and_unload()
         policy.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
-        self.unwrapped.save_head(Path(out) / "value_head.pt")
+        self.unwrapped.save_head(Path(out) / "value_head.safetensors")

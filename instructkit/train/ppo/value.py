@@ -58,10 +58,16 @@ class PolicyWithValue(nn.Module):
         return result
 
     def save_head(self, path: Path) -> None:
-        torch.save(self.value_head.state_dict(), path)
+        """The head's weights as safetensors (no pickle in a model directory)."""
+        from safetensors.torch import save_file
+
+        save_file({k: v.detach().float().cpu().contiguous() for k, v in self.value_head.state_dict().items()},
+                  str(path))
 
     def load_head(self, path: Path) -> None:
-        self.value_head.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        from safetensors.torch import load_file
+
+        self.value_head.load_state_dict(load_file(str(path)))
 
 
 @torch.no_grad()
