@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -116,6 +117,9 @@ def chat_prompt(tokenizer, conversation: Conversation) -> str:
     return "\n".join(lines + ["Assistant:"])
 
 
+_WARNED: set[tuple[int, int]] = set()
+
+
 class LocalGenerator:
     """Batched generation with a local transformers model directory.
 
@@ -160,11 +164,17 @@ class LocalGenerator:
 
         _check_args(max_new_tokens, temperature, top_p, n)
         prompts = [chat_prompt(self.tokenizer, c) for c in conversations]
+        if self.max_positions and max_new_tokens > self.max_positions // 2:
+            # A reply limit past the model's context (3072 on a 1024-position model) would leave no room
+            # for the prompt: cap it at half the context, as a user would set it by hand, and say so.
+            capped = self.max_positions // 2
+            if (max_new_tokens, capped) not in _WARNED:
+                _WARNED.add((max_new_tokens, capped))
+                print(f"note: max_new_tokens={max_new_tokens} capped at {capped} (the model holds "
+                      f"{self.max_positions} positions)", file=sys.stderr)
+            max_new_tokens = capped
         # Keep the newest prompt tokens when a prompt would not leave room for the reply.
         max_prompt = self.max_positions - max_new_tokens if self.max_positions else None
-        if max_prompt is not None and max_prompt < 1:
-            raise ConfigError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt "
-                              f"(the model holds {self.max_positions} positions)")
         self.tokenizer.truncation_side = "left"
         sample = temperature > 0
         flat: list[str] = []

@@ -62,6 +62,18 @@ def test_local_stops_at_eos(tiny_model):
     assert len(calls) == 1  # one decoding step for the whole batch, not 20
 
 
+def test_reply_limit_past_the_context_is_capped(tiny_model, capsys):
+    gen = LocalGenerator(tiny_model)
+    eos, lengths = gen.tokenizer.eos_token_id, []
+    never_eos = lambda mod, inp, out: out.index_fill(-1, _t(eos), -1e4)  # noqa: E731
+    gen.model.lm_head.register_forward_hook(never_eos)
+    gen.model.register_forward_hook(lambda mod, inp, out: lengths.append(1))
+    # 3000 new tokens on a 1024-position model: capped at 512, with a note on stderr.
+    out = gen.generate(CONVS[:1], max_new_tokens=3000)
+    assert len(out) == 1 and len(lengths) == 512
+    assert "capped at 512" in capsys.readouterr().err
+
+
 def _t(i):
     import torch
 
