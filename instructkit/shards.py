@@ -23,10 +23,11 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from instructkit import __version__
 from instructkit.errors import InputError, ShardError
+from instructkit.jsonl import _HashingWriter, dumps, iter_lines, loads, open_binary  # noqa: F401 (re-exported)
 
 FORMAT = "instructkit.shards/1"
 MANIFEST = "manifest.json"
@@ -34,75 +35,6 @@ VERSION_RE = re.compile(r"^v(\d{4,})$")
 PART_RE = re.compile(r"^part-\d{5}\.jsonl(\.gz|\.zst)?$")
 COMPRESSIONS = {None: "", "none": "", "gz": ".gz", "zst": ".zst"}
 DEFAULT_SHARD_SIZE = 100_000
-
-try:  # orjson is ~5x faster than json for our records; json is the fallback.
-    import orjson
-
-    def dumps(obj: Any) -> bytes:
-        try:
-            return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
-        except TypeError:  # e.g. an integer over 64 bits
-            return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
-
-    loads = orjson.loads
-except ImportError:  # pragma: no cover - orjson is a hard dependency
-    def dumps(obj: Any) -> bytes:
-        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
-
-    loads = json.loads
-
-
-# --- compressed files ------------------------------------------------------------------------
-
-
-def open_binary(path: str | os.PathLike) -> BinaryIO:
-    """Open a file for reading, transparently decompressing ``.gz`` and ``.zst``."""
-    path = str(path)
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if path.endswith(".zst"):
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
-    return open(path, "rb")
-
-
-def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_number, raw_line)`` of a (possibly compressed) text file, 1-based.
-
-    Raises:
-        InputError: for a truncated or corrupt compressed stream.
-    """
-    try:
-        with open_binary(path) as raw:
-            stream = raw if isinstance(raw, io.BufferedIOBase) and hasattr(raw, "readline") else io.BufferedReader(raw)
-            for number, line in enumerate(stream, 1):
-                yield number, line
-    except (EOFError, gzip.BadGzipFile, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise InputError("file not found", file=str(path), hint="check the path") from None
-        raise InputError(f"cannot decompress or read: {exc}", file=str(path),
-                         hint="the file is truncated or corrupt; re-download or re-compress it") from None
-    except Exception as exc:  # zstandard.ZstdError has no common base we can name without importing it
-        if type(exc).__name__ == "ZstdError":
-            raise InputError(f"cannot decompress: {exc}", file=str(path),
-                             hint="the file is truncated or corrupt") from None
-        raise
-
-
-class _HashingWriter(io.RawIOBase):
-    """Counts and sha256-hashes the bytes that reach the file (after compression)."""
-
-    def __init__(self, raw: BinaryIO):
-        self.raw, self.sha, self.bytes = raw, hashlib.sha256(), 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:
-        self.sha.update(b)
-        self.bytes += len(b)
-        return self.raw.write(b)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -387,7 +319,7 @@ class ShardWriter:
             "counts": counts,
             "kinds": dict(writer.kinds),
             "instructkit": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "elapsed_s": round(elapsed, 3),
         }
 
