@@ -13,7 +13,8 @@ from test_rlhf_helpers import write_preferences, write_prompts, write_reward_fn,
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("rlhf-data")
     return {"prompts": write_prompts(root / "prompts", n=16), "prefs": write_preferences(root / "prefs", n=12),
-            "unpaired": write_unpaired(root / "unpaired"), "fn": write_reward_fn(root)}
+            "unpaired": write_unpaired(root / "unpaired"), "fn": write_reward_fn(root),
+            "dense": write_reward_fn(root, "chars")}
 
 
 def _loads(path):
@@ -49,27 +50,32 @@ def test_ppo_lora_saves_a_merged_model(cli, tiny_model, data, tmp_path):
     assert manifest["config"]["params"]["lora"] is True and manifest["ref_model"] == "policy (adapters off)"
 
 
-def test_ppo_resume_continues_from_the_checkpoint_step(tiny_model, data, tmp_path):
+@pytest.mark.parametrize("lora", [False, True])
+def test_ppo_resume_continues_from_the_checkpoint_step(tiny_model, data, tmp_path, lora):
     from instructkit.train.ppo.config import PPOConfig
     from instructkit.train.ppo.run import run_ppo
 
     out = tmp_path / "ppo-resume"
-    cfg = PPOConfig(steps=4, batch_size=4, mini_batch_size=4, ppo_epochs=1, max_new_tokens=4, save_steps=2)
+    cfg = PPOConfig(steps=4, batch_size=4, mini_batch_size=4, ppo_epochs=1, max_new_tokens=4, save_steps=2,
+                    lora=lora, learning_rate=1e-2)
 
     def crash(stats):
         if stats["step"] == 3:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_ppo([data["prompts"]], policy=str(tiny_model), out=out, cfg=cfg, reward_fns=[data["fn"]], log=crash)
+        run_ppo([data["prompts"]], policy=str(tiny_model), out=out, cfg=cfg, reward_fns=[data["dense"]], log=crash)
     assert not out.exists() and (tmp_path / "ppo-resume.partial" / "checkpoints" / "checkpoint-2").is_dir()
     seen = []
-    result = run_ppo([data["prompts"]], policy=str(tiny_model), out=out, cfg=cfg, reward_fns=[data["fn"]],
+    result = run_ppo([data["prompts"]], policy=str(tiny_model), out=out, cfg=cfg, reward_fns=[data["dense"]],
                      resume=True, log=lambda s: seen.append(s["step"]))
     manifest = json.loads(result["manifest"].read_text())
     assert seen == [3, 4]  # resumed after step 2, not from scratch
     assert [h["step"] for h in manifest["log_history"]] == [1, 2, 3, 4]
     assert manifest["resumed_from"].endswith("checkpoint-2")
+    # The resumed run started from the checkpoint's weights, not the base: step 3's KL to the reference
+    # is that of a policy already updated twice (a fresh start would have KL exactly 0 at its first step).
+    assert abs(manifest["log_history"][2]["objective/kl"]) > 1e-6
 
 
 @pytest.mark.parametrize("algo", ["grpo", "rloo"])

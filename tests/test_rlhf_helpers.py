@@ -21,6 +21,11 @@ def digits(prompts, completions, **kwargs):
         text = c[0]["content"] if isinstance(c, list) else c
         out.append(sum(ch.isdigit() for ch in text) / max(1, len(text)))
     return out
+
+
+def chars(prompts, completions, **kwargs):
+    """Completion length in characters / 10: dense (every batch has variance), for mechanics tests."""
+    return [len(c[0]["content"]) / 10 for c in completions]
 '''
 
 
@@ -71,7 +76,7 @@ def write_unpaired(out: Path, n: int = 12) -> Path:
     return w.path
 
 
-def write_reward_fn(tmp: Path) -> str:
+def write_reward_fn(tmp: Path, name: str = "digits") -> str:
     f = tmp / "rewards_digits.py"
     f.write_text(REWARD_SOURCE)
-    return f"{f}:digits"
+    return f"{f}:{name}"
