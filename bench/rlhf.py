@@ -37,8 +37,10 @@ def prompts(n: int) -> list[dict]:
     from instructkit.records import make_record, message
 
     topics = "sea sky fox dog poem tips planets sun answer french paragraph light".split()
-    return [make_record("prompt", prompt=[message("user", f"Write about the {topics[i % 12]} number {i}.")])
-            for i in range(n)]
+    return [
+        make_record("prompt", prompt=[message("user", f"Write about the {topics[i % 12]} number {i}.")])
+        for i in range(n)
+    ]
 
 
 def run_ours(a, model_dir: Path, epochs: int, minibatches: int) -> dict:
@@ -50,12 +52,24 @@ def run_ours(a, model_dir: Path, epochs: int, minibatches: int) -> dict:
 
     quiet_libraries()
     torch.manual_seed(0)
-    cfg = PPOConfig(steps=a.steps + 1, batch_size=a.completions, mini_batch_size=a.completions // minibatches,
-                    ppo_epochs=epochs, max_new_tokens=a.new_tokens, learning_rate=1e-4, save_steps=0)
+    cfg = PPOConfig(
+        steps=a.steps + 1,
+        batch_size=a.completions,
+        mini_batch_size=a.completions // minibatches,
+        ppo_epochs=epochs,
+        max_new_tokens=a.new_tokens,
+        learning_rate=1e-4,
+        save_steps=0,
+    )
     tok = load_tokenizer(model_dir)
-    trainer = PPOTrainer(cfg, policy=load_causal_lm(model_dir, dtype="float32"),
-                         ref_model=load_causal_lm(model_dir, dtype="float32"), tokenizer=tok, sources=[reward],
-                         records=prompts(64))
+    trainer = PPOTrainer(
+        cfg,
+        policy=load_causal_lm(model_dir, dtype="float32"),
+        ref_model=load_causal_lm(model_dir, dtype="float32"),
+        tokenizer=tok,
+        sources=[reward],
+        records=prompts(64),
+    )
     trainer.train()
     timed = trainer.history[1:]
     roll = sum(h["time/rollout_s"] for h in timed)
@@ -77,19 +91,47 @@ def run_grpo(a, model_dir: Path) -> dict:
     tok = load_tokenizer(model_dir)
     ds = Dataset.from_list([{"prompt": r["prompt"]} for r in prompts(64)])
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = GRPOConfig(output_dir=tmp, max_steps=a.steps + 1, per_device_train_batch_size=a.completions,
-                         num_generations=a.gen_per_prompt, max_completion_length=a.new_tokens, learning_rate=1e-4,
-                         temperature=1.0, top_k=0, top_p=1.0, beta=0.04, num_iterations=1, steps_per_generation=1,
-                         logging_steps=1, report_to="none", use_cpu=True, bf16=False, gradient_checkpointing=False,
-                         save_strategy="no", disable_tqdm=True, seed=0, log_completions=False)
-        trainer = GRPOTrainer(model=load_causal_lm(model_dir, dtype="float32"), reward_funcs=[reward], args=cfg,
-                              train_dataset=ds, processing_class=tok)
+        cfg = GRPOConfig(
+            output_dir=tmp,
+            max_steps=a.steps + 1,
+            per_device_train_batch_size=a.completions,
+            num_generations=a.gen_per_prompt,
+            max_completion_length=a.new_tokens,
+            learning_rate=1e-4,
+            temperature=1.0,
+            top_k=0,
+            top_p=1.0,
+            beta=0.04,
+            num_iterations=1,
+            steps_per_generation=1,
+            logging_steps=1,
+            report_to="none",
+            use_cpu=True,
+            bf16=False,
+            gradient_checkpointing=False,
+            save_strategy="no",
+            disable_tqdm=True,
+            seed=0,
+            log_completions=False,
+        )
+        trainer = GRPOTrainer(
+            model=load_causal_lm(model_dir, dtype="float32"),
+            reward_funcs=[reward],
+            args=cfg,
+            train_dataset=ds,
+            processing_class=tok,
+        )
         trainer.train()
         steps = [h for h in trainer.state.log_history if "step_time" in h][1:]
     total = sum(h["step_time"] for h in steps)
     tokens = sum(h["completions/mean_length"] for h in steps) * a.completions
-    return {"samples": a.completions * len(steps), "tokens": tokens, "rollout_s": None, "update_s": None,
-            "total_s": total}
+    return {
+        "samples": a.completions * len(steps),
+        "tokens": tokens,
+        "rollout_s": None,
+        "update_s": None,
+        "total_s": total,
+    }
 
 
 def child(a) -> None:
@@ -134,7 +176,8 @@ def main() -> None:
         for _ in range(a.repeats):
             for run in ("ours", "grpo", "ours4"):
                 cmd = [sys.executable, __file__, "--run", run, "--model", str(model_dir)] + [
-                    f"--{k.replace('_', '-')}={v}" for k, v in vars(a).items() if k not in ("run", "model")]
+                    f"--{k.replace('_', '-')}={v}" for k, v in vars(a).items() if k not in ("run", "model")
+                ]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
                 if line is None:
@@ -142,18 +185,23 @@ def main() -> None:
                 r = json.loads(line[7:])
                 if run not in results or r["total_s"] < results[run]["total_s"]:
                     results[run] = r
-    print(f"model: tiny Llama hidden {a.hidden_size}, {a.layers} layers; {a.completions} completions/step of "
-          f"{a.new_tokens} new tokens; {a.steps} timed steps; best of {a.repeats}; torch threads {a.threads}; "
-          f"device {'cuda' if torch.cuda.is_available() else 'cpu'}")
+    print(
+        f"model: tiny Llama hidden {a.hidden_size}, {a.layers} layers; {a.completions} completions/step of "
+        f"{a.new_tokens} new tokens; {a.steps} timed steps; best of {a.repeats}; torch threads {a.threads}; "
+        f"device {'cuda' if torch.cuda.is_available() else 'cpu'}"
+    )
     print(f"{'':>14} {'samples/s':>10} {'rollout/s':>10} {'update/s':>10} {'tokens/s':>9} {'peak RSS':>9}")
     for name, label in (("ours", "ours (PPO)"), ("grpo", "TRL GRPO"), ("ours4", "ours x4 upd")):
         r = results[name]
         roll = f"{r['samples'] / r['rollout_s']:.1f}" if r["rollout_s"] else "-"
         upd = f"{r['samples'] / r['update_s']:.1f}" if r["update_s"] else "-"
-        print(f"{label:>14} {r['samples'] / r['total_s']:>10.1f} {roll:>10} {upd:>10} "
-              f"{r['tokens'] / r['total_s']:>9.0f} {r['peak_rss_mb']:>7.0f}MB")
+        print(
+            f"{label:>14} {r['samples'] / r['total_s']:>10.1f} {roll:>10} {upd:>10} "
+            f"{r['tokens'] / r['total_s']:>9.0f} {r['peak_rss_mb']:>7.0f}MB"
+        )
     ratio = (results["ours"]["samples"] / results["ours"]["total_s"]) / (
-        results["grpo"]["samples"] / results["grpo"]["total_s"])
+        results["grpo"]["samples"] / results["grpo"]["total_s"]
+    )
     print(f"ratio ours/GRPO (end-to-end samples/s, one update per batch): {ratio:.2f}x")
 
 

@@ -46,9 +46,19 @@ def run_ours(a) -> dict:
     from instructkit.errors import InstructkitError
     from instructkit.train.sft import SFTParams, run_sft
 
-    params = SFTParams(max_steps=a.steps, batch_size=a.batch_size, learning_rate=a.lr, max_length=a.max_length,
-                       packing=a.packing, save_steps=None, logging_steps=max(1, a.steps // 5), seed=0,
-                       chat_template=a.chat_template, bf16="auto", gradient_checkpointing=False)
+    params = SFTParams(
+        max_steps=a.steps,
+        batch_size=a.batch_size,
+        learning_rate=a.lr,
+        max_length=a.max_length,
+        packing=a.packing,
+        save_steps=None,
+        logging_steps=max(1, a.steps // 5),
+        seed=0,
+        chat_template=a.chat_template,
+        bf16="auto",
+        gradient_checkpointing=False,
+    )
     try:
         res = run_sft([a.data], model=a.model, out=Path(a.work) / "ours", params=params, force=True)
     except InstructkitError as exc:
@@ -77,11 +87,24 @@ def run_trl(a) -> dict:
     import torch
 
     cpu = not torch.cuda.is_available()
-    cfg = SFTConfig(output_dir=str(Path(a.work) / "trl"), max_steps=a.steps, per_device_train_batch_size=a.batch_size,
-                    learning_rate=a.lr, max_length=a.max_length, packing=a.packing, assistant_only_loss=True,
-                    use_cpu=cpu, bf16=not cpu and torch.cuda.is_bf16_supported(), gradient_checkpointing=False,
-                    report_to="none", save_strategy="no", logging_steps=max(1, a.steps // 5), seed=0,
-                    disable_tqdm=True, **({"optim": a.trl_optim} if a.trl_optim else {}))
+    cfg = SFTConfig(
+        output_dir=str(Path(a.work) / "trl"),
+        max_steps=a.steps,
+        per_device_train_batch_size=a.batch_size,
+        learning_rate=a.lr,
+        max_length=a.max_length,
+        packing=a.packing,
+        assistant_only_loss=True,
+        use_cpu=cpu,
+        bf16=not cpu and torch.cuda.is_bf16_supported(),
+        gradient_checkpointing=False,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=max(1, a.steps // 5),
+        seed=0,
+        disable_tqdm=True,
+        **({"optim": a.trl_optim} if a.trl_optim else {}),
+    )
     trainer = SFTTrainer(model=a.model, args=cfg, train_dataset=ds, processing_class=tok)
     out = trainer.train()
     return {"tokens": _tokens(trainer.state.log_history), "train_s": out.metrics["train_runtime"]}
@@ -106,8 +129,19 @@ def prepare(work: Path, repeat: int) -> Path:
     from instructkit.records import make_record
     from instructkit.shards import ShardSet, ShardWriter
 
-    subprocess.run([sys.executable, "-m", "instructkit", "ingest", str(ROOT / "data/samples/alpaca.json"),
-                    "-o", str(work / "ingest")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "instructkit",
+            "ingest",
+            str(ROOT / "data/samples/alpaca.json"),
+            "-o",
+            str(work / "ingest"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     records = list(ShardSet(work / "ingest"))
     with ShardWriter(work / "data", stage="bench", conserving=False) as w:
         for i in range(repeat):
@@ -125,11 +159,18 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--repeat", type=int, default=10, help="copies of the 40 sample records")
     ap.add_argument("--chat-template", default=None, help="as instructkit sft --chat-template")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (1: the dev machine is a shared 2-core box; 0: torch's default)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: the dev machine is a shared 2-core box; 0: torch's default)",
+    )
     ap.add_argument("--runs", type=int, default=2, help="runs per configuration (the best is reported)")
-    ap.add_argument("--trl-optim", help="optimizer of the plain TRL script (default: TRL's, adamw_torch_fused "
-                    "on torch >= 2.8; ours pins adamw_torch)")
+    ap.add_argument(
+        "--trl-optim",
+        help="optimizer of the plain TRL script (default: TRL's, adamw_torch_fused "
+        "on torch >= 2.8; ours pins adamw_torch)",
+    )
     ap.add_argument("--side", help=argparse.SUPPRESS)
     ap.add_argument("--packing", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -150,9 +191,28 @@ def main() -> None:
         best: dict[str, dict] = {}
         for _ in range(a.runs):
             for side in ("ours", "trl"):  # interleaved, so machine load hits both alike
-                cmd = [sys.executable, __file__, "--side", side, "--data", str(data), "--work", str(work),
-                       "--model", a.model, "--steps", str(a.steps), "--batch-size", str(a.batch_size),
-                       "--max-length", str(a.max_length), "--lr", str(a.lr), "--threads", str(a.threads)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--side",
+                    side,
+                    "--data",
+                    str(data),
+                    "--work",
+                    str(work),
+                    "--model",
+                    a.model,
+                    "--steps",
+                    str(a.steps),
+                    "--batch-size",
+                    str(a.batch_size),
+                    "--max-length",
+                    str(a.max_length),
+                    "--lr",
+                    str(a.lr),
+                    "--threads",
+                    str(a.threads),
+                ]
                 cmd += ["--packing"] if packing else []
                 cmd += ["--chat-template", a.chat_template] if a.chat_template else []
                 cmd += ["--trl-optim", a.trl_optim] if a.trl_optim else []
@@ -169,28 +229,38 @@ def main() -> None:
 
     import torch
 
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU, {a.threads or 'default'} torch thread(s)"
-    print(f"model {a.model}, {a.steps} steps x batch {a.batch_size}, max_length {a.max_length}, "
-          f"{40 * a.repeat} records, {device}; best of {a.runs}")
+    device = (
+        torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU, {a.threads or 'default'} torch thread(s)"
+    )
+    print(
+        f"model {a.model}, {a.steps} steps x batch {a.batch_size}, max_length {a.max_length}, "
+        f"{40 * a.repeat} records, {device}; best of {a.runs}"
+    )
     print(f"{'packing':8} {'side':5} {'tokens/s':>10} {'train s':>8} {'wall s':>7} {'peak MB':>8}  ratio ours/trl")
     for packing, best in rows:
         for side in ("ours", "trl"):
             r = best[side]
             if "refused" in r:
-                print(f"{'on' if packing else 'off':8} {side:5} {'refused':>10} {'-':>8} {r['wall_s']:7.1f} "
-                      f"{r['peak_mb']:8.0f}  ({r['refused'].split(' (')[0][:90]})")
+                print(
+                    f"{'on' if packing else 'off':8} {side:5} {'refused':>10} {'-':>8} {r['wall_s']:7.1f} "
+                    f"{r['peak_mb']:8.0f}  ({r['refused'].split(' (')[0][:90]})"
+                )
                 continue
             ratio = ""
             if side == "ours" and "tok_s" in best["trl"]:
                 ratio = f"{r['tok_s'] / best['trl']['tok_s']:.2f}x tokens/s, {r['wall_s'] / best['trl']['wall_s']:.2f}x wall"
-            print(f"{'on' if packing else 'off':8} {side:5} {r['tok_s']:10.0f} {r['train_s']:8.1f} {r['wall_s']:7.1f} "
-                  f"{r['peak_mb']:8.0f}  {ratio}")
+            print(
+                f"{'on' if packing else 'off':8} {side:5} {r['tok_s']:10.0f} {r['train_s']:8.1f} {r['wall_s']:7.1f} "
+                f"{r['peak_mb']:8.0f}  {ratio}"
+            )
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
     if "refused" in rows[1][1]["ours"]:
-        print("packing on the CPU: ours refuses it for correctness; the TRL number is a run whose packed "
-              "examples attend to each other (eager/sdpa attention, no varlen kernel).")
+        print(
+            "packing on the CPU: ours refuses it for correctness; the TRL number is a run whose packed "
+            "examples attend to each other (eager/sdpa attention, no varlen kernel)."
+        )
 
 
 if __name__ == "__main__":

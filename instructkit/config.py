@@ -32,8 +32,9 @@ def load_yaml(path: str | Path) -> dict:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
-                          line=mark.line + 1 if mark else None) from None
+        raise ConfigError(
+            f"invalid YAML: {getattr(exc, 'problem', exc)}", file=str(path), line=mark.line + 1 if mark else None
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -119,8 +120,9 @@ def _coerce(value: Any, tp: Any, key: str, source: str | None) -> Any:
     return value
 
 
-def build(cls: type[T], values: dict[str, Any] | None = None, *, source: str | None = None,
-          what: str | None = None) -> T:
+def build(
+    cls: type[T], values: dict[str, Any] | None = None, *, source: str | None = None, what: str | None = None
+) -> T:
     """Build the dataclass ``cls`` from a mapping, checking keys and coercing types.
 
     Args:
@@ -138,7 +140,8 @@ def build(cls: type[T], values: dict[str, Any] | None = None, *, source: str | N
     for key, value in (values or {}).items():
         if key not in fields:
             raise ConfigError(
-                f"unknown key {key!r}" + (f" for {what}" if what else ""), file=source,
+                f"unknown key {key!r}" + (f" for {what}" if what else ""),
+                file=source,
                 hint=f"valid keys: {', '.join(sorted(fields))}",
             )
         if value is None and type(None) not in typing.get_args(hints[key]):

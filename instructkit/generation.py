@@ -48,9 +48,16 @@ class GenerationError(InstructkitError):
 class Generator(Protocol):
     """Anything that turns conversations into assistant replies."""
 
-    def generate(self, conversations: list[Conversation], *, max_new_tokens: int = 256,
-                 temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-                 n: int = 1) -> list[str] | list[list[str]]:
+    def generate(
+        self,
+        conversations: list[Conversation],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        n: int = 1,
+    ) -> list[str] | list[list[str]]:
         """Replies for each conversation: ``list[str]`` when ``n == 1``, else ``n`` per conversation."""
         ...
 
@@ -74,7 +81,7 @@ def _shape(flat: list[str], n: int) -> list[str] | list[list[str]]:
     """Flat replies (conversation-major, n per conversation) -> the documented return shape."""
     if n == 1:
         return flat
-    return [flat[i:i + n] for i in range(0, len(flat), n)]
+    return [flat[i : i + n] for i in range(0, len(flat), n)]
 
 
 # --- local ------------------------------------------------------------------------------------
@@ -95,12 +102,16 @@ def load_causal_lm(model_dir: str | Path, *, trust_remote_code: bool = False, de
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), use_safetensors=True,
-                                                     trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_dir), use_safetensors=True, trust_remote_code=trust_remote_code
+        )
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot load model: {str(exc).splitlines()[0]}", file=str(model_dir),
-                         hint="pass a model directory written by save_pretrained (safetensors weights), "
-                              "or build one with: instructkit model tiny OUT") from None
+        raise InputError(
+            f"cannot load model: {str(exc).splitlines()[0]}",
+            file=str(model_dir),
+            hint="pass a model directory written by save_pretrained (safetensors weights), "
+            "or build one with: instructkit model tiny OUT",
+        ) from None
     model.to(pick_device(device)).eval()
     return model, tokenizer
 
@@ -130,14 +141,14 @@ class LocalGenerator:
         device: ``cpu``, ``cuda``, ``cuda:1``...; default: cuda when available.
     """
 
-    def __init__(self, model_dir: str | Path, *, batch_size: int = 8, trust_remote_code: bool = False,
-                 device: str | None = None):
+    def __init__(
+        self, model_dir: str | Path, *, batch_size: int = 8, trust_remote_code: bool = False, device: str | None = None
+    ):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         self.model_dir = str(model_dir)
         self.batch_size = batch_size
-        self.model, self.tokenizer = load_causal_lm(model_dir, trust_remote_code=trust_remote_code,
-                                                    device=device)
+        self.model, self.tokenizer = load_causal_lm(model_dir, trust_remote_code=trust_remote_code, device=device)
         self.device = self.model.device
         if self.tokenizer.pad_token_id is None:  # e.g. Llama-2/3 tokenizers ship without one
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -152,9 +163,16 @@ class LocalGenerator:
     def describe(self) -> dict:
         return {"backend": "local", "model": self.model_dir, "batch_size": self.batch_size}
 
-    def generate(self, conversations: list[Conversation], *, max_new_tokens: int = 256,
-                 temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-                 n: int = 1) -> list[str] | list[list[str]]:
+    def generate(
+        self,
+        conversations: list[Conversation],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        n: int = 1,
+    ) -> list[str] | list[list[str]]:
         """Replies for each conversation (see the module docstring for the return shape).
 
         Greedy when ``temperature == 0`` (then ``n > 1`` gives ``n`` identical copies), else nucleus
@@ -170,8 +188,11 @@ class LocalGenerator:
             capped = self.max_positions // 2
             if (max_new_tokens, capped) not in _WARNED:
                 _WARNED.add((max_new_tokens, capped))
-                print(f"note: max_new_tokens={max_new_tokens} capped at {capped} (the model holds "
-                      f"{self.max_positions} positions)", file=sys.stderr)
+                print(
+                    f"note: max_new_tokens={max_new_tokens} capped at {capped} (the model holds "
+                    f"{self.max_positions} positions)",
+                    file=sys.stderr,
+                )
             max_new_tokens = capped
         # Keep the newest prompt tokens when a prompt would not leave room for the reply.
         max_prompt = self.max_positions - max_new_tokens if self.max_positions else None
@@ -179,12 +200,22 @@ class LocalGenerator:
         sample = temperature > 0
         flat: list[str] = []
         for b, start in enumerate(range(0, len(prompts), self.batch_size)):
-            batch = prompts[start:start + self.batch_size]
+            batch = prompts[start : start + self.batch_size]
             # The chat template already adds special tokens such as BOS: do not add them twice.
-            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False,
-                                 truncation=max_prompt is not None, max_length=max_prompt).to(self.device)
-            kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "eos_token_id": self.eos_ids,
-                                      "pad_token_id": self.tokenizer.pad_token_id, "do_sample": sample}
+            enc = self.tokenizer(
+                batch,
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+                truncation=max_prompt is not None,
+                max_length=max_prompt,
+            ).to(self.device)
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": max_new_tokens,
+                "eos_token_id": self.eos_ids,
+                "pad_token_id": self.tokenizer.pad_token_id,
+                "do_sample": sample,
+            }
             if sample:
                 kwargs.update(temperature=temperature, top_p=top_p, num_return_sequences=n)
                 torch.manual_seed(seed + b)
@@ -192,7 +223,7 @@ class LocalGenerator:
                 kwargs.update(temperature=None, top_p=None, top_k=None)
             with torch.no_grad():
                 out = self.model.generate(**enc, **kwargs)
-            new = out[:, enc["input_ids"].shape[1]:]  # left padding: all prompts end at the same column
+            new = out[:, enc["input_ids"].shape[1] :]  # left padding: all prompts end at the same column
             texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
             if not sample and n > 1:
                 texts = [t for t in texts for _ in range(n)]
@@ -235,9 +266,18 @@ class HttpGenerator:
             None means unlimited. Exceeding it raises ``BudgetExhausted``.
     """
 
-    def __init__(self, base_url: str, model: str | None = None, *, api_key_env: str = "OPENAI_API_KEY",
-                 concurrency: int = 4, max_retries: int = 3, backoff: float = 0.5, timeout: float = 60,
-                 max_requests: int | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 4,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        timeout: float = 60,
+        max_requests: int | None = None,
+    ):
         import httpx
 
         if concurrency < 1:
@@ -260,8 +300,14 @@ class HttpGenerator:
         return f"HttpGenerator({self.base_url!r}, model={self.model!r})"
 
     def describe(self) -> dict:
-        return {"backend": "http", "url": self.base_url, "model": self.model, "concurrency": self.concurrency,
-                "requests_sent": self.requests_sent, "usage": dict(self.usage)}
+        return {
+            "backend": "http",
+            "url": self.base_url,
+            "model": self.model,
+            "concurrency": self.concurrency,
+            "requests_sent": self.requests_sent,
+            "usage": dict(self.usage),
+        }
 
     def close(self) -> None:
         self._client.close()
@@ -273,9 +319,11 @@ class HttpGenerator:
     def _take_budget(self) -> None:
         with self._lock:
             if self.max_requests is not None and self.requests_sent >= self.max_requests:
-                raise BudgetExhausted(f"request budget exhausted: {self.requests_sent} of {self.max_requests} "
-                                      f"requests sent to {self.base_url}",
-                                      hint="raise the budget (max_requests) or generate for fewer prompts")
+                raise BudgetExhausted(
+                    f"request budget exhausted: {self.requests_sent} of {self.max_requests} "
+                    f"requests sent to {self.base_url}",
+                    hint="raise the budget (max_requests) or generate for fewer prompts",
+                )
             self.requests_sent += 1
 
     def _only_model(self) -> str:
@@ -286,11 +334,15 @@ class HttpGenerator:
         except BudgetExhausted:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure means: the user must name the model
-            raise ConfigError(f"no model name given and {url} did not list one ({type(exc).__name__})",
-                              hint="pass the model name the server expects") from None
+            raise ConfigError(
+                f"no model name given and {url} did not list one ({type(exc).__name__})",
+                hint="pass the model name the server expects",
+            ) from None
         if len(data) != 1:
-            raise ConfigError(f"no model name given and the server lists {len(data)} models",
-                              hint=f"pass one of: {', '.join(str(m.get('id')) for m in data[:10])}")
+            raise ConfigError(
+                f"no model name given and the server lists {len(data)} models",
+                hint=f"pass one of: {', '.join(str(m.get('id')) for m in data[:10])}",
+            )
         return str(data[0]["id"])
 
     def _post(self, body: dict) -> str:
@@ -300,7 +352,7 @@ class HttpGenerator:
         last = ""
         for attempt in range(self.max_retries + 1):
             self._take_budget()
-            delay = self.backoff * 2 ** attempt
+            delay = self.backoff * 2**attempt
             try:
                 resp = self._client.post(self.url, json=body, headers=self._headers())
             except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -310,33 +362,44 @@ class HttpGenerator:
                     return self._parse(resp)
                 last = f"HTTP {resp.status_code}: {resp.text[:200]}"
                 if not _retryable(resp.status_code):
-                    raise GenerationError(f"{self.url} answered {last}",
-                                          hint="check the model name, the API key variable "
-                                               f"{self.api_key_env} and the request options")
+                    raise GenerationError(
+                        f"{self.url} answered {last}",
+                        hint=f"check the model name, the API key variable {self.api_key_env} and the request options",
+                    )
                 retry_after = resp.headers.get("retry-after", "")
                 if retry_after.replace(".", "", 1).isdigit():
                     delay = min(float(retry_after), 60.0)
             if attempt < self.max_retries:
                 time.sleep(delay)
-        raise GenerationError(f"{self.url} failed after {self.max_retries + 1} attempts (last: {last})",
-                              hint="is the server up? raise max_retries or timeout for a slow server")
+        raise GenerationError(
+            f"{self.url} failed after {self.max_retries + 1} attempts (last: {last})",
+            hint="is the server up? raise max_retries or timeout for a slow server",
+        )
 
     def _parse(self, resp) -> str:
         try:
             data = resp.json()
             text = data["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
-            raise GenerationError(f"{self.url} answered 200 without choices[0].message.content: "
-                                  f"{resp.text[:200]}") from None
+            raise GenerationError(
+                f"{self.url} answered 200 without choices[0].message.content: {resp.text[:200]}"
+            ) from None
         usage = data.get("usage") or {}
         with self._lock:
             for key in self.usage:
                 self.usage[key] += int(usage.get(key) or 0)
         return text or ""
 
-    def generate(self, conversations: list[Conversation], *, max_new_tokens: int = 256,
-                 temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-                 n: int = 1) -> list[str] | list[list[str]]:
+    def generate(
+        self,
+        conversations: list[Conversation],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        n: int = 1,
+    ) -> list[str] | list[list[str]]:
         """Replies for each conversation (see the module docstring for the return shape).
 
         ``n > 1`` sends ``n`` requests per conversation with seeds ``seed, seed+1, ...`` (many
@@ -345,12 +408,23 @@ class HttpGenerator:
         _check_args(max_new_tokens, temperature, top_p, n)
         need = len(conversations) * n
         if self.max_requests is not None and self.requests_sent + need > self.max_requests:
-            raise BudgetExhausted(f"{need} requests needed but only {self.max_requests - self.requests_sent} "
-                                  f"of the budget of {self.max_requests} are left",
-                                  hint="raise the budget (max_requests) or generate for fewer prompts")
-        bodies = [{"model": self.model, "messages": [{"role": m["role"], "content": m["content"]} for m in conv],
-                   "max_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p, "seed": seed + j}
-                  for conv in conversations for j in range(n)]
+            raise BudgetExhausted(
+                f"{need} requests needed but only {self.max_requests - self.requests_sent} "
+                f"of the budget of {self.max_requests} are left",
+                hint="raise the budget (max_requests) or generate for fewer prompts",
+            )
+        bodies = [
+            {
+                "model": self.model,
+                "messages": [{"role": m["role"], "content": m["content"]} for m in conv],
+                "max_tokens": max_new_tokens,
+                "temperature": temperature,
+                "top_p": top_p,
+                "seed": seed + j,
+            }
+            for conv in conversations
+            for j in range(n)
+        ]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             flat = list(pool.map(self._post, bodies))
         return _shape(flat, n)
@@ -363,8 +437,15 @@ def is_url(spec: str) -> bool:
     return str(spec).startswith(("http://", "https://"))
 
 
-def make_generator(spec: str | Path, *, model: str | None = None, batch_size: int = 8,
-                   trust_remote_code: bool = False, device: str | None = None, **http: Any) -> Generator:
+def make_generator(
+    spec: str | Path,
+    *,
+    model: str | None = None,
+    batch_size: int = 8,
+    trust_remote_code: bool = False,
+    device: str | None = None,
+    **http: Any,
+) -> Generator:
     """A generator for ``spec``: an http(s) URL -> ``HttpGenerator``, else a model dir -> ``LocalGenerator``.
 
     Args:
@@ -380,6 +461,7 @@ def make_generator(spec: str | Path, *, model: str | None = None, batch_size: in
         raise ConfigError(f"HTTP options {sorted(http)} given for a local model {spec}")
     path = Path(spec)
     if not path.exists() and (path.is_absolute() or str(spec).startswith(".")):
-        raise InputError("no such model directory", file=str(spec),
-                         hint="pass a model directory or an http(s):// server URL")
+        raise InputError(
+            "no such model directory", file=str(spec), hint="pass a model directory or an http(s):// server URL"
+        )
     return LocalGenerator(spec, batch_size=batch_size, trust_remote_code=trust_remote_code, device=device)

@@ -35,8 +35,13 @@ def set_stats(path: str | Path) -> dict[str, Any]:
     length_stats = {}
     for role, values in lengths.items():
         values.sort()
-        length_stats[role] = {"n": len(values), "p5": _percentile(values, 0.05), "p50": _percentile(values, 0.5),
-                              "p95": _percentile(values, 0.95), "max": values[-1]}
+        length_stats[role] = {
+            "n": len(values),
+            "p5": _percentile(values, 0.05),
+            "p50": _percentile(values, 0.5),
+            "p95": _percentile(values, 0.95),
+            "max": values[-1],
+        }
     counts = s.manifest.get("counts", {})
     funnel = [("in", counts.get("in", 0))]
     for reason, n in sorted(counts.get("rejected", {}).items(), key=lambda kv: -kv[1]):
@@ -45,11 +50,18 @@ def set_stats(path: str | Path) -> dict[str, Any]:
         funnel.append((f"- quarantined: {reason}", n))
     funnel.append(("kept", counts.get("kept", len(s))))
     return {
-        "path": str(s.path), "kind": s.kind, "stage": s.manifest.get("stage"), "records": len(s),
-        "bytes": sum(p.get("bytes", 0) for p in s.manifest["parts"]), "fingerprint": s.fingerprint,
+        "path": str(s.path),
+        "kind": s.kind,
+        "stage": s.manifest.get("stage"),
+        "records": len(s),
+        "bytes": sum(p.get("bytes", 0) for p in s.manifest["parts"]),
+        "fingerprint": s.fingerprint,
         "kinds": s.manifest.get("kinds", {}),
         "turns": {"mean": sum(turns) / len(turns) if turns else 0.0, "max": max(turns, default=0)},
-        "lengths": length_stats, "languages": dict(langs), "funnel": funnel, "counts": counts,
+        "lengths": length_stats,
+        "languages": dict(langs),
+        "funnel": funnel,
+        "counts": counts,
         "clusters": (s.manifest.get("stats") or {}).get("cluster_sizes", {}),
     }
 
@@ -63,8 +75,16 @@ def lineage(path: str | Path, depth: int = 0, seen: set | None = None):
         yield depth, {"stage": "?", "path": str(path), "missing": True}
         return
     m = s.manifest
-    yield depth, {"stage": m.get("stage"), "path": str(s.path), "params": m.get("params"),
-                  "created": m.get("created"), "fingerprint": m.get("fingerprint")}
+    yield (
+        depth,
+        {
+            "stage": m.get("stage"),
+            "path": str(s.path),
+            "params": m.get("params"),
+            "created": m.get("created"),
+            "fingerprint": m.get("fingerprint"),
+        },
+    )
     if str(s.path) in seen:
         return
     seen.add(str(s.path))

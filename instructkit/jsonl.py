@@ -23,6 +23,7 @@ try:  # orjson is ~5x faster than json for our records; json is the fallback.
 
     loads = orjson.loads
 except ImportError:  # pragma: no cover - orjson is a hard dependency
+
     def dumps(obj: Any) -> bytes:
         return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -57,12 +58,16 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise InputError("file not found", file=str(path), hint="check the path") from None
-        raise InputError(f"cannot decompress or read: {exc}", file=str(path),
-                         hint="the file is truncated or corrupt; re-download or re-compress it") from None
+        raise InputError(
+            f"cannot decompress or read: {exc}",
+            file=str(path),
+            hint="the file is truncated or corrupt; re-download or re-compress it",
+        ) from None
     except Exception as exc:  # zstandard.ZstdError has no common base we can name without importing it
         if type(exc).__name__ == "ZstdError":
-            raise InputError(f"cannot decompress: {exc}", file=str(path),
-                             hint="the file is truncated or corrupt") from None
+            raise InputError(
+                f"cannot decompress: {exc}", file=str(path), hint="the file is truncated or corrupt"
+            ) from None
         raise
 
 

@@ -124,8 +124,11 @@ def _set_override(data: dict, key: str, value: Any, source: str) -> None:
                     stage.setdefault("params", {})[rest] = value
                 return
         names = [s.get("name") for s in data.get("stages") or [] if isinstance(s, dict)]
-        raise ConfigError(f"--set {key}: no such recipe key or stage", file=source,
-                          hint=f"use workdir=..., vars.NAME=... or STAGE.PARAM=... with a stage of: {', '.join(names)}")
+        raise ConfigError(
+            f"--set {key}: no such recipe key or stage",
+            file=source,
+            hint=f"use workdir=..., vars.NAME=... or STAGE.PARAM=... with a stage of: {', '.join(names)}",
+        )
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
@@ -138,8 +141,12 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     src = str(path)
     for key in data:
         if key not in RECIPE_KEYS:
-            raise ConfigError(f"unknown recipe key {key!r}", file=src, line=lines.get((key,)),
-                              hint=f"valid keys: {', '.join(RECIPE_KEYS)}")
+            raise ConfigError(
+                f"unknown recipe key {key!r}",
+                file=src,
+                line=lines.get((key,)),
+                hint=f"valid keys: {', '.join(RECIPE_KEYS)}",
+            )
     for key, value in (overrides or {}).items():
         _set_override(data, key, value, src)
     stages_raw = data.get("stages")
@@ -152,19 +159,31 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
             raise ConfigError(f"stage {i + 1} must be a mapping", file=src, line=line)
         for key in raw:
             if key not in STAGE_KEYS:
-                raise ConfigError(f"unknown stage key {key!r}", file=src, line=lines.get(("stages", i, key), line),
-                                  hint=f"valid keys: {', '.join(STAGE_KEYS)}")
+                raise ConfigError(
+                    f"unknown stage key {key!r}",
+                    file=src,
+                    line=lines.get(("stages", i, key), line),
+                    hint=f"valid keys: {', '.join(STAGE_KEYS)}",
+                )
         for key in ("name", "run", "output"):
             if not raw.get(key):
-                raise ConfigError(f"stage {i + 1} has no {key!r}", file=src, line=line,
-                                  hint=f"a stage needs: name, run, output (and usually inputs, params)")
+                raise ConfigError(
+                    f"stage {i + 1} has no {key!r}",
+                    file=src,
+                    line=line,
+                    hint="a stage needs: name, run, output (and usually inputs, params)",
+                )
         name = str(raw["name"])
         if name in seen:
             raise ConfigError(f"two stages are named {name!r}", file=src, line=line)
         seen.add(name)
         if raw["run"] not in COMMANDS:
-            raise ConfigError(f"stage {name!r}: unknown command {raw['run']!r}", file=src,
-                              line=lines.get(("stages", i, "run"), line), hint=f"commands: {', '.join(COMMANDS)}")
+            raise ConfigError(
+                f"stage {name!r}: unknown command {raw['run']!r}",
+                file=src,
+                line=lines.get(("stages", i, "run"), line),
+                hint=f"commands: {', '.join(COMMANDS)}",
+            )
         inputs = raw.get("inputs") or []
         if isinstance(inputs, str):
             inputs = [inputs]
@@ -172,8 +191,9 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         if not isinstance(params, dict):
             raise ConfigError(f"stage {name!r}: 'params' must be a mapping", file=src, line=line)
         stages.append(Stage(name, raw["run"], [str(x) for x in inputs], str(raw["output"]), params, line))
-    return Recipe(str(data.get("name", path.stem)), path, str(data.get("workdir", "out")),
-                  dict(data.get("vars") or {}), stages)
+    return Recipe(
+        str(data.get("name", path.stem)), path, str(data.get("workdir", "out")), dict(data.get("vars") or {}), stages
+    )
 
 
 # --- fingerprints and keys -------------------------------------------------------------------
@@ -216,8 +236,13 @@ def _refs(stage: Stage) -> set[str]:
     texts = [*stage.inputs, stage.output]
     for value in stage.params.values():
         texts.extend(value if isinstance(value, list) else [value])
-    return {m.group(1)[7:] for t in texts if isinstance(t, str) for m in _REF.finditer(t)
-            if m.group(1).startswith("stages.")}
+    return {
+        m.group(1)[7:]
+        for t in texts
+        if isinstance(t, str)
+        for m in _REF.finditer(t)
+        if m.group(1).startswith("stages.")
+    }
 
 
 class Runner:
@@ -243,17 +268,26 @@ class Runner:
             if ref.startswith("vars."):
                 name = ref[5:]
                 if name not in self.recipe.vars:
-                    raise ConfigError(f"{{{ref}}}: no such var", file=str(self.recipe.path),
-                                      hint=f"vars: {', '.join(self.recipe.vars) or '(none)'}")
+                    raise ConfigError(
+                        f"{{{ref}}}: no such var",
+                        file=str(self.recipe.path),
+                        hint=f"vars: {', '.join(self.recipe.vars) or '(none)'}",
+                    )
                 return str(self.recipe.vars[name])
             if ref.startswith("stages."):
                 name = ref[7:]
                 if name not in outputs:
-                    raise ConfigError(f"{{{ref}}}: no earlier stage of that name has an output",
-                                      file=str(self.recipe.path), hint="stages can only use outputs of stages above them")
+                    raise ConfigError(
+                        f"{{{ref}}}: no earlier stage of that name has an output",
+                        file=str(self.recipe.path),
+                        hint="stages can only use outputs of stages above them",
+                    )
                 return outputs[name]
-            raise ConfigError(f"unknown reference {{{ref}}}", file=str(self.recipe.path),
-                              hint="use {workdir}, {vars.NAME} or {stages.NAME}")
+            raise ConfigError(
+                f"unknown reference {{{ref}}}",
+                file=str(self.recipe.path),
+                hint="use {workdir}, {vars.NAME} or {stages.NAME}",
+            )
 
         return _REF.sub(repl, text)
 
@@ -297,8 +331,14 @@ class Runner:
                 return fingerprint(v, keys)
             return v
 
-        blob = json.dumps({"run": stage.run, "inputs": [fingerprint(i, keys) for i in inputs],
-                           "params": {k: fp_value(v) for k, v in sorted(params.items())}}, sort_keys=True)
+        blob = json.dumps(
+            {
+                "run": stage.run,
+                "inputs": [fingerprint(i, keys) for i in inputs],
+                "params": {k: fp_value(v) for k, v in sorted(params.items())},
+            },
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _done(self, stage: Stage, key: str) -> str | None:
@@ -337,8 +377,10 @@ class Runner:
             done = self._done(stage, key)
             if not selected:
                 if done is None:
-                    raise InstructkitError(f"stage {stage.name!r} has no finished output to start after",
-                                           hint=f"run it first: instructkit run {self.recipe.path} --only {stage.name}")
+                    raise InstructkitError(
+                        f"stage {stage.name!r} has no finished output to start after",
+                        hint=f"run it first: instructkit run {self.recipe.path} --only {stage.name}",
+                    )
                 status, out_path = "not selected", done
             elif done is not None and not forced:
                 status, out_path = "skipped (cached)", done
@@ -353,7 +395,9 @@ class Runner:
             rows.append({"stage": stage.name, "status": status, "output": out_path})
         return rows
 
-    def _run_stage(self, stage: Stage, inputs: list[str], params: dict, base_output: str, key: str) -> tuple[str, float]:
+    def _run_stage(
+        self, stage: Stage, inputs: list[str], params: dict, base_output: str, key: str
+    ) -> tuple[str, float]:
         kind = COMMANDS[stage.run]["output"]
         output = base_output if kind == "set" else str(Path(base_output) / key[:12])
         if kind == "dir" and Path(output).exists():
@@ -370,14 +414,21 @@ class Runner:
         if proc.returncode != 0:
             raise InstructkitError(
                 f"stage {stage.name!r} failed (exit {proc.returncode}); earlier outputs are kept",
-                file=str(self.recipe.path), line=stage.line,
-                hint=f"fix it and re-run: instructkit run {self.recipe.path} (finished stages are skipped)")
+                file=str(self.recipe.path),
+                line=stage.line,
+                hint=f"fix it and re-run: instructkit run {self.recipe.path} (finished stages are skipped)",
+            )
         if kind == "set":
             from instructkit.shards import resolve
 
             output = str(resolve(base_output))
-        self.state[stage.name] = {"key": key, "output": output, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                  "seconds": round(seconds, 2), "command": ["instructkit", *args]}
+        self.state[stage.name] = {
+            "key": key,
+            "output": output,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "seconds": round(seconds, 2),
+            "command": ["instructkit", *args],
+        }
         self._save_state()
         return output, seconds
 

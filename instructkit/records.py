@@ -27,10 +27,20 @@ JUDGMENT_TYPES = ("rating", "ranking", "pairwise", "edit")
 
 # Role spellings seen in the wild (ShareGPT, LLaMA-Factory, HH-RLHF) -> ours.
 ROLE_ALIASES = {
-    "system": "system", "user": "user", "human": "user", "prompter": "user",
-    "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
-    "chatgpt": "assistant", "tool": "tool", "function": "tool", "observation": "tool",
-    "function_call": "assistant", "ipython": "tool",
+    "system": "system",
+    "user": "user",
+    "human": "user",
+    "prompter": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+    "chatgpt": "assistant",
+    "tool": "tool",
+    "function": "tool",
+    "observation": "tool",
+    "function_call": "assistant",
+    "ipython": "tool",
 }
 
 # C0/C1 control characters except tab, newline and carriage return.
@@ -88,8 +98,9 @@ def record_id(record: dict) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def make_record(kind: str, *, source: dict | None = None, id: str | None = None, meta: dict | None = None,
-                **fields: Any) -> dict:
+def make_record(
+    kind: str, *, source: dict | None = None, id: str | None = None, meta: dict | None = None, **fields: Any
+) -> dict:
     """Build a record of ``kind`` with a stable id and ``meta.source``; validates it."""
     record: dict[str, Any] = {"id": None, **fields}
     record["id"] = str(id) if id not in (None, "") else record_id(record)

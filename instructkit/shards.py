@@ -60,8 +60,11 @@ def resolve(path: str | os.PathLike) -> Path:
         return complete[-1]
     if not path.exists():
         raise ShardError("no such shard set", file=str(path), hint="check the path, or run the stage that writes it")
-    raise ShardError("not a complete shard set (no manifest.json, and no complete vNNNN inside)",
-                     file=str(path), hint="the stage that writes it may have failed; run it again")
+    raise ShardError(
+        "not a complete shard set (no manifest.json, and no complete vNNNN inside)",
+        file=str(path),
+        hint="the stage that writes it may have failed; run it again",
+    )
 
 
 class ShardSet:
@@ -114,8 +117,12 @@ class ShardSet:
                 try:
                     yield loads(line)
                 except ValueError as exc:
-                    raise ShardError(f"corrupt record: {exc}", file=str(part), line=number,
-                                     hint=f"run: instructkit verify {self.path}") from None
+                    raise ShardError(
+                        f"corrupt record: {exc}",
+                        file=str(part),
+                        line=number,
+                        hint=f"run: instructkit verify {self.path}",
+                    ) from None
 
 
 def iter_sets(paths: Iterable[str | os.PathLike]) -> Iterator[dict]:
@@ -240,10 +247,19 @@ class ShardWriter:
             create records, such as synth or binarisation).
     """
 
-    def __init__(self, out: str | os.PathLike, *, stage: str, params: dict | None = None,
-                 inputs: Iterable[ShardSet] = (), kind: str | None = None,
-                 shard_size: int = DEFAULT_SHARD_SIZE, compression: str | None = None,
-                 force: bool = False, conserving: bool = True):
+    def __init__(
+        self,
+        out: str | os.PathLike,
+        *,
+        stage: str,
+        params: dict | None = None,
+        inputs: Iterable[ShardSet] = (),
+        kind: str | None = None,
+        shard_size: int = DEFAULT_SHARD_SIZE,
+        compression: str | None = None,
+        force: bool = False,
+        conserving: bool = True,
+    ):
         if shard_size < 1:
             raise ShardError(f"shard size must be at least 1, got {shard_size}")
         out = Path(out)
@@ -251,8 +267,11 @@ class ShardWriter:
         self.parent = out.parent if self.explicit else out
         self.target = out if self.explicit else None
         if self.explicit and out.exists() and not force:
-            raise ShardError("this version already exists", file=str(out),
-                             hint="write to its parent for the next version, or pass --force to replace it")
+            raise ShardError(
+                "this version already exists",
+                file=str(out),
+                hint="write to its parent for the next version, or pass --force to replace it",
+            )
         if self.parent.exists() and not self.parent.is_dir():
             raise ShardError("output path is a file, not a directory", file=str(self.parent))
         self.stage, self.params, self.kind, self.force = stage, params or {}, kind, force
@@ -291,8 +310,10 @@ class ShardWriter:
 
     def quarantine(self, raw: Any, reason: str, *, source: dict, error: str) -> None:
         """Keep an input row that could not become a record, with why (``--on-error skip``)."""
-        row = {"raw": raw, "meta": {"source": source, "reject": {"stage": self.stage, "reason": reason,
-                                                                  "error": error}}}
+        row = {
+            "raw": raw,
+            "meta": {"source": source, "reject": {"stage": self.stage, "reason": reason, "error": error}},
+        }
         self._quarantine.write(row, None)
         self.counts["quarantined"][reason] += 1
 
@@ -329,14 +350,22 @@ class ShardWriter:
         kinds = self._kept.kinds
         kind = self.kind or (next(iter(kinds)) if len(kinds) == 1 else ("mixed" if kinds else "empty"))
         counts = {
-            "in": self.counts["in"], "kept": self.counts["kept"],
-            "rejected": dict(self.counts["rejected"]), "quarantined": dict(self.counts["quarantined"]),
+            "in": self.counts["in"],
+            "kept": self.counts["kept"],
+            "rejected": dict(self.counts["rejected"]),
+            "quarantined": dict(self.counts["quarantined"]),
         }
-        for sub, writer, sub_kind in (("rejected", self._rejected, "rejected"),
-                                      ("quarantine", self._quarantine, "quarantine")):
+        for sub, writer, sub_kind in (
+            ("rejected", self._rejected, "rejected"),
+            ("quarantine", self._quarantine, "quarantine"),
+        ):
             if writer.records:
-                m = self._manifest(writer, sub_kind, {"in": writer.records, "kept": writer.records,
-                                                      "rejected": {}, "quarantined": {}}, elapsed)
+                m = self._manifest(
+                    writer,
+                    sub_kind,
+                    {"in": writer.records, "kept": writer.records, "rejected": {}, "quarantined": {}},
+                    elapsed,
+                )
                 _write_json(self.tmp / sub / MANIFEST, m)
         manifest = self._manifest(self._kept, kind, counts, elapsed)
         manifest["conserving"] = self.conserving
@@ -354,8 +383,9 @@ class ShardWriter:
             target = self.target
             if target.exists():
                 if not self.force:
-                    raise ShardError("this version appeared while writing", file=str(target),
-                                     hint="pass --force to replace it")
+                    raise ShardError(
+                        "this version appeared while writing", file=str(target), hint="pass --force to replace it"
+                    )
                 trash = self.parent / f".tmp-{os.getpid()}-old-{uuid.uuid4().hex[:8]}"
                 os.rename(target, trash)
                 os.rename(self.tmp, target)

@@ -117,9 +117,16 @@ def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
         yield batch
 
 
-def apply(records: Iterable[dict], factory: Callable[[], list[Operator]], writer: Any, *,
-          workers: int = 1, batch_size: int = 256, total: int | None = None,
-          description: str = "processing") -> None:
+def apply(
+    records: Iterable[dict],
+    factory: Callable[[], list[Operator]],
+    writer: Any,
+    *,
+    workers: int = 1,
+    batch_size: int = 256,
+    total: int | None = None,
+    description: str = "processing",
+) -> None:
     """Run every record through the operator chain and write kept and rejected records.
 
     Args:
@@ -173,11 +180,24 @@ class progress_bar:
         console = Console(stderr=True)
         if not console.is_terminal:
             return lambda n=1: None
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
-        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
         self._progress.start()
         task = self._progress.add_task(self.description, total=self.total)
         return lambda n=1: self._progress.advance(task, n)

@@ -27,9 +27,15 @@ def feedback_set(root: Path, names: str = "ABC") -> Path:
     with ShardWriter(root / "cand", stage="test", conserving=False) as w:
         for name in names:
             prompt, responses = PROMPTS[name]
-            w.write(make_record("feedback", prompt=[message("user", prompt)],
-                                responses=[{"content": r, "model": f"m{i}"} for i, r in enumerate(responses)],
-                                judgments=[], source={"file": "test", "line": name}))
+            w.write(
+                make_record(
+                    "feedback",
+                    prompt=[message("user", prompt)],
+                    responses=[{"content": r, "model": f"m{i}"} for i, r in enumerate(responses)],
+                    judgments=[],
+                    source={"file": "test", "line": name},
+                )
+            )
     return w.path
 
 
@@ -49,7 +55,9 @@ def pw(selected):
 
 
 def rate(**ratings):
-    return [{"from_name": c, "to_name": "response", "type": "rating", "value": {"rating": r}} for c, r in ratings.items()]
+    return [
+        {"from_name": c, "to_name": "response", "type": "rating", "value": {"rating": r}} for c, r in ratings.items()
+    ]
 
 
 def rank(ids, form="dict"):
@@ -72,11 +80,20 @@ def ls_json(tasks: list[dict], answer, annotators=(1, 2, 3)) -> list[dict]:
                 continue
             ann_id += 1
             cancelled = result == "cancel"
-            anns.append({"id": ann_id, "completed_by": who, "result": [] if cancelled else result,
-                         "was_cancelled": cancelled, "ground_truth": False,
-                         "created_at": f"2026-11-20T09:{ann_id // 60:02d}:{ann_id % 60:02d}Z",
-                         "updated_at": f"2026-11-20T09:{ann_id // 60:02d}:{ann_id % 60:02d}Z",
-                         "lead_time": 10.0 + who, "task": task_id, "project": 1})
+            anns.append(
+                {
+                    "id": ann_id,
+                    "completed_by": who,
+                    "result": [] if cancelled else result,
+                    "was_cancelled": cancelled,
+                    "ground_truth": False,
+                    "created_at": f"2026-11-20T09:{ann_id // 60:02d}:{ann_id % 60:02d}Z",
+                    "updated_at": f"2026-11-20T09:{ann_id // 60:02d}:{ann_id % 60:02d}Z",
+                    "lead_time": 10.0 + who,
+                    "task": task_id,
+                    "project": 1,
+                }
+            )
         out.append({"id": task_id, "annotations": anns, "predictions": [], "data": task["data"], "project": 1})
     return out
 
@@ -105,8 +122,15 @@ def json_min(export: list[dict]) -> list[dict]:
                 types[r["from_name"]] = r["type"]
             for name, values in by_name.items():
                 row[name] = _pretty(values, types[name])
-            row.update({"annotator": ann["completed_by"], "annotation_id": ann["id"],
-                        "created_at": ann["created_at"], "updated_at": ann["updated_at"], "lead_time": ann["lead_time"]})
+            row.update(
+                {
+                    "annotator": ann["completed_by"],
+                    "annotation_id": ann["id"],
+                    "created_at": ann["created_at"],
+                    "updated_at": ann["updated_at"],
+                    "lead_time": ann["lead_time"],
+                }
+            )
             rows.append(row)
     return rows
 

@@ -90,17 +90,38 @@ class LabelStudioServer:
         cache = self._cache_dir()
         cached = self._restore_cache(cache)
         env = dict(os.environ)
-        env.update({
-            "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir), "LABEL_STUDIO_USERNAME": self.email,
-            "LABEL_STUDIO_PASSWORD": self.password, "LABEL_STUDIO_USER_TOKEN": self.token,
-            "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true", "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-            "DJANGO_DB": "sqlite", "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false",
-        })
+        env.update(
+            {
+                "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir),
+                "LABEL_STUDIO_USERNAME": self.email,
+                "LABEL_STUDIO_PASSWORD": self.password,
+                "LABEL_STUDIO_USER_TOKEN": self.token,
+                "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+                "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+                "DJANGO_DB": "sqlite",
+                "LATEST_VERSION_CHECK": "false",
+                "COLLECT_ANALYTICS": "false",
+            }
+        )
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [self.executable, "start", "--no-browser", "--port", str(self.port), "--internal-host", "127.0.0.1",
-             "--data-dir", str(self.data_dir)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                self.executable,
+                "start",
+                "--no-browser",
+                "--port",
+                str(self.port),
+                "--internal-host",
+                "127.0.0.1",
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.time() + STARTUP_TIMEOUT_S
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -151,8 +172,12 @@ class LabelStudioServer:
     def api(self, method: str, path: str, body=None, token: str | None = None):
         """One JSON call with ``Authorization: Token``; raises RuntimeError with the server's answer."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers={
-            "Authorization": f"Token {token or self.token}", "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Token {token or self.token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 raw = r.read()

@@ -67,11 +67,19 @@ class OpenAIServer:
 
     def start(self) -> OpenAIServer:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        cmd = _serve_command() + [self.model, "--host", "127.0.0.1", "--port", str(self.port),
-                                  "--device", "cpu", "--default-seed", "0"]
+        cmd = _serve_command() + [
+            self.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--device",
+            "cpu",
+            "--default-seed",
+            "0",
+        ]
         # A new session: stop() signals the whole process group (uvicorn may fork workers).
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.time() + self.startup_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -112,9 +120,14 @@ class OpenAIServer:
 
 def completion(content: str, model: str = "scripted") -> dict:
     """A minimal OpenAI chat.completion response body."""
-    return {"id": "x", "object": "chat.completion", "model": model, "created": 0,
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "model": model,
+        "created": 0,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
 
 
 class ScriptedServer:

@@ -9,13 +9,46 @@ from __future__ import annotations
 import hashlib
 import re
 
-VERBS = ["Explain", "Summarize", "Compare", "Classify", "Translate", "Rewrite", "Describe", "List", "Suggest",
-         "Evaluate", "Outline", "Predict", "Estimate", "Critique", "Plan", "Name"]
-TOPICS = ["photosynthesis in desert plants", "the causes of inflation", "a recipe for lentil soup",
-          "the rules of chess openings", "renewable energy policy", "medieval trade routes", "sleep hygiene",
-          "password security habits", "volcanic island formation", "the history of jazz", "tidal energy",
-          "urban beekeeping", "budget travel in Portugal", "ocean acidification", "learning a second language",
-          "the water cycle", "bicycle maintenance", "compound interest", "ancient Roman roads", "coral reefs"]
+VERBS = [
+    "Explain",
+    "Summarize",
+    "Compare",
+    "Classify",
+    "Translate",
+    "Rewrite",
+    "Describe",
+    "List",
+    "Suggest",
+    "Evaluate",
+    "Outline",
+    "Predict",
+    "Estimate",
+    "Critique",
+    "Plan",
+    "Name",
+]
+TOPICS = [
+    "photosynthesis in desert plants",
+    "the causes of inflation",
+    "a recipe for lentil soup",
+    "the rules of chess openings",
+    "renewable energy policy",
+    "medieval trade routes",
+    "sleep hygiene",
+    "password security habits",
+    "volcanic island formation",
+    "the history of jazz",
+    "tidal energy",
+    "urban beekeeping",
+    "budget travel in Portugal",
+    "ocean acidification",
+    "learning a second language",
+    "the water cycle",
+    "bicycle maintenance",
+    "compound interest",
+    "ancient Roman roads",
+    "coral reefs",
+]
 AUDIENCES = ["a ten-year-old", "a busy manager", "a first-year student", "a retired engineer", "a tourist"]
 
 
@@ -29,8 +62,10 @@ def instruction_list(prompt: str, seed: int, n: int = 4) -> str:
     out = []
     for k in range(n):
         h = _h(prompt, seed, k)
-        inst = (f"{VERBS[h % len(VERBS)]} {TOPICS[(h // 7) % len(TOPICS)]} for "
-                f"{AUDIENCES[(h // 131) % len(AUDIENCES)]} in {3 + h % 5} sentences.")
+        inst = (
+            f"{VERBS[h % len(VERBS)]} {TOPICS[(h // 7) % len(TOPICS)]} for "
+            f"{AUDIENCES[(h // 131) % len(AUDIENCES)]} in {3 + h % 5} sentences."
+        )
         num = start + k
         label = "" if k == 0 else f"{num}. Instruction: "
         out.append(f"{label}{inst}\n{num}. Input:\n<noinput>\n{num}. Output:\nA short answer about item {h % 997}.")
@@ -42,8 +77,8 @@ class FakeGenerator:
 
     def __init__(self, script=None, name: str = "fake"):
         self.script, self.name = script, name
-        self.calls = 0          # generate() invocations
-        self.answered = 0       # conversations answered
+        self.calls = 0  # generate() invocations
+        self.answered = 0  # conversations answered
         self.prompts: list[str] = []
 
     def describe(self) -> dict:
@@ -66,8 +101,10 @@ class FakeGenerator:
         if prompt.rstrip().endswith("#Rewritten Prompt#:") or prompt.rstrip().endswith("#Created Prompt#:"):
             given = prompt.split("Prompt#:\n", 1)[1].rsplit("\n#", 1)[0].strip()
             return f"{given} Also justify each step with one concrete example number {_h(prompt, seed) % 89}."
-        return ("Here is a detailed answer that walks through the reasoning step by step, "
-                f"with an example and a short summary at the end (variant {_h(prompt, seed) % 1000}).")
+        return (
+            "Here is a detailed answer that walks through the reasoning step by step, "
+            f"with an example and a short summary at the end (variant {_h(prompt, seed) % 1000})."
+        )
 
     def generate(self, conversations, *, max_new_tokens=256, temperature=0.0, top_p=1.0, seed=0, n=1):
         self.calls += 1

@@ -33,8 +33,18 @@ def test_cohen_kappa_edge_cases():
 def test_fleiss_kappa_wikipedia_worked_example():
     # Wikipedia, "Fleiss' kappa", worked example: 10 subjects, 14 raters, 5 categories.
     # Published: P-bar = 0.378, P-bar_e = 0.213, kappa = 0.210.
-    table = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-             [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    table = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
     assert fleiss_kappa(table) == pytest.approx(0.210, abs=5e-4)
     # Subject 2's per-subject agreement P_2 = 0.253 in the same example.
     labels = [1] * 2 + [2] * 6 + [3] * 4 + [4] * 2

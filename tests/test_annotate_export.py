@@ -32,8 +32,11 @@ def test_pairwise_every_pair_random_sides_recorded(cli, tmp_path):
         assert d["instructkit_set"] == m["set"]["fingerprint"] and d["instructkit_template"] == "pairwise"
         assert d["instructkit_task"].startswith(d["instructkit_id"] + "/p")
         assert m["order"][d["instructkit_task"]] == d["instructkit_responses"]
-        item = next(json.loads(x) for x in (tmp_path / "t" / "items.jsonl").read_text().splitlines()
-                    if json.loads(x)["id"] == d["instructkit_id"])
+        item = next(
+            json.loads(x)
+            for x in (tmp_path / "t" / "items.jsonl").read_text().splitlines()
+            if json.loads(x)["id"] == d["instructkit_id"]
+        )
         left, right = d["instructkit_responses"]
         assert d["left"] == item["responses"][left]["content"] and d["right"] == item["responses"][right]["content"]
         sides.append(left < right)
@@ -47,8 +50,9 @@ def test_pairwise_every_pair_random_sides_recorded(cli, tmp_path):
 
 def test_rating_criteria_one_task_per_response(cli, tmp_path):
     fb = feedback_set(tmp_path)
-    m, tasks = export(cli, fb, tmp_path / "t", "--template", "rating", "--criteria", "helpfulness,harmlessness",
-                      "--overlap", "3")
+    m, tasks = export(
+        cli, fb, tmp_path / "t", "--template", "rating", "--criteria", "helpfulness,harmlessness", "--overlap", "3"
+    )
     assert len(tasks) == 9 and m["criteria"] == ["helpfulness", "harmlessness"] and m["max_rating"] == 5
     assert controls((tmp_path / "t" / "config.xml").read_text()) == {"helpfulness": "Rating", "harmlessness": "Rating"}
     assert all(len(t["data"]["instructkit_responses"]) == 1 and "response" in t["data"] for t in tasks)
@@ -80,8 +84,17 @@ def test_pairwise_needs_two_responses(cli, tmp_path):
     assert r.exit_code == 2 and "fewer than 2 responses" in r.output
     r = cli("annotate-export", sft_set(tmp_path), "-o", tmp_path / "t", "--template", "vote", ok=False)
     assert r.exit_code == 2 and "unknown template" in r.output
-    r = cli("annotate-export", sft_set(tmp_path), "-o", tmp_path / "t", "--template", "rating",
-            "--criteria", "bad name", ok=False)
+    r = cli(
+        "annotate-export",
+        sft_set(tmp_path),
+        "-o",
+        tmp_path / "t",
+        "--template",
+        "rating",
+        "--criteria",
+        "bad name",
+        ok=False,
+    )
     assert r.exit_code == 2 and "bad criterion" in r.output
 
 
@@ -94,10 +107,13 @@ def test_batches(cli, tmp_path):
 
 def test_gold_items_mixed_in_and_kept_out_of_task_data(cli, tmp_path):
     gold = tmp_path / "gold.jsonl"
-    gold.write_text('{"prompt": "Is water wet?", "responses": ["Yes.", "Water is a rock."], "answer": 0}\n'
-                    '{"prompt": "1 + 1?", "responses": ["3", "2"], "answer": 1}\n')
-    m, tasks = export(cli, feedback_set(tmp_path), tmp_path / "t", "--template", "pairwise",
-                      "--gold", gold, "--gold-rate", "0.2")
+    gold.write_text(
+        '{"prompt": "Is water wet?", "responses": ["Yes.", "Water is a rock."], "answer": 0}\n'
+        '{"prompt": "1 + 1?", "responses": ["3", "2"], "answer": 1}\n'
+    )
+    m, tasks = export(
+        cli, feedback_set(tmp_path), tmp_path / "t", "--template", "pairwise", "--gold", gold, "--gold-rate", "0.2"
+    )
     assert m["gold_tasks"] == 2 == len(m["gold"]) and len(tasks) == 12
     gold_tasks = [t for t in tasks if t["data"]["instructkit_task"] in m["gold"]]
     assert {t["data"]["prompt"] for t in gold_tasks} == {"Is water wet?", "1 + 1?"}
@@ -112,8 +128,15 @@ def test_predictions_from_meta_scores(cli, tmp_path):
     from instructkit.records import make_record, message
 
     with ShardWriter(tmp_path / "s", stage="test") as w:
-        w.write(make_record("feedback", prompt=[message("user", "q")], responses=[{"content": "a"}, {"content": "b"}],
-                            judgments=[], meta={"scores": [1.0, 4.0]}))
+        w.write(
+            make_record(
+                "feedback",
+                prompt=[message("user", "q")],
+                responses=[{"content": "a"}, {"content": "b"}],
+                judgments=[],
+                meta={"scores": [1.0, 4.0]},
+            )
+        )
     _, tasks = export(cli, w.path, tmp_path / "t", "--template", "pairwise", "--predictions", "meta.scores")
     (task,) = tasks
     want = "right" if task["data"]["instructkit_responses"] == [0, 1] else "left"

@@ -45,8 +45,11 @@ def item_b_answer(who, data):
 def test_pairwise_round_trip_all_formats(cli, tmp_path, fmt):
     tasks_dir, tasks = setup(cli, tmp_path, "pairwise")
     export = ls_json(tasks, item_b_answer)
-    path = {"json": lambda: write(tmp_path / "e.json", export), "json-min": lambda: write(tmp_path / "e.json", json_min(export)),
-            "csv": lambda: write_csv(export, tmp_path / "e.csv")}[fmt]()
+    path = {
+        "json": lambda: write(tmp_path / "e.json", export),
+        "json-min": lambda: write(tmp_path / "e.json", json_min(export)),
+        "csv": lambda: write_csv(export, tmp_path / "e.csv"),
+    }[fmt]()
     out = tmp_path / "out"
     cli("annotate-import", path, "--tasks", tasks_dir, "-o", out)
     fb = records(out / "feedback")
@@ -56,7 +59,10 @@ def test_pairwise_round_trip_all_formats(cli, tmp_path, fmt):
     assert j["choice"] == min(j["responses"])  # the better side maps back to the lower index
     prefs = {r["prompt"][0]["content"]: r for r in records(out / "preference")}
     assert set(prefs) == {"What is 2 + 2?", "Name a colour.", "Say hi."}
-    assert (prefs["What is 2 + 2?"]["chosen"][0]["content"], prefs["What is 2 + 2?"]["rejected"][0]["content"]) == ("4", "5")
+    assert (prefs["What is 2 + 2?"]["chosen"][0]["content"], prefs["What is 2 + 2?"]["rejected"][0]["content"]) == (
+        "4",
+        "5",
+    )
     b = prefs["Name a colour."]
     assert b["chosen"][0]["content"] == "Blue." and b["meta"]["annotate"]["margin"] == pytest.approx(1 / 3, abs=1e-4)
     assert prefs["Say hi."]["rejected"][0]["content"] == "hi"
@@ -91,8 +97,9 @@ def test_cancelled_skipped_and_counted_and_duplicates(cli, tmp_path):
     export = ls_json(tasks, lambda who, d: "cancel" if who == 2 and d is tasks[0]["data"] else pw(better(d)))
     # the same annotator annotating one task twice: the newer annotation wins
     old = export[1]["annotations"][0]["id"]
-    export[1]["annotations"].append(dict(export[1]["annotations"][0], id=999, created_at="2026-12-01T00:00:00Z",
-                                         result=pw(worse(tasks[1]["data"]))))
+    export[1]["annotations"].append(
+        dict(export[1]["annotations"][0], id=999, created_at="2026-12-01T00:00:00Z", result=pw(worse(tasks[1]["data"])))
+    )
     cli("annotate-import", write(tmp_path / "e.json", export), "--tasks", tasks_dir, "-o", tmp_path / "o")
     a = json.loads((tmp_path / "o" / "agreement.json").read_text())["annotations"]
     assert a["cancelled"] == 1 and a["duplicates replaced"] == 1 and a["judgments kept"] == 29
@@ -139,7 +146,14 @@ def test_ranking_borda_both_result_forms(cli, tmp_path, form):
             order[0], order[1] = order[1], order[0]
         return rank([f"r{i}" for i in order], form)
 
-    cli("annotate-import", write(tmp_path / "e.json", ls_json(tasks, answer)), "--tasks", tasks_dir, "-o", tmp_path / "o")
+    cli(
+        "annotate-import",
+        write(tmp_path / "e.json", ls_json(tasks, answer)),
+        "--tasks",
+        tasks_dir,
+        "-o",
+        tmp_path / "o",
+    )
     fb = {r["prompt"][0]["content"]: r for r in records(tmp_path / "o" / "feedback")}
     # item A: orders 012, 012, 102 -> Borda r0 (1 + 1 + .5) / 3, r1 (.5 + .5 + 1) / 3, r2 0
     assert fb["What is 2 + 2?"]["meta"]["annotate"]["scores"] == pytest.approx([2.5 / 3, 2 / 3, 0.0], abs=1e-3)
@@ -157,10 +171,20 @@ def test_edit_and_demonstration_become_sft(cli, tmp_path):
         fixed = "5" if d["response"] == "6" else d["response"]
         return text("edit", d["response"], fixed) if who != 3 else text("edit", d["response"])
 
-    cli("annotate-import", write(tmp_path / "e.json", ls_json(tasks, answer)), "--tasks", tasks_dir, "-o", tmp_path / "o")
+    cli(
+        "annotate-import",
+        write(tmp_path / "e.json", ls_json(tasks, answer)),
+        "--tasks",
+        tasks_dir,
+        "-o",
+        tmp_path / "o",
+    )
     sft = {r["messages"][-1]["content"]: r for r in records(tmp_path / "o" / "sft")}
     assert set(sft) == {"Paris is the capital.", "5", "6"}
-    assert sft["5"]["meta"]["annotate"]["changed"] is True and sorted(sft["5"]["meta"]["annotate"]["annotators"]) == ["1", "2"]
+    assert sft["5"]["meta"]["annotate"]["changed"] is True and sorted(sft["5"]["meta"]["annotate"]["annotators"]) == [
+        "1",
+        "2",
+    ]
     assert sft["6"]["meta"]["annotate"]["changed"] is False
     assert records(tmp_path / "o" / "preference") == []
     d_dir = tmp_path / "d"
@@ -184,9 +208,18 @@ BAD = [
 @pytest.mark.parametrize("template,result,reason,message", BAD)
 def test_malformed_values_fail_or_quarantine(cli, tmp_path, template, result, reason, message):
     tasks_dir, tasks = setup(cli, tmp_path, template)
-    export = ls_json(tasks, lambda who, d: result(d) if (who == 2 and d is tasks[1]["data"]) else
-                     {"rating": rate(overall=3), "pairwise": pw("left"),
-                      "ranking": rank([f"r{i}" for i in d["instructkit_responses"]])}[template])
+    export = ls_json(
+        tasks,
+        lambda who, d: (
+            result(d)
+            if (who == 2 and d is tasks[1]["data"])
+            else {
+                "rating": rate(overall=3),
+                "pairwise": pw("left"),
+                "ranking": rank([f"r{i}" for i in d["instructkit_responses"]]),
+            }[template]
+        ),
+    )
     path = write(tmp_path / "e.json", export)
     r = cli("annotate-import", path, "--tasks", tasks_dir, "-o", tmp_path / "o", ok=False)
     assert r.exit_code == 2 and message in r.output and "e.json" in r.output and "task 2" in r.output
@@ -211,11 +244,14 @@ def test_unknown_task_and_fingerprint_mismatch(cli, tmp_path):
     assert q == {"unknown task": 3, "fingerprint mismatch": 3}
 
 
-@pytest.mark.parametrize("content,message", [
-    ("{not json", "not a Label Studio JSON export"),
-    ('{"a": 1}', "a JSON list of tasks"),
-    ('[{"id": 1, "data": {"text": "x"}, "annotations": [{"id": 1, "result": []}]}]', "cannot tell the template"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("{not json", "not a Label Studio JSON export"),
+        ('{"a": 1}', "a JSON list of tasks"),
+        ('[{"id": 1, "data": {"text": "x"}, "annotations": [{"id": 1, "result": []}]}]', "cannot tell the template"),
+    ],
+)
 def test_not_an_export(cli, tmp_path, content, message):
     (tmp_path / "x.json").write_text(content)
     r = cli("annotate-import", tmp_path / "x.json", "-o", tmp_path / "o", ok=False)

@@ -14,11 +14,23 @@ from instructkit.shards import ShardSet
 
 def test_gold_accuracy_and_exclusion(cli, tmp_path):
     gold = tmp_path / "gold.jsonl"
-    gold.write_text('{"prompt": "Is water wet?", "responses": ["Yes.", "Water is a rock."], "answer": 0}\n'
-                    '{"prompt": "1 + 1?", "responses": ["3", "2"], "answer": 1}\n')
+    gold.write_text(
+        '{"prompt": "Is water wet?", "responses": ["Yes.", "Water is a rock."], "answer": 0}\n'
+        '{"prompt": "1 + 1?", "responses": ["3", "2"], "answer": 1}\n'
+    )
     tasks_dir = tmp_path / "tasks"
-    cli("annotate-export", feedback_set(tmp_path), "-o", tasks_dir, "--template", "pairwise", "--gold", gold,
-        "--gold-rate", "0.2")
+    cli(
+        "annotate-export",
+        feedback_set(tmp_path),
+        "-o",
+        tasks_dir,
+        "--template",
+        "pairwise",
+        "--gold",
+        gold,
+        "--gold-rate",
+        "0.2",
+    )
     manifest = json.loads((tasks_dir / "export_manifest.json").read_text())
 
     def answer(who, d):
@@ -32,12 +44,18 @@ def test_gold_accuracy_and_exclusion(cli, tmp_path):
     path = write(tmp_path / "e.json", ls_json(load_tasks(tasks_dir), answer))
     cli("annotate-import", path, "--tasks", tasks_dir, "-o", tmp_path / "keep")
     a = json.loads((tmp_path / "keep" / "agreement.json").read_text())
-    assert a["gold"] == {"1": {"n": 2, "correct": 2, "accuracy": 1.0}, "2": {"n": 2, "correct": 2, "accuracy": 1.0},
-                         "3": {"n": 2, "correct": 0, "accuracy": 0.0}}
+    assert a["gold"] == {
+        "1": {"n": 2, "correct": 2, "accuracy": 1.0},
+        "2": {"n": 2, "correct": 2, "accuracy": 1.0},
+        "3": {"n": 2, "correct": 0, "accuracy": 0.0},
+    }
     assert a["excluded"] == {}
     # gold tasks never become feedback records
     assert {r["prompt"][0]["content"] for r in ShardSet(tmp_path / "keep" / "feedback")} == {
-        "What is 2 + 2?", "Name a colour.", "Say hi."}
+        "What is 2 + 2?",
+        "Name a colour.",
+        "Say hi.",
+    }
     cli("annotate-import", path, "--tasks", tasks_dir, "-o", tmp_path / "drop", "--min-gold-accuracy", "0.5")
     a = json.loads((tmp_path / "drop" / "agreement.json").read_text())
     assert list(a["excluded"]) == ["3"]
@@ -80,7 +98,9 @@ def test_position_bias_measured_and_undone(cli, tmp_path):
     cli("annotate-export", feedback_set(tmp_path), "-o", tasks_dir, "--template", "pairwise")
     tasks = load_tasks(tasks_dir)
     # annotator 9 always clicks 'left'; the others judge correctly
-    path = write(tmp_path / "e.json", ls_json(tasks, lambda who, d: pw("left") if who == 9 else pw(better(d)), (1, 2, 9)))
+    path = write(
+        tmp_path / "e.json", ls_json(tasks, lambda who, d: pw("left") if who == 9 else pw(better(d)), (1, 2, 9))
+    )
     cli("annotate-import", path, "--tasks", tasks_dir, "-o", tmp_path / "o", "--report", tmp_path / "r.md")
     pb = json.loads((tmp_path / "o" / "agreement.json").read_text())["position_bias"]
     n_left_better = sum(better(t["data"]) == "left" for t in tasks)
@@ -97,8 +117,14 @@ def test_best_worst_never_pairs_a_tie():
     agg = aggregate(3, [{"annotator": "a", "response": i, "ratings": {"x": 3}} for i in range(3)], "rating")
     pairs, skipped = pairs_of(agg, "best-worst", 0.0)
     assert pairs == [] and skipped["tie"] == 1
-    agg = aggregate(2, [{"annotator": "a", "response": 0, "ratings": {"x": 4}},
-                        {"annotator": "a", "response": 1, "ratings": {"x": 2}}], "rating")
+    agg = aggregate(
+        2,
+        [
+            {"annotator": "a", "response": 0, "ratings": {"x": 4}},
+            {"annotator": "a", "response": 1, "ratings": {"x": 2}},
+        ],
+        "rating",
+    )
     assert pairs_of(agg, "best-worst", 2.5)[0] == [] and pairs_of(agg, "best-worst", 2.0)[0] == [(0, 1, 2.0)]
 
 
@@ -107,8 +133,12 @@ def test_gold_tasks_without_tasks_dir_are_ignored_not_records(cli, tmp_path):
     gold.write_text('{"prompt": "1 + 1?", "responses": ["3", "2"], "answer": 1}\n')
     tasks_dir = tmp_path / "tasks"
     cli("annotate-export", feedback_set(tmp_path), "-o", tasks_dir, "--gold", gold, "--gold-rate", "0.2")
-    cli("annotate-import", write(tmp_path / "e.json", ls_json(load_tasks(tasks_dir), lambda who, d: pw(better(d)))),
-        "-o", tmp_path / "o")
+    cli(
+        "annotate-import",
+        write(tmp_path / "e.json", ls_json(load_tasks(tasks_dir), lambda who, d: pw(better(d)))),
+        "-o",
+        tmp_path / "o",
+    )
     a = json.loads((tmp_path / "o" / "agreement.json").read_text())["annotations"]
     assert a["gold judgments without --tasks (ignored)"] == 2 * 3 and a["judgments kept"] == 30
     assert len(ShardSet(tmp_path / "o" / "feedback")) == 3
@@ -116,10 +146,18 @@ def test_gold_tasks_without_tasks_dir_are_ignored_not_records(cli, tmp_path):
 
 def test_label_studio_url_needs_an_api_key(cli, tmp_path, monkeypatch):
     monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
-    r = cli("annotate-export", feedback_set(tmp_path), "-o", tmp_path / "t", "--label-studio-url",
-            "http://127.0.0.1:9", ok=False)
+    r = cli(
+        "annotate-export",
+        feedback_set(tmp_path),
+        "-o",
+        tmp_path / "t",
+        "--label-studio-url",
+        "http://127.0.0.1:9",
+        ok=False,
+    )
     assert r.exit_code == 2 and "LABEL_STUDIO_API_KEY" in r.output
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "secret-key-123")
-    r = cli("annotate-import", "-o", tmp_path / "o", "--label-studio-url", "http://127.0.0.1:9", "--project", "1",
-            ok=False)
+    r = cli(
+        "annotate-import", "-o", tmp_path / "o", "--label-studio-url", "http://127.0.0.1:9", "--project", "1", ok=False
+    )
     assert r.exit_code == 2 and "cannot reach Label Studio" in r.output and "secret-key-123" not in r.output

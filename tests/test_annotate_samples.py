@@ -18,14 +18,17 @@ from instructkit.shards import ShardSet, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "samples" / "annotate"
-CASES = [("export.json", ["--template", "pairwise"]),
-         ("export-rating.json", ["--template", "rating", "--criteria", "helpfulness,correctness"])]
+CASES = [
+    ("export.json", ["--template", "pairwise"]),
+    ("export-rating.json", ["--template", "rating", "--criteria", "helpfulness,correctness"]),
+]
 REGENERATE = (
     "data/samples/annotate/{name} no longer matches what ingest + annotate-export produce ({why}). If the change "
     "is intended, regenerate it from the repository root:\n"
     "  instructkit ingest data/samples/annotate/candidates.jsonl -o W/cand\n"
     "  instructkit annotate-export W/cand -o W/tasks {args}\n"
-    "  python data/samples/annotate/make_export.py W/tasks -o data/samples/annotate/{name}")
+    "  python data/samples/annotate/make_export.py W/tasks -o data/samples/annotate/{name}"
+)
 
 
 def _make_export():

@@ -8,8 +8,24 @@ import sys
 
 import pytest
 
-COMMANDS = ["ingest", "dedupe", "filter", "annotate-export", "annotate-import", "sft", "reward", "rlhf", "eval",
-            "synth", "run", "stats", "log", "verify", "model", "model tiny"]
+COMMANDS = [
+    "ingest",
+    "dedupe",
+    "filter",
+    "annotate-export",
+    "annotate-import",
+    "sft",
+    "reward",
+    "rlhf",
+    "eval",
+    "synth",
+    "run",
+    "stats",
+    "log",
+    "verify",
+    "model",
+    "model tiny",
+]
 
 # Runs --help of the app and of every subcommand in one fresh interpreter, then reports which heavy
 # modules got imported and each exit code.
@@ -45,16 +61,22 @@ def test_console_script(args):
 
 
 def test_ingest_does_not_import_torch(tmp_path, samples):
-    code = ("import sys; from instructkit.cli.app import app; "
-            f"app(['ingest', {str(samples / 'alpaca.jsonl')!r}, '-o', {str(tmp_path / 'o')!r}], standalone_mode=False); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'datasets')))")
+    code = (
+        "import sys; from instructkit.cli.app import app; "
+        f"app(['ingest', {str(samples / 'alpaca.jsonl')!r}, '-o', {str(tmp_path / 'o')!r}], standalone_mode=False); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'datasets')))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_error_is_one_line_with_exit_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "instructkit", "ingest", str(tmp_path / "missing.jsonl"), "-o",
-                           str(tmp_path / "o")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "instructkit", "ingest", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error:" in proc.stderr and "missing.jsonl" in proc.stderr

@@ -15,14 +15,17 @@ from instructkit.dedupe.shingle import shingle_hashes
 from instructkit.records import make_record, message
 from instructkit.shards import ShardSet, ShardWriter, verify
 
-WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
-         "quebec romeo sierra tango uniform victor whiskey xray yankee zulu river stone cloud light paper "
-         "glass water metal forest music number garden window").split()
+WORDS = (
+    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+    "quebec romeo sierra tango uniform victor whiskey xray yankee zulu river stone cloud light paper "
+    "glass water metal forest music number garden window"
+).split()
 
 
 def _rec(prompt: str, answer: str, **meta) -> dict:
-    return make_record("sft", messages=[message("user", prompt), message("assistant", answer)],
-                       source={"file": "t"}, meta=meta)
+    return make_record(
+        "sft", messages=[message("user", prompt), message("assistant", answer)], source={"file": "t"}, meta=meta
+    )
 
 
 def _write(path, records) -> ShardSet:
@@ -106,9 +109,11 @@ def test_defaults_find_injected_near_duplicates_and_conserve(cli, tmp_path):
 
 
 def test_chinese_near_duplicates_via_character_shingles(cli, tmp_path):
-    zh = ["机器学习是人工智能的一个分支，它使计算机能够从数据中学习规律，而不需要明确的编程指令。",
-          "长城是中国古代的军事防御工程，修建历史可以追溯到春秋战国时期，总长度超过两万公里。",
-          "光合作用是植物利用阳光、水和二氧化碳制造有机物并释放氧气的过程，对地球生命至关重要。"]
+    zh = [
+        "机器学习是人工智能的一个分支，它使计算机能够从数据中学习规律，而不需要明确的编程指令。",
+        "长城是中国古代的军事防御工程，修建历史可以追溯到春秋战国时期，总长度超过两万公里。",
+        "光合作用是植物利用阳光、水和二氧化碳制造有机物并释放氧气的过程，对地球生命至关重要。",
+    ]
     near = zh[0].replace("明确的", "清楚的")  # two characters changed
     recs = [_rec("请解释。", t) for t in zh] + [_rec("请解释。", near)]
     assert _jaccard(zh[0], near) >= 0.8  # by characters; as words the whole text is one token
@@ -130,8 +135,19 @@ def test_verify_never_removes_a_pair_below_threshold(cli, tmp_path):
             recs.append(r)
             texts[r["id"]] = r["messages"][1]["content"]
     src = _write(tmp_path / "in", recs)
-    cli("dedupe", src.path, "-o", tmp_path / "out", "--mode", "minhash", "--fields", "response", "--verify",
-        "--num-perm", 64)
+    cli(
+        "dedupe",
+        src.path,
+        "-o",
+        tmp_path / "out",
+        "--mode",
+        "minhash",
+        "--fields",
+        "response",
+        "--verify",
+        "--num-perm",
+        64,
+    )
     rej = _rejected(tmp_path / "out")
     assert len(rej) > 30
     for r in rej:
@@ -144,10 +160,12 @@ def test_verify_never_removes_a_pair_below_threshold(cli, tmp_path):
 def test_keeper_policies(cli, tmp_path, keep, expect):
     rng = random.Random(3)
     words = _sentence(rng, 60)
-    recs = [_rec("same prompt", " ".join(words), quality=0.2),
-            _rec("same prompt", " ".join(_edit(words, 1, rng)), quality=0.9),
-            _rec("same prompt", " ".join(words) + " extra", quality=0.5),
-            _rec("other", " ".join(_sentence(rng, 60)))]
+    recs = [
+        _rec("same prompt", " ".join(words), quality=0.2),
+        _rec("same prompt", " ".join(_edit(words, 1, rng)), quality=0.9),
+        _rec("same prompt", " ".join(words) + " extra", quality=0.5),
+        _rec("other", " ".join(_sentence(rng, 60))),
+    ]
     src = _write(tmp_path / "in", recs)
     cli("dedupe", src.path, "-o", tmp_path / "out", "--keep", keep, "--verify")
     out = ShardSet(tmp_path / "out")
@@ -190,8 +208,10 @@ def test_exact_normalisation_switches(cli, tmp_path):
 
 
 def test_fields_choose_what_is_compared(cli, tmp_path):
-    src = _write(tmp_path / "in", [_rec("Same question here?", "First answer."),
-                                   _rec("Same question here?", "A different answer.")])
+    src = _write(
+        tmp_path / "in",
+        [_rec("Same question here?", "First answer."), _rec("Same question here?", "A different answer.")],
+    )
     cli("dedupe", src.path, "-o", tmp_path / "p", "--fields", "prompt")
     cli("dedupe", src.path, "-o", tmp_path / "c", "--fields", "conversation")
     assert (len(ShardSet(tmp_path / "p")), len(ShardSet(tmp_path / "c"))) == (1, 2)
@@ -234,16 +254,19 @@ def test_config_file_and_set(cli, tmp_path):
     assert ShardSet(tmp_path / "out").manifest["stats"]["dedupe"]["bands"] > 0
 
 
-@pytest.mark.parametrize("args,message", [
-    (("--mode", "fuzzy"), "unknown mode fuzzy"),
-    (("--bands", "4"), "give both bands and rows"),
-    (("--bands", "20", "--rows", "10"), "at most num_perm"),
-    (("--keep", "best"), "unknown --keep 'best'"),
-    (("--threshold", "1.5"), "threshold must be in (0, 1]"),
-    (("--set", "nope=1"), "unknown key 'nope'"),
-    (("--against", "/does/not/exist"), "no such shard set"),
-    (("--mode", "semantic"), "--mode semantic needs --model DIR"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("--mode", "fuzzy"), "unknown mode fuzzy"),
+        (("--bands", "4"), "give both bands and rows"),
+        (("--bands", "20", "--rows", "10"), "at most num_perm"),
+        (("--keep", "best"), "unknown --keep 'best'"),
+        (("--threshold", "1.5"), "threshold must be in (0, 1]"),
+        (("--set", "nope=1"), "unknown key 'nope'"),
+        (("--against", "/does/not/exist"), "no such shard set"),
+        (("--mode", "semantic"), "--mode semantic needs --model DIR"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):
     src = _write(tmp_path / "in", [_rec("a", "b")])
     result = cli("dedupe", src.path, "-o", tmp_path / "out", *args, ok=False)

@@ -13,13 +13,20 @@ def _set(path, prompts):
     with ShardWriter(path, stage="test") as w:
         for i, p in enumerate(prompts):
             w.count_in()
-            w.write(make_record("sft", id=f"r{i}", messages=[message("user", p), message("assistant", "ok")],
-                                source={"i": i}))
+            w.write(
+                make_record(
+                    "sft", id=f"r{i}", messages=[message("user", p), message("assistant", "ok")], source={"i": i}
+                )
+            )
     return ShardSet(w.path)
 
 
-PROMPTS = ["What is the capital of France?", "Write a poem about the sea and the stars.",
-           "What is the capital of France?", "Explain gradient descent in simple terms."]
+PROMPTS = [
+    "What is the capital of France?",
+    "Write a poem about the sea and the stars.",
+    "What is the capital of France?",
+    "Explain gradient descent in simple terms.",
+]
 
 
 def test_embeddings_are_normalised_and_pairs_found(tiny_model):
@@ -32,8 +39,20 @@ def test_embeddings_are_normalised_and_pairs_found(tiny_model):
 
 def test_semantic_mode_removes_the_copy(cli, tiny_model, tmp_path):
     src = _set(tmp_path / "in", PROMPTS)
-    cli("dedupe", src.path, "-o", tmp_path / "out", "--mode", "semantic", "--model", tiny_model,
-        "--semantic-threshold", 0.99, "--fields", "prompt")
+    cli(
+        "dedupe",
+        src.path,
+        "-o",
+        tmp_path / "out",
+        "--mode",
+        "semantic",
+        "--model",
+        tiny_model,
+        "--semantic-threshold",
+        0.99,
+        "--fields",
+        "prompt",
+    )
     out = ShardSet(tmp_path / "out")
     assert [r["id"] for r in out] == ["r0", "r1", "r3"] and verify(out.path) == []
     (rej,) = list(out.rejected)
@@ -45,7 +64,21 @@ def test_semantic_mode_removes_the_copy(cli, tiny_model, tmp_path):
 def test_semantic_against(cli, tiny_model, tmp_path):
     ev = _set(tmp_path / "eval", ["Explain gradient descent in simple terms."])
     src = _set(tmp_path / "in", PROMPTS)
-    cli("dedupe", src.path, "-o", tmp_path / "out", "--mode", "exact,semantic", "--model", tiny_model,
-        "--semantic-threshold", 0.99, "--fields", "prompt", "--against", ev.path)
+    cli(
+        "dedupe",
+        src.path,
+        "-o",
+        tmp_path / "out",
+        "--mode",
+        "exact,semantic",
+        "--model",
+        tiny_model,
+        "--semantic-threshold",
+        0.99,
+        "--fields",
+        "prompt",
+        "--against",
+        ev.path,
+    )
     reasons = {r["id"]: r["meta"]["reject"]["reason"] for r in ShardSet(tmp_path / "out").rejected}
     assert reasons == {"r2": "exact_duplicate", "r3": "contaminated"}

@@ -10,9 +10,13 @@ import pytest
 from instructkit.records import make_record, message
 
 CONV = [{"role": "user", "content": "What is 12 + 30?"}, {"role": "assistant", "content": "The answer is 42."}]
-CONV2 = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
-         {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Say yes."},
-         {"role": "assistant", "content": "Yes."}]
+CONV2 = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "hi"},
+    {"role": "assistant", "content": "Hello!"},
+    {"role": "user", "content": "Say yes."},
+    {"role": "assistant", "content": "Yes."},
+]
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +106,30 @@ def test_assistant_mask_without_generation_markers(lm):
 def test_reward_scores_are_batch_independent_and_accuracy_counts(reward_dir):
     from instructkit.eval.rewardbench import RewardScorer, preference_accuracy
 
-    convs = [CONV, CONV2, [{"role": "user", "content": "x"}, {"role": "assistant", "content": "a much longer reply here"}]]
+    convs = [
+        CONV,
+        CONV2,
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": "a much longer reply here"}],
+    ]
     one = RewardScorer(reward_dir, batch_size=1).score(convs)
     scorer = RewardScorer(reward_dir, batch_size=3)
     many = scorer.score(convs)  # right padding: the score is read at each row's last real token
     assert many == pytest.approx(one, rel=1e-4, abs=1e-5)
     assert len(set(round(s, 6) for s in many)) == 3
-    records = [make_record("preference", prompt=[message("user", "q")], chosen=[message("assistant", "yes")],
-                           rejected=[message("assistant", "yes")]),
-               make_record("preference", prompt=[message("user", "q2")], chosen=[message("assistant", "Sure, here")],
-                           rejected=[message("assistant", "No.")])]
+    records = [
+        make_record(
+            "preference",
+            prompt=[message("user", "q")],
+            chosen=[message("assistant", "yes")],
+            rejected=[message("assistant", "yes")],
+        ),
+        make_record(
+            "preference",
+            prompt=[message("user", "q2")],
+            chosen=[message("assistant", "Sure, here")],
+            rejected=[message("assistant", "No.")],
+        ),
+    ]
     acc = preference_accuracy(scorer, records)
     assert acc["n"] == 2 and acc["ties"] == 1  # identical chosen and rejected: a tie, counted wrong
     c, r = acc["chosen_scores"][1], acc["rejected_scores"][1]

@@ -12,8 +12,12 @@ from openai_server import ScriptedServer
 from instructkit.records import make_record, message
 from instructkit.shards import ShardWriter
 
-QA = [("What is 12 + 30?", "The answer is 42."), ("Say yes.", "Yes."),
-      ("Explain why the sky is blue.", "Rayleigh scattering."), ("Greet me.", "Hello!")]
+QA = [
+    ("What is 12 + 30?", "The answer is 42."),
+    ("Say yes.", "Yes."),
+    ("Explain why the sky is blue.", "Rayleigh scattering."),
+    ("Greet me.", "Hello!"),
+]
 SECRET = "sk-eval-test-NEVER-WRITTEN-9876"
 
 
@@ -28,10 +32,20 @@ def setup(tiny_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     shutil.copytree(tiny_model, root / "sft")
     build_tiny(root / "dpo", seed=1)
-    (root / "dpo" / "manifest.json").write_text(json.dumps({
-        "format": "instructkit.model/1", "stage": "rlhf-dpo",
-        "log_history": [{"step": 1, "loss": 0.69}, {"step": 2, "loss": 0.61}, {"step": 3, "loss": 0.55},
-                        {"train_runtime": 1.0, "step": 3}]}))
+    (root / "dpo" / "manifest.json").write_text(
+        json.dumps(
+            {
+                "format": "instructkit.model/1",
+                "stage": "rlhf-dpo",
+                "log_history": [
+                    {"step": 1, "loss": 0.69},
+                    {"step": 2, "loss": 0.61},
+                    {"step": 3, "loss": 0.55},
+                    {"train_runtime": 1.0, "step": 3},
+                ],
+            }
+        )
+    )
     shutil.copytree(tiny_model, root / "rm")
     torch.manual_seed(0)
     AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=1).save_pretrained(root / "rm")
@@ -42,9 +56,15 @@ def setup(tiny_model, tmp_path_factory):
     with ShardWriter(root / "data" / "pref", stage="test", kind="preference") as w:
         for i in range(3):
             w.count_in()
-            w.write(make_record("preference", prompt=[message("user", f"Question {i}?")],
-                                chosen=[message("assistant", "A careful, correct answer.")],
-                                rejected=[message("assistant", "No.")], source={"row": i}))
+            w.write(
+                make_record(
+                    "preference",
+                    prompt=[message("user", f"Question {i}?")],
+                    chosen=[message("assistant", "A careful, correct answer.")],
+                    rejected=[message("assistant", "No.")],
+                    source={"row": i},
+                )
+            )
     with ShardWriter(root / "data" / "prompts", stage="test", kind="prompt") as w:
         w.count_in()
         w.write(make_record("prompt", prompt=[message("user", "Write a short poem about the sea.")], source={"row": 0}))
@@ -63,16 +83,50 @@ def test_eval_report_end_to_end(setup, cli, monkeypatch):
     monkeypatch.setenv("EVAL_TEST_KEY", SECRET)
     out = root / "report"
     with ScriptedServer(reply=_judge_reply) as judge:
-        result = cli("eval", "--model", root / "sft", "--model", root / "dpo", "--reference", root / "sft",
-                     "--reward-model", root / "rm", "--data", root / "data" / "sft", "--data", root / "data" / "pref",
-                     "--data", root / "data" / "prompts", "-o", out, "--max-new-tokens", 6, "--n-boot", 50,
-                     "--batch-size", 3, "--judge-url", judge.url, "--judge-max-new-tokens", 4,
-                     "--judge-api-key-env", "EVAL_TEST_KEY")
+        result = cli(
+            "eval",
+            "--model",
+            root / "sft",
+            "--model",
+            root / "dpo",
+            "--reference",
+            root / "sft",
+            "--reward-model",
+            root / "rm",
+            "--data",
+            root / "data" / "sft",
+            "--data",
+            root / "data" / "pref",
+            "--data",
+            root / "data" / "prompts",
+            "-o",
+            out,
+            "--max-new-tokens",
+            6,
+            "--n-boot",
+            50,
+            "--batch-size",
+            3,
+            "--judge-url",
+            judge.url,
+            "--judge-max-new-tokens",
+            4,
+            "--judge-api-key-env",
+            "EVAL_TEST_KEY",
+        )
     assert judge.requests[-1]["headers"]["Authorization"] == f"Bearer {SECRET}"
     assert str(out) in result.output
     files = {p.name for p in out.iterdir()}
-    assert {"report.json", "report.md", "generations.jsonl", "judgments.json", "rewards.png", "win_rates.png",
-            "lengths.png", "training_curves.png"} <= files
+    assert {
+        "report.json",
+        "report.md",
+        "generations.jsonl",
+        "judgments.json",
+        "rewards.png",
+        "win_rates.png",
+        "lengths.png",
+        "training_curves.png",
+    } <= files
     for png in ("rewards.png", "win_rates.png", "lengths.png", "training_curves.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads((out / "report.json").read_text())
@@ -114,8 +168,18 @@ def test_eval_report_end_to_end(setup, cli, monkeypatch):
     again = cli("eval", "--model", root / "dpo", "--data", root / "data" / "prompts", "-o", out, ok=False)
     assert again.exit_code == 2 and "already exists" in again.output
     assert (out / "judgments.json").exists()
-    cli("eval", "--model", root / "dpo", "--data", root / "data" / "prompts", "-o", out, "--force",
-        "--max-new-tokens", 4)
+    cli(
+        "eval",
+        "--model",
+        root / "dpo",
+        "--data",
+        root / "data" / "prompts",
+        "-o",
+        out,
+        "--force",
+        "--max-new-tokens",
+        4,
+    )
     replaced = json.loads((out / "report.json").read_text())
     assert replaced["models"] == ["dpo"] and not (out / "judgments.json").exists()
     assert not [p for p in root.iterdir() if p.name.startswith((".tmp-", ".old-"))]
@@ -138,18 +202,42 @@ def test_eval_errors_are_one_line(setup, tmp_path, cli):
     assert r.exit_code == 2 and "no such shard set" in r.output
     r = cli("eval", "--model", setup / "dpo", "--data", data, "--judge-model", "x", "-o", tmp_path / "r", ok=False)
     assert r.exit_code == 2 and "--judge-url" in r.output
-    r = cli("eval", "--model", setup / "dpo", "--data", data, "--reward-model", setup / "sft", "-o", tmp_path / "r",
-            ok=False)
+    r = cli(
+        "eval",
+        "--model",
+        setup / "dpo",
+        "--data",
+        data,
+        "--reward-model",
+        setup / "sft",
+        "-o",
+        tmp_path / "r",
+        ok=False,
+    )
     assert r.exit_code == 2 and "one output" in r.output  # a causal LM is not a reward model
     assert not (tmp_path / "r").exists()
     if importlib.util.find_spec("lm_eval") is None:
-        r = cli("eval", "--model", setup / "dpo", "--data", data, "--lm-eval", "hellaswag", "-o", tmp_path / "r",
-                ok=False)
+        r = cli(
+            "eval", "--model", setup / "dpo", "--data", data, "--lm-eval", "hellaswag", "-o", tmp_path / "r", ok=False
+        )
         assert r.exit_code == 2 and "pip install" in r.output and "lm-eval" in r.output
 
 
 def test_eval_help_has_every_option(cli):
     out = cli("eval", "--help").output
-    for opt in ("--model", "--reference", "--reward-model", "--data", "--max-new-tokens", "--batch-size", "--seed",
-                "--judge-url", "--judge-model", "--lm-eval", "--force", "--trust-remote-code", "Example:"):
+    for opt in (
+        "--model",
+        "--reference",
+        "--reward-model",
+        "--data",
+        "--max-new-tokens",
+        "--batch-size",
+        "--seed",
+        "--judge-url",
+        "--judge-model",
+        "--lm-eval",
+        "--force",
+        "--trust-remote-code",
+        "Example:",
+    ):
         assert opt in out

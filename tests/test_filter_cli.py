@@ -33,9 +33,14 @@ def build_set(path: Path, rows=ROWS, repeat: int = 1) -> Path:
         for k in range(repeat):
             for i, (user, assistant) in enumerate(rows):
                 w.count_in()
-                w.write(make_record("sft", messages=[message("user", user), message("assistant", assistant)],
-                                    source={"file": "rows", "line": k * len(rows) + i + 1},
-                                    id=f"r{k}-{i}"))
+                w.write(
+                    make_record(
+                        "sft",
+                        messages=[message("user", user), message("assistant", assistant)],
+                        source={"file": "rows", "line": k * len(rows) + i + 1},
+                        id=f"r{k}-{i}",
+                    )
+                )
     return w.path
 
 
@@ -45,9 +50,14 @@ def test_filter_funnel_rejected_details_stats_verify(tmp_path, cli):
     s = ShardSet(tmp_path / "out")
     counts = s.manifest["counts"]
     assert counts["in"] == 10 and counts["kept"] == 4
-    assert counts["rejected"] == {"language.not_allowed": 1, "defects.empty_output": 1,
-                                  "defects.placeholder_output": 1, "defects.refusal": 1,
-                                  "repetition.top_2gram": 1, "pii.email": 1}
+    assert counts["rejected"] == {
+        "language.not_allowed": 1,
+        "defects.empty_output": 1,
+        "defects.placeholder_output": 1,
+        "defects.refusal": 1,
+        "repetition.top_2gram": 1,
+        "pii.email": 1,
+    }
     assert counts["in"] == counts["kept"] + sum(counts["rejected"].values())
     assert [r["id"] for r in s] == ["r0-0", "r0-1", "r0-8", "r0-9"]
     assert [r["meta"]["lang"] for r in s] == ["en", "zh", "en", "zh"]
@@ -137,8 +147,10 @@ def test_default_recipe_on_the_samples_drops_the_deliberate_problems(tmp_path, c
     s = ShardSet(tmp_path / "filter")
 
     def text(r):
-        return json.dumps([r.get(k) for k in ("messages", "prompt", "chosen", "rejected", "completion", "responses")],
-                          ensure_ascii=False)
+        return json.dumps(
+            [r.get(k) for k in ("messages", "prompt", "chosen", "rejected", "completion", "responses")],
+            ensure_ascii=False,
+        )
 
     dropped = {}
     for r in s.rejected:

@@ -22,9 +22,11 @@ def build(name, **params):
     return filters.build_chain(filters.effective(filters.resolve([(name, params)])))[0]
 
 
-RECORDS = [sft("What is the capital of France?", "The capital of France is Paris."),
-           sft("Count to five.", "one two three four five"),
-           sft("你好吗？", "我很好，谢谢。")]
+RECORDS = [
+    sft("What is the capital of France?", "The capital of France is Paris."),
+    sft("Count to five.", "one two three four five"),
+    sft("你好吗？", "我很好，谢谢。"),
+]
 
 
 def test_perplexity_scores_and_thresholds(tiny_model):
@@ -76,8 +78,9 @@ def test_reward_threshold_and_chain(reward_model):
     scores = [op.score(r) for r in RECORDS]
     assert all(math.isfinite(s) for s in scores)
     threshold = sorted(scores)[1]
-    ops = filters.build_chain(filters.effective(filters.resolve([("reward", {"model": str(tiny_model),
-                                                                             "min_score": threshold})])))
+    ops = filters.build_chain(
+        filters.effective(filters.resolve([("reward", {"model": str(tiny_model), "min_score": threshold})]))
+    )
     verdicts = [run_chain(ops, r)[1] for r in RECORDS]
     assert [v is None for v in verdicts] == [s >= threshold for s in scores]
     dropped = [v for v in verdicts if v is not None]
@@ -92,8 +95,10 @@ def test_model_rules_need_a_model(tmp_path):
 
 
 def test_filters_package_does_not_import_torch():
-    code = ("import sys, instructkit.filters as f; f.rules(); "
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'")
+    code = (
+        "import sys, instructkit.filters as f; f.rules(); "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

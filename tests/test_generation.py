@@ -17,9 +17,11 @@ from instructkit.generation import (
     make_generator,
 )
 
-CONVS = [[{"role": "user", "content": "hi"}],
-         [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Explain why the sky is blue."}],
-         [{"role": "user", "content": "x"}]]
+CONVS = [
+    [{"role": "user", "content": "hi"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Explain why the sky is blue."}],
+    [{"role": "user", "content": "x"}],
+]
 
 
 @pytest.fixture(scope="module")

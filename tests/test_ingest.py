@@ -96,8 +96,9 @@ def test_sharegpt_preference(cli, tmp_path, samples):
     _, records = _ingest(cli, tmp_path, samples / "sharegpt_preference.json")
     math = records[2]
     assert [m["role"] for m in math["prompt"]] == ["system", "user"]
-    assert math["chosen"] == [{"role": "assistant", "content": "Write both with the denominator 8: 3/4 = 6/8. "
-                                                               "Then 6/8 + 1/8 = 7/8."}]
+    assert math["chosen"] == [
+        {"role": "assistant", "content": "Write both with the denominator 8: 3/4 = 6/8. Then 6/8 + 1/8 = 7/8."}
+    ]
     assert math["rejected"][0]["content"] == "3/4 + 1/8 = 4/12 = 1/3."
     assert [m["role"] for m in records[5]["prompt"]] == ["user", "assistant", "user"]
 
@@ -106,8 +107,11 @@ def test_openai_tool_calls_and_null_content(cli, tmp_path, samples):
     _, records = _ingest(cli, tmp_path, samples / "openai_messages.jsonl", samples / "tool_chat.jsonl.zst")
     booking = next(r for r in records if "Luigi" in r["messages"][1]["content"])["messages"]
     assert booking[2]["tool_calls"][0]["id"] == "call_1"
-    assert booking[3] == {"role": "tool", "content": '{"status": "confirmed", "reference": "LG-2291"}',
-                          "tool_call_id": "call_1"}
+    assert booking[3] == {
+        "role": "tool",
+        "content": '{"status": "confirmed", "reference": "LG-2291"}',
+        "tool_call_id": "call_1",
+    }
     tip = next(r for r in records if r["meta"]["source"]["file"].endswith(".zst"))["messages"]
     assert tip[2]["content"] == "" and tip[2]["tool_calls"][0]["function"]["name"] == "calculator"
 
@@ -115,20 +119,27 @@ def test_openai_tool_calls_and_null_content(cli, tmp_path, samples):
 def test_prompt_completion_and_prompt_only(cli, tmp_path, samples):
     _, records = _ingest(cli, tmp_path, samples / "prompt_completion.jsonl", samples / "prompts.jsonl")
     first = records[0]
-    assert first["messages"] == [{"role": "user", "content": "The capital of France is"},
-                                 {"role": "assistant", "content": " Paris."}]
+    assert first["messages"] == [
+        {"role": "user", "content": "The capital of France is"},
+        {"role": "assistant", "content": " Paris."},
+    ]
     system = next(r for r in records if "messages" in r and r["messages"][0]["role"] == "system")
     assert system["messages"][-1] == {"role": "assistant", "content": "Yellow."}
     prompts = [r for r in records if r["meta"]["format"] == "prompt_only"]
-    assert len(prompts) == 30 and prompts[0]["prompt"] == [{"role": "user", "content": "Explain why the ocean is salty."}]
+    assert len(prompts) == 30 and prompts[0]["prompt"] == [
+        {"role": "user", "content": "Explain why the ocean is salty."}
+    ]
 
 
 def test_preference_explicit_implicit_and_hh(cli, tmp_path, samples):
-    _, records = _ingest(cli, tmp_path, samples / "preference.jsonl", samples / "preference_implicit.jsonl",
-                         samples / "hh_rlhf.jsonl.gz")
+    _, records = _ingest(
+        cli, tmp_path, samples / "preference.jsonl", samples / "preference_implicit.jsonl", samples / "hh_rlhf.jsonl.gz"
+    )
     explicit = [r for r in records if r["meta"]["format"] == "preference"]
     assert explicit[0]["prompt"] == [{"role": "user", "content": "What is the tallest mountain on Earth?"}]
-    assert explicit[0]["chosen"] == [{"role": "assistant", "content": "Mount Everest, at 8,849 metres above sea level."}]
+    assert explicit[0]["chosen"] == [
+        {"role": "assistant", "content": "Mount Everest, at 8,849 metres above sea level."}
+    ]
     assert explicit[0]["rejected"] == [{"role": "assistant", "content": "K2."}]
     joke = explicit[-1]
     assert [m["role"] for m in joke["prompt"]] == ["user", "assistant", "user"]
@@ -167,8 +178,12 @@ def test_self_instruct_one_record_per_instance(cli, tmp_path, samples):
     sentiment = [r for r in records if r["meta"].get("name") == "sentiment_label"]
     assert [r["id"] for r in sentiment] == ["ours_seed_1#0", "ours_seed_1#1"]
     assert sentiment[1]["messages"] == [
-        {"role": "user", "content": "Decide whether the review is positive or negative.\n\nBest pizza I've had in years!"},
-        {"role": "assistant", "content": "Positive"}]
+        {
+            "role": "user",
+            "content": "Decide whether the review is positive or negative.\n\nBest pizza I've had in years!",
+        },
+        {"role": "assistant", "content": "Positive"},
+    ]
     assert sentiment[0]["meta"]["is_classification"] is True and sentiment[1]["meta"]["instance"] == 1
 
 
@@ -185,9 +200,15 @@ def test_ultrafeedback_feedback_records(cli, tmp_path, samples):
     assert leaves["prompt"] == [{"role": "user", "content": "Explain why leaves change colour in autumn."}]
     assert [r["model"] for r in leaves["responses"]] == ["model-a", "model-b", "model-c"]
     j = leaves["judgments"][2]
-    assert j == {"annotator": "ultrafeedback", "type": "rating", "response": 2, "value": 4.25, "scale": [1, 5],
-                 "aspects": {"helpfulness": 4, "instruction_following": 4, "truthfulness": 5, "honesty": 4},
-                 "overall_score": 7.0}
+    assert j == {
+        "annotator": "ultrafeedback",
+        "type": "rating",
+        "response": 2,
+        "value": 4.25,
+        "scale": [1, 5],
+        "aspects": {"helpfulness": 4, "instruction_following": 4, "truthfulness": 5, "honesty": 4},
+        "overall_score": 7.0,
+    }
     unrated = next(r for r in records if r["prompt"][0]["content"] == "Suggest a name for a hiking app.")
     assert unrated["judgments"] == [] and len(unrated["responses"]) == 3
     prime = next(r for r in records if r["prompt"][0]["content"] == "Is 97 a prime number?")
@@ -195,17 +216,21 @@ def test_ultrafeedback_feedback_records(cli, tmp_path, samples):
 
 
 def test_csv_with_map_to_alpaca_and_parquet_with_map_to_roles(cli, tmp_path, samples):
-    s, records = _ingest(cli, tmp_path, samples / "qa.csv", name="csv",
-                         args=("--map", "instruction=question", "--map", "output=answer"))
+    s, records = _ingest(
+        cli, tmp_path, samples / "qa.csv", name="csv", args=("--map", "instruction=question", "--map", "output=answer")
+    )
     assert s.manifest["stats"]["formats"] == {"alpaca": 14} and len(records) == 14
     quoted = records[13]["messages"][0]["content"]
     assert quoted == 'Give me a quick dinner idea, with commas, "quotes" and\na line break in the question.'
     assert records[0]["meta"]["extra"] == {"topic": "science"}
-    s, records = _ingest(cli, tmp_path, samples / "qa.parquet", name="pq",
-                         args=("--map", "user=question", "--map", "assistant=answer"))
+    s, records = _ingest(
+        cli, tmp_path, samples / "qa.parquet", name="pq", args=("--map", "user=question", "--map", "assistant=answer")
+    )
     assert s.manifest["stats"]["formats"] == {"columns": 12}
-    assert records[0]["messages"] == [{"role": "user", "content": "What is the main gas in Earth's atmosphere?"},
-                                      {"role": "assistant", "content": "Nitrogen, about 78% of the air."}]
+    assert records[0]["messages"] == [
+        {"role": "user", "content": "What is the main gas in Earth's atmosphere?"},
+        {"role": "assistant", "content": "Nitrogen, about 78% of the air."},
+    ]
     assert records[0]["meta"]["source"] == {"file": str(samples / "qa.parquet"), "row": 0}
     assert _load_with_datasets(s, tmp_path) == 12
 
@@ -215,7 +240,10 @@ def test_columns_with_system_and_prompt_only(cli, tmp_path):
     path.write_text("q\tsys\nHello there\tBe brief.\nHow are you?\t\n", encoding="utf-8")
     s, records = _ingest(cli, tmp_path, path, args=("--map", "user=q", "--map", "system=sys"))
     assert s.kind == "prompt"
-    assert records[0]["prompt"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}]
+    assert records[0]["prompt"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hello there"},
+    ]
     assert records[1]["prompt"] == [{"role": "user", "content": "How are you?"}]
 
 
@@ -244,9 +272,19 @@ def test_ids_are_stable_and_globs_take_many_files(cli, tmp_path, samples):
     b, rb = _ingest(cli, tmp_path, pattern, samples / "alpaca.json", name="b")
     assert [r["id"] for r in ra] == [r["id"] for r in rb] and a.fingerprint == b.fingerprint
     files = {r["meta"]["source"]["file"].rsplit("/", 1)[-1] for r in ra}
-    assert files == {"alpaca.json", "alpaca.jsonl", "dolly.jsonl", "openai_messages.jsonl", "preference.jsonl",
-                     "preference_implicit.jsonl", "prompt_completion.jsonl", "prompts.jsonl",
-                     "self_instruct_seeds.jsonl", "ultrafeedback.jsonl", "unpaired_preference.jsonl"}
+    assert files == {
+        "alpaca.json",
+        "alpaca.jsonl",
+        "dolly.jsonl",
+        "openai_messages.jsonl",
+        "preference.jsonl",
+        "preference_implicit.jsonl",
+        "prompt_completion.jsonl",
+        "prompts.jsonl",
+        "self_instruct_seeds.jsonl",
+        "ultrafeedback.jsonl",
+        "unpaired_preference.jsonl",
+    }
     assert a.kind == "mixed" and set(a.manifest["kinds"]) == {"sft", "preference", "prompt", "feedback"}
     dup = [r for r in ra if r["meta"]["source"]["file"].endswith("alpaca.json")]
     assert dup[7]["id"] == dup[8]["id"]  # exact duplicates share an id; dedupe finds them
@@ -275,14 +313,30 @@ def test_fast_ids_equal_record_id(cli, tmp_path, samples):
 
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     for i in range(0, len(chars), 8192):
-        content = {"messages": [{"role": "user", "content": "".join(chars[i:i + 8192])}]}
-        assert orjson.dumps(content, option=orjson.OPT_SORT_KEYS) == stdjson.dumps(
-            content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        content = {"messages": [{"role": "user", "content": "".join(chars[i : i + 8192])}]}
+        assert (
+            orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+            == stdjson.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        )
     rec = build("sft", messages=[message("user", "\x1f tab\t \u2028 é 漢 🙂"), message("assistant", "ok")])
     assert rec["id"] == record_id(rec)
-    tool = build("sft", messages=[message("user", "x"), message("assistant", "", tool_calls=[{"index": 1.5}]),
-                                  message("tool", "1"), message("assistant", "y")])
+    tool = build(
+        "sft",
+        messages=[
+            message("user", "x"),
+            message("assistant", "", tool_calls=[{"index": 1.5}]),
+            message("tool", "1"),
+            message("assistant", "y"),
+        ],
+    )
     assert tool["id"] == record_id(tool)  # non-plain content takes the record_id path
-    _, records = _ingest(cli, tmp_path, samples / "alpaca.json", samples / "hh_rlhf.jsonl.gz",
-                         samples / "ultrafeedback.jsonl", samples / "prompts.jsonl", samples / "openai_messages.jsonl")
+    _, records = _ingest(
+        cli,
+        tmp_path,
+        samples / "alpaca.json",
+        samples / "hh_rlhf.jsonl.gz",
+        samples / "ultrafeedback.jsonl",
+        samples / "prompts.jsonl",
+        samples / "openai_messages.jsonl",
+    )
     assert all(r["id"] == record_id(r) for r in records)

@@ -24,22 +24,55 @@ def _cases(tmp_path):
     """name -> (file, text the error must contain, quarantine reason under skip or None for file-level)."""
     good = [GOOD, {**GOOD, "output": "Hello!"}]
     return {
-        "malformed_jsonl": (_jsonl(tmp_path / "bad.jsonl", good + [b'{"instruction": "x", "output": \n'] + good),
-                            ":3: malformed JSON", "malformed_json"),
-        "invalid_utf8": (_jsonl(tmp_path / "latin1.jsonl", good + ['{"instruction": "caf\xe9", "output": "ok"}\n'.encode("latin-1")]),
-                         ":3: invalid UTF-8 (byte 0xe9", "invalid_utf8"),
-        "missing_field": (_jsonl(tmp_path / "missing.jsonl", good * 3 + [{"instruction": "No answer here."}]),
-                          ":7: missing required field 'output'", "invalid_record"),
-        "unknown_role": (_jsonl(tmp_path / "role.jsonl", [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}] * 2
-                                + [{"messages": [{"role": "wizard", "content": "a"}, {"role": "assistant", "content": "b"}]}]),
-                         ":3: 'messages[0]': unknown role 'wizard'", "invalid_record"),
-        "non_alternating": (_jsonl(tmp_path / "alt.jsonl", [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
-                                                            {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "again"}, {"role": "assistant", "content": "b"}]}]),
-                            ":2: 'messages[1]' is a second 'user' turn in a row", "invalid_record"),
+        "malformed_jsonl": (
+            _jsonl(tmp_path / "bad.jsonl", good + [b'{"instruction": "x", "output": \n'] + good),
+            ":3: malformed JSON",
+            "malformed_json",
+        ),
+        "invalid_utf8": (
+            _jsonl(
+                tmp_path / "latin1.jsonl", good + ['{"instruction": "caf\xe9", "output": "ok"}\n'.encode("latin-1")]
+            ),
+            ":3: invalid UTF-8 (byte 0xe9",
+            "invalid_utf8",
+        ),
+        "missing_field": (
+            _jsonl(tmp_path / "missing.jsonl", good * 3 + [{"instruction": "No answer here."}]),
+            ":7: missing required field 'output'",
+            "invalid_record",
+        ),
+        "unknown_role": (
+            _jsonl(
+                tmp_path / "role.jsonl",
+                [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}] * 2
+                + [{"messages": [{"role": "wizard", "content": "a"}, {"role": "assistant", "content": "b"}]}],
+            ),
+            ":3: 'messages[0]': unknown role 'wizard'",
+            "invalid_record",
+        ),
+        "non_alternating": (
+            _jsonl(
+                tmp_path / "alt.jsonl",
+                [
+                    {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
+                    {
+                        "messages": [
+                            {"role": "user", "content": "a"},
+                            {"role": "user", "content": "again"},
+                            {"role": "assistant", "content": "b"},
+                        ]
+                    },
+                ],
+            ),
+            ":2: 'messages[1]' is a second 'user' turn in a row",
+            "invalid_record",
+        ),
     }
 
 
-@pytest.mark.parametrize("case", ["malformed_jsonl", "invalid_utf8", "missing_field", "unknown_role", "non_alternating"])
+@pytest.mark.parametrize(
+    "case", ["malformed_jsonl", "invalid_utf8", "missing_field", "unknown_role", "non_alternating"]
+)
 def test_bad_row_fails_then_skip_quarantines(cli, tmp_path, case):
     path, expected, reason = _cases(tmp_path)[case]
     out = tmp_path / "out"

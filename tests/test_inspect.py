@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from instructkit.shards import ShardSet
 
 
 def _ingest(cli, tmp_path, samples):
     out = tmp_path / "ingest"
-    cli("ingest", samples / "alpaca.json", samples / "hh_rlhf.jsonl.gz", samples / "ultrafeedback.jsonl", "-o", out,
-        "--shard-size", "20")
+    cli(
+        "ingest",
+        samples / "alpaca.json",
+        samples / "hh_rlhf.jsonl.gz",
+        samples / "ultrafeedback.jsonl",
+        "-o",
+        out,
+        "--shard-size",
+        "20",
+    )
     return ShardSet(out)
 
 

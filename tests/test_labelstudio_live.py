@@ -31,7 +31,8 @@ EXE = os.environ.get("INSTRUCTKIT_LABEL_STUDIO", "")
 pytestmark = pytest.mark.skipif(
     not (EXE and Path(EXE).is_file()),
     reason=f"Label Studio not installed (INSTRUCTKIT_LABEL_STUDIO={EXE!r} is not a file): run 'make labelstudio', "
-    "then INSTRUCTKIT_LABEL_STUDIO=$PWD/.venv-labelstudio/bin/label-studio pytest tests/test_labelstudio_live.py")
+    "then INSTRUCTKIT_LABEL_STUDIO=$PWD/.venv-labelstudio/bin/label-studio pytest tests/test_labelstudio_live.py",
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,10 @@ def test_every_template_config_is_accepted_and_values_are_not_checked(server):
     pid = ids["rating"]
     server.api("POST", f"/api/projects/{pid}/import", [{"data": {"prompt": "q", "response": "a"}}])
     (task,) = server.api("GET", f"/api/tasks/?project={pid}")["tasks"]
-    result = [{"from_name": "helpfulness", "to_name": "response", "type": "rating", "value": {"rating": 9}},
-              {"from_name": "style", "to_name": "response", "type": "rating", "value": {"rating": 2}}]
+    result = [
+        {"from_name": "helpfulness", "to_name": "response", "type": "rating", "value": {"rating": 9}},
+        {"from_name": "style", "to_name": "response", "type": "rating", "value": {"rating": 2}},
+    ]
     stored = server.api("POST", f"/api/tasks/{task['id']}/annotations/", {"result": result})
     assert [r["value"]["rating"] for r in stored["result"]] == [9, 2]
 
@@ -62,12 +65,24 @@ def test_every_template_config_is_accepted_and_values_are_not_checked(server):
 def test_round_trip_through_real_server(server, cli, tmp_path, monkeypatch):
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", server.token)
     tasks_dir = tmp_path / "tasks"
-    r = cli("annotate-export", feedback_set(tmp_path), "-o", tasks_dir, "--template", "pairwise", "--overlap", "3",
-            "--label-studio-url", server.url)
+    r = cli(
+        "annotate-export",
+        feedback_set(tmp_path),
+        "-o",
+        tasks_dir,
+        "--template",
+        "pairwise",
+        "--overlap",
+        "3",
+        "--label-studio-url",
+        server.url,
+    )
     project = int(re.search(r"projects/(\d+)", r.output).group(1))
     assert server.token not in r.output and server.token not in (tasks_dir / "export_manifest.json").read_text()
-    users = [server.api("POST", "/api/users/", {"email": f"ann{k}@example.com", "username": f"ann{k}"})["id"]
-             for k in (1, 2, 3)]
+    users = [
+        server.api("POST", "/api/users/", {"email": f"ann{k}@example.com", "username": f"ann{k}"})["id"]
+        for k in (1, 2, 3)
+    ]
     tasks = server.api("GET", f"/api/tasks/?project={project}&page_size=100")["tasks"]
     assert len(tasks) == 10 and all(t["overlap"] == 3 for t in tasks)
     posted: dict[int, dict[int, str]] = {}  # task id -> {user: side}
@@ -76,21 +91,48 @@ def test_round_trip_through_real_server(server, cli, tmp_path, monkeypatch):
         for k, user in enumerate(users):
             # the third annotator picks the worse response on item B ("Blue." vs "Table.")
             side = worse(d) if k == 2 and "Blue." in (d["left"], d["right"]) else better(d)
-            server.api("POST", f"/api/tasks/{t['id']}/annotations/",
-                       {"result": pw(side), "completed_by": user, "lead_time": 4.5 + k})
+            server.api(
+                "POST",
+                f"/api/tasks/{t['id']}/annotations/",
+                {"result": pw(side), "completed_by": user, "lead_time": 4.5 + k},
+            )
             posted.setdefault(t["id"], {})[user] = side
     # a skipped task and a value the config does not allow: the server stores both
-    server.api("POST", f"/api/tasks/{tasks[0]['id']}/annotations/", {"result": [], "was_cancelled": True,
-                                                                     "completed_by": users[1]})
+    server.api(
+        "POST",
+        f"/api/tasks/{tasks[0]['id']}/annotations/",
+        {"result": [], "was_cancelled": True, "completed_by": users[1]},
+    )
     bad = server.api("POST", f"/api/tasks/{tasks[1]['id']}/annotations/", {"result": pw("middle")})
     assert bad["result"][0]["value"] == {"selected": "middle"}
 
     out = tmp_path / "out"
-    r = cli("annotate-import", "--label-studio-url", server.url, "--project", project, "--tasks", tasks_dir,
-            "-o", out, ok=False)
+    r = cli(
+        "annotate-import",
+        "--label-studio-url",
+        server.url,
+        "--project",
+        project,
+        "--tasks",
+        tasks_dir,
+        "-o",
+        out,
+        ok=False,
+    )
     assert r.exit_code == 2 and "'left' or 'right'" in r.output and f"task {tasks[1]['id']}" in r.output
-    r = cli("annotate-import", "--label-studio-url", server.url, "--project", project, "--tasks", tasks_dir,
-            "-o", out, "--on-error", "skip")
+    r = cli(
+        "annotate-import",
+        "--label-studio-url",
+        server.url,
+        "--project",
+        project,
+        "--tasks",
+        tasks_dir,
+        "-o",
+        out,
+        "--on-error",
+        "skip",
+    )
     export = json.loads((out / f"export-project-{project}.json").read_text())
     assert {a["completed_by"] for t in export for a in t["annotations"]} >= set(users)
 

@@ -17,9 +17,11 @@ def parts(tiny_model):
 
 def _boost_eos(model, eos_id: int, amount: float = 4.0):
     """Make EOS likely (about 1 in 10 tokens) so sampled completions stop at varied lengths."""
+
     def hook(_module, _inputs, output):
         output[..., eos_id] += amount
         return output
+
     return model.get_output_embeddings().register_forward_hook(hook)
 
 
@@ -41,7 +43,7 @@ def test_rollout_masks_tokens_after_eos_and_scores_match_unpadded(parts):
         n = int(mask[i].sum())
         if roll.has_eos[i]:
             assert int(resp[i, n - 1]) == tok.eos_token_id  # the EOS itself is a real (scored) token
-            assert (resp[i, :n - 1] != tok.eos_token_id).all()
+            assert (resp[i, : n - 1] != tok.eos_token_id).all()
             assert (resp[i, n:] == tok.pad_token_id).all() and (mask[i, n:] == 0).all()
         else:
             assert n == resp.shape[1]  # truncated: every token counts
@@ -65,10 +67,12 @@ def test_first_update_starts_at_ratio_one_and_zero_kl(parts, tmp_path):
     from instructkit.train.ppo.trainer import PPOTrainer
 
     tok, load = parts
-    cfg = PPOConfig(steps=2, batch_size=8, mini_batch_size=4, ppo_epochs=2, max_new_tokens=6, learning_rate=1e-3,
-                    save_steps=0)
-    trainer = PPOTrainer(cfg, policy=load(), ref_model=load(), tokenizer=tok, sources=[digits],
-                         records=prompt_records(16))
+    cfg = PPOConfig(
+        steps=2, batch_size=8, mini_batch_size=4, ppo_epochs=2, max_new_tokens=6, learning_rate=1e-3, save_steps=0
+    )
+    trainer = PPOTrainer(
+        cfg, policy=load(), ref_model=load(), tokenizer=tok, sources=[digits], records=prompt_records(16)
+    )
     batch = trainer.rollout(trainer.batch_indices(0))
     m = batch["mask"]
     assert batch["stats"]["objective/kl"] == pytest.approx(0.0, abs=1e-5)  # policy == reference
@@ -92,8 +96,9 @@ def test_prompt_batches_cover_the_data_and_are_a_function_of_the_step(parts):
 
     tok, load = parts
     cfg = PPOConfig(steps=1, batch_size=4, mini_batch_size=4, max_new_tokens=4, save_steps=0)
-    trainer = PPOTrainer(cfg, policy=load(), ref_model=load(), tokenizer=tok, sources=[digits],
-                         records=prompt_records(10))
+    trainer = PPOTrainer(
+        cfg, policy=load(), ref_model=load(), tokenizer=tok, sources=[digits], records=prompt_records(10)
+    )
     epoch0 = trainer.batch_indices(0) + trainer.batch_indices(1) + trainer.batch_indices(2)[:2]
     assert sorted(epoch0) == list(range(10))  # every prompt once per pass
     assert trainer.batch_indices(7) == trainer.batch_indices(7)

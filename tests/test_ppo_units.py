@@ -77,8 +77,9 @@ def test_clipped_policy_objective_hand_computed():
 def test_clipped_value_loss_hand_computed():
     # V_old = 0, V = 0.5, R = 1, c = 0.2: clipped V = 0.2; (0.5-1)^2 = 0.25, (0.2-1)^2 = 0.64 -> 0.5 * 0.64
     # second token V = 0.1 (inside the clip): both 0.81 -> 0.5 * 0.81; mean = (0.32 + 0.405) / 2
-    loss, stats = value_loss(torch.tensor([[0.5, 0.1]]), torch.zeros(1, 2), torch.ones(1, 2), torch.ones(1, 2),
-                             cliprange_value=0.2)
+    loss, stats = value_loss(
+        torch.tensor([[0.5, 0.1]]), torch.zeros(1, 2), torch.ones(1, 2), torch.ones(1, 2), cliprange_value=0.2
+    )
     assert float(loss) == pytest.approx((0.32 + 0.405) / 2)
     assert float(stats["vf_clipfrac"]) == pytest.approx(0.5)
 
@@ -120,12 +121,14 @@ def test_adaptive_kl_controller_ziegler():
 
 def test_completion_mask_eos_truncation_and_padding():
     eos, pad = 2, 0
-    tokens = torch.tensor([
-        [5, 6, 2, 0, 0],  # EOS at 2, then padding
-        [2, 7, 7, 7, 7],  # EOS first: only the EOS token is real; what follows is masked
-        [5, 6, 7, 8, 9],  # truncated (no EOS): every token is real
-        [5, 2, 9, 2, 9],  # tokens after the first EOS are masked even if they are not padding
-    ])
+    tokens = torch.tensor(
+        [
+            [5, 6, 2, 0, 0],  # EOS at 2, then padding
+            [2, 7, 7, 7, 7],  # EOS first: only the EOS token is real; what follows is masked
+            [5, 6, 7, 8, 9],  # truncated (no EOS): every token is real
+            [5, 2, 9, 2, 9],  # tokens after the first EOS are masked even if they are not padding
+        ]
+    )
     mask, has_eos = completion_mask(tokens, [eos])
     assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]]
     assert has_eos.tolist() == [True, True, False, True]
@@ -147,14 +150,18 @@ def test_running_moments_match_the_concatenation():
     assert m.mean == pytest.approx(float(allx.mean()), abs=1e-5)
     assert m.var == pytest.approx(float(allx.var(unbiased=False)), abs=1e-5)
     z = m.normalise(allx)
-    assert float(z.mean()) == pytest.approx(0.0, abs=1e-5) and float(z.std(unbiased=False)) == pytest.approx(1.0, abs=1e-4)
+    assert float(z.mean()) == pytest.approx(0.0, abs=1e-5) and float(z.std(unbiased=False)) == pytest.approx(
+        1.0, abs=1e-4
+    )
 
 
 def test_reward_fn_loading_and_weighted_sum(tmp_path):
     f = tmp_path / "rw.py"
-    f.write_text("def has_yes(prompts, completions, **kw):\n"
-                 "    return [1.0 if 'yes' in c[0]['content'] else 0.0 for c in completions]\n"
-                 "def abstain(prompts, completions, **kw):\n    return [None] * len(completions)\n")
+    f.write_text(
+        "def has_yes(prompts, completions, **kw):\n"
+        "    return [1.0 if 'yes' in c[0]['content'] else 0.0 for c in completions]\n"
+        "def abstain(prompts, completions, **kw):\n    return [None] * len(completions)\n"
+    )
     yes = load_reward_fn(f"{f}:has_yes")
     none = load_reward_fn(f"{f}:abstain")
     total, means = score([yes, none], [2.0, 1.0], [[{"role": "user", "content": "q"}]] * 2, ["yes!", "no"])

@@ -59,8 +59,9 @@ def test_second_run_skips_and_param_change_reruns_downstream(tmp_path):
     assert _statuses(rows3) == {"ingest": "ran", "dedupe": "ran"}
     assert rows3[0]["output"].endswith("v0002") and rows3[1]["output"].endswith("v0002")
     # Changing only the last stage leaves the first cached.
-    rows4 = Runner(load_recipe(recipe, {"ingest.shard-size": 1, "dedupe.mode": "exact,minhash"}),
-                   log=lambda m: None).execute()
+    rows4 = Runner(
+        load_recipe(recipe, {"ingest.shard-size": 1, "dedupe.mode": "exact,minhash"}), log=lambda m: None
+    ).execute()
     assert _statuses(rows4) == {"ingest": "skipped", "dedupe": "ran"}
 
 
@@ -109,12 +110,15 @@ def test_only_and_from(tmp_path):
     assert _statuses(rows) == {"ingest": "ran", "dedupe": "ran"}
 
 
-@pytest.mark.parametrize("text, line, needle", [
-    ("name: x\nstagez: []\n", 2, "valid keys: name, description, workdir, vars, stages"),
-    ("stages:\n  - name: a\n    run: ingest\n    output: o\n    parms: {}\n", 5, "valid keys: name, run, inputs"),
-    ("stages:\n  - name: a\n    run: frobnicate\n    output: o\n", 3, "commands: ingest"),
-    ("stages:\n  - name: a\n    run: ingest\n", 2, "has no 'output'"),
-])
+@pytest.mark.parametrize(
+    "text, line, needle",
+    [
+        ("name: x\nstagez: []\n", 2, "valid keys: name, description, workdir, vars, stages"),
+        ("stages:\n  - name: a\n    run: ingest\n    output: o\n    parms: {}\n", 5, "valid keys: name, run, inputs"),
+        ("stages:\n  - name: a\n    run: frobnicate\n    output: o\n", 3, "commands: ingest"),
+        ("stages:\n  - name: a\n    run: ingest\n", 2, "has no 'output'"),
+    ],
+)
 def test_validation_errors_name_the_line(tmp_path, text, line, needle):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text(text)

@@ -26,9 +26,17 @@ def test_message_normalises_role_and_text():
     assert message("human", "cafe\u0301\x07 ok\tx\n") == {"role": "user", "content": "café ok\tx\n"}
     assert message("gpt", None) == {"role": "assistant", "content": ""}
     assert [normalise_role(r) for r in ("GPT", " Human ", "observation", "function_call", "bot")] == [
-        "assistant", "user", "tool", "assistant", "assistant"]
+        "assistant",
+        "user",
+        "tool",
+        "assistant",
+        "assistant",
+    ]
     assert message("assistant", "", tool_calls=[{"id": "1"}], name=None) == {
-        "role": "assistant", "content": "", "tool_calls": [{"id": "1"}]}
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"id": "1"}],
+    }
     with pytest.raises(RecordError, match="unknown role 'wizard'"):
         message("wizard", "x")
     assert clean_text("a\x00b\x9fc\r\n") == "abc\r\n"
@@ -45,19 +53,25 @@ def test_make_record_ids_are_stable_and_content_addressed():
     assert kind_of(p) == "preference" and p["id"] != a["id"]
 
 
-@pytest.mark.parametrize("kind,fields,error", [
-    ("sft", {"messages": []}, "'messages' must be a non-empty list"),
-    ("sft", {"messages": [U]}, "has no assistant turn"),
-    ("sft", {"messages": [U, U, A]}, "second 'user' turn in a row"),
-    ("sft", {"messages": [U, A, message("system", "s")]}, "system message that is not the first"),
-    ("sft", {"messages": [{"role": "user"}]}, "must be an object with 'role' and 'content'"),
-    ("sft", {"messages": [{"role": "robot", "content": "x"}, A]}, "unknown role 'robot'"),
-    ("preference", {"prompt": [U], "chosen": [A], "rejected": [U]}, "'rejected' must end with an assistant"),
-    ("feedback", {"prompt": [U], "responses": [{"text": "x"}]}, "'responses' must be a list of objects"),
-    ("feedback", {"prompt": [U], "responses": [{"content": "x"}], "judgments": [{"type": "vibes"}]},
-     "judgments\\[0\\].type"),
-    ("nope", {"prompt": [U]}, "unknown record kind"),
-])
+@pytest.mark.parametrize(
+    "kind,fields,error",
+    [
+        ("sft", {"messages": []}, "'messages' must be a non-empty list"),
+        ("sft", {"messages": [U]}, "has no assistant turn"),
+        ("sft", {"messages": [U, U, A]}, "second 'user' turn in a row"),
+        ("sft", {"messages": [U, A, message("system", "s")]}, "system message that is not the first"),
+        ("sft", {"messages": [{"role": "user"}]}, "must be an object with 'role' and 'content'"),
+        ("sft", {"messages": [{"role": "robot", "content": "x"}, A]}, "unknown role 'robot'"),
+        ("preference", {"prompt": [U], "chosen": [A], "rejected": [U]}, "'rejected' must end with an assistant"),
+        ("feedback", {"prompt": [U], "responses": [{"text": "x"}]}, "'responses' must be a list of objects"),
+        (
+            "feedback",
+            {"prompt": [U], "responses": [{"content": "x"}], "judgments": [{"type": "vibes"}]},
+            "judgments\\[0\\].type",
+        ),
+        ("nope", {"prompt": [U]}, "unknown record kind"),
+    ],
+)
 def test_validate_names_the_problem(kind, fields, error):
     with pytest.raises(RecordError, match=error):
         validate({"id": "x", **fields}, kind)
@@ -75,8 +89,9 @@ def test_extra_fields_are_accepted_for_unpaired_preference():
 
 
 def test_helpers():
-    sft = make_record("sft", messages=[message("system", "Be nice."), U, A, message("user", "More?"),
-                                       message("assistant", "Sure.")])
+    sft = make_record(
+        "sft", messages=[message("system", "Be nice."), U, A, message("user", "More?"), message("assistant", "Sure.")]
+    )
     assert prompt_of(sft)[-1] == {"role": "user", "content": "More?"} and response_of(sft) == "Sure."
     assert text_of(sft["messages"], ("user",)) == "Hi?\nMore?"
     pref = make_record("preference", prompt=[U], chosen=[A], rejected=[message("assistant", "No.")])

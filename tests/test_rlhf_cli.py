@@ -12,9 +12,13 @@ from test_rlhf_helpers import write_preferences, write_prompts, write_reward_fn,
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("rlhf-data")
-    return {"prompts": write_prompts(root / "prompts", n=16), "prefs": write_preferences(root / "prefs", n=12),
-            "unpaired": write_unpaired(root / "unpaired"), "fn": write_reward_fn(root),
-            "dense": write_reward_fn(root, "chars")}
+    return {
+        "prompts": write_prompts(root / "prompts", n=16),
+        "prefs": write_preferences(root / "prefs", n=12),
+        "unpaired": write_unpaired(root / "unpaired"),
+        "fn": write_reward_fn(root),
+        "dense": write_reward_fn(root, "chars"),
+    }
 
 
 def _loads(path):
@@ -27,9 +31,30 @@ def _loads(path):
 
 def test_ppo_cli_smoke_logs_every_step(cli, tiny_model, data, tmp_path):
     out = tmp_path / "ppo"
-    cli("rlhf", data["prompts"], "--algo", "ppo", "--policy", tiny_model, "--reward-fn", data["fn"], "-o", out,
-        "--max-steps", 2, "--set", "batch_size=4", "--set", "mini_batch_size=2", "--set", "max_new_tokens=6",
-        "--set", "eval_fraction=0.25", "--set", "save_steps=0")
+    cli(
+        "rlhf",
+        data["prompts"],
+        "--algo",
+        "ppo",
+        "--policy",
+        tiny_model,
+        "--reward-fn",
+        data["fn"],
+        "-o",
+        out,
+        "--max-steps",
+        2,
+        "--set",
+        "batch_size=4",
+        "--set",
+        "mini_batch_size=2",
+        "--set",
+        "max_new_tokens=6",
+        "--set",
+        "eval_fraction=0.25",
+        "--set",
+        "save_steps=0",
+    )
     _, manifest = _loads(out)
     assert manifest["stage"] == "rlhf-ppo" and manifest["config"]["params"]["max_new_tokens"] == 6
     assert [h["step"] for h in manifest["log_history"]] == [1, 2]
@@ -42,9 +67,29 @@ def test_ppo_cli_smoke_logs_every_step(cli, tiny_model, data, tmp_path):
 
 def test_ppo_lora_saves_a_merged_model(cli, tiny_model, data, tmp_path):
     out = tmp_path / "ppo-lora"
-    cli("rlhf", data["prompts"], "--algo", "ppo", "--policy", tiny_model, "--reward-fn", data["fn"], "-o", out,
-        "--lora", "--max-steps", 1, "--lr", 1e-2, "--set", "batch_size=4", "--set", "mini_batch_size=4",
-        "--set", "max_new_tokens=4")
+    cli(
+        "rlhf",
+        data["prompts"],
+        "--algo",
+        "ppo",
+        "--policy",
+        tiny_model,
+        "--reward-fn",
+        data["fn"],
+        "-o",
+        out,
+        "--lora",
+        "--max-steps",
+        1,
+        "--lr",
+        1e-2,
+        "--set",
+        "batch_size=4",
+        "--set",
+        "mini_batch_size=4",
+        "--set",
+        "max_new_tokens=4",
+    )
     model, manifest = _loads(out)
     assert not any("lora" in name for name, _ in model.named_parameters())
     assert manifest["config"]["params"]["lora"] is True and manifest["ref_model"] == "policy (adapters off)"
@@ -56,8 +101,16 @@ def test_ppo_resume_continues_from_the_checkpoint_step(tiny_model, data, tmp_pat
     from instructkit.train.ppo.run import run_ppo
 
     out = tmp_path / "ppo-resume"
-    cfg = PPOConfig(steps=4, batch_size=4, mini_batch_size=4, ppo_epochs=1, max_new_tokens=4, save_steps=2,
-                    lora=lora, learning_rate=1e-2)
+    cfg = PPOConfig(
+        steps=4,
+        batch_size=4,
+        mini_batch_size=4,
+        ppo_epochs=1,
+        max_new_tokens=4,
+        save_steps=2,
+        lora=lora,
+        learning_rate=1e-2,
+    )
 
     def crash(stats):
         if stats["step"] == 3:
@@ -67,8 +120,15 @@ def test_ppo_resume_continues_from_the_checkpoint_step(tiny_model, data, tmp_pat
         run_ppo([data["prompts"]], policy=str(tiny_model), out=out, cfg=cfg, reward_fns=[data["dense"]], log=crash)
     assert not out.exists() and (tmp_path / "ppo-resume.partial" / "checkpoints" / "checkpoint-2").is_dir()
     seen = []
-    result = run_ppo([data["prompts"]], policy=str(tiny_model), out=out, cfg=cfg, reward_fns=[data["dense"]],
-                     resume=True, log=lambda s: seen.append(s["step"]))
+    result = run_ppo(
+        [data["prompts"]],
+        policy=str(tiny_model),
+        out=out,
+        cfg=cfg,
+        reward_fns=[data["dense"]],
+        resume=True,
+        log=lambda s: seen.append(s["step"]),
+    )
     manifest = json.loads(result["manifest"].read_text())
     assert seen == [3, 4]  # resumed after step 2, not from scratch
     assert [h["step"] for h in manifest["log_history"]] == [1, 2, 3, 4]
@@ -81,9 +141,28 @@ def test_ppo_resume_continues_from_the_checkpoint_step(tiny_model, data, tmp_pat
 @pytest.mark.parametrize("algo", ["grpo", "rloo"])
 def test_online_trl_algos_smoke(cli, tiny_model, data, tmp_path, algo):
     out = tmp_path / algo
-    cli("rlhf", data["prompts"], "--algo", algo, "--policy", tiny_model, "--reward-fn", data["fn"], "-o", out,
-        "--max-steps", 2, "--set", "batch_size=4", "--set", "num_generations=4", "--set", "max_completion_length=6",
-        "--set", "logging_steps=1")
+    cli(
+        "rlhf",
+        data["prompts"],
+        "--algo",
+        algo,
+        "--policy",
+        tiny_model,
+        "--reward-fn",
+        data["fn"],
+        "-o",
+        out,
+        "--max-steps",
+        2,
+        "--set",
+        "batch_size=4",
+        "--set",
+        "num_generations=4",
+        "--set",
+        "max_completion_length=6",
+        "--set",
+        "logging_steps=1",
+    )
     _, manifest = _loads(out)
     assert manifest["stage"] == f"rlhf-{algo}"
     logged = [h for h in manifest["log_history"] if "reward" in h]
@@ -93,34 +172,74 @@ def test_online_trl_algos_smoke(cli, tiny_model, data, tmp_path, algo):
 
 def test_dpo_smoke_with_loss_variant_and_heldout_margins(cli, tiny_model, data, tmp_path):
     out = tmp_path / "dpo"
-    cli("rlhf", data["prefs"], "--algo", "dpo", "--policy", tiny_model, "-o", out, "--loss", "ipo",
-        "--max-steps", 2, "--set", "batch_size=4", "--set", "eval_split=0.25", "--set", "logging_steps=1")
+    cli(
+        "rlhf",
+        data["prefs"],
+        "--algo",
+        "dpo",
+        "--policy",
+        tiny_model,
+        "-o",
+        out,
+        "--loss",
+        "ipo",
+        "--max-steps",
+        2,
+        "--set",
+        "batch_size=4",
+        "--set",
+        "eval_split=0.25",
+        "--set",
+        "logging_steps=1",
+    )
     _, manifest = _loads(out)
     assert manifest["config"]["trainer"]["loss_type"] == ["ipo"]
     assert all("rewards/margins" in h and "rewards/accuracies" in h for h in manifest["log_history"] if "loss" in h)
-    assert {"heldout_start_logp_margin", "heldout_logp_margin", "heldout_reward_margin",
-            "heldout_reward_accuracy"} <= set(manifest["metrics"])
+    assert {
+        "heldout_start_logp_margin",
+        "heldout_logp_margin",
+        "heldout_reward_margin",
+        "heldout_reward_accuracy",
+    } <= set(manifest["metrics"])
 
 
 def test_kto_on_pairs_and_on_unpaired_labels(cli, tiny_model, data, tmp_path):
     out = tmp_path / "kto"
-    cli("rlhf", data["prefs"], data["unpaired"], "--algo", "kto", "--policy", tiny_model, "-o", out,
-        "--max-steps", 2, "--set", "batch_size=4", "--set", "logging_steps=1")
+    cli(
+        "rlhf",
+        data["prefs"],
+        data["unpaired"],
+        "--algo",
+        "kto",
+        "--policy",
+        tiny_model,
+        "-o",
+        out,
+        "--max-steps",
+        2,
+        "--set",
+        "batch_size=4",
+        "--set",
+        "logging_steps=1",
+    )
     _, manifest = _loads(out)
     assert manifest["data"]["train_rows"] == 2 * 12 + 12  # a pair gives two rows, an unpaired record one
     assert any("rewards/margins" in h for h in manifest["log_history"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--algo", "ppo"], "needs a reward"),
-    (["--algo", "dpo"], "needs 'preference' records"),
-    (["--algo", "grpo", "--reward-fn", "x:y", "--ref-model", "z"], "--ref-model"),
-    (["--algo", "dpo", "--loss", "nope"], "loss_type must be one of"),
-    (["--algo", "ppo", "--set", "no_such_knob=1"], "unknown key"),
-    (["--algo", "ppo", "--set", "batch_size=6", "--set", "mini_batch_size=4"], "multiple of"),
-    (["--algo", "bogus"], "unknown --algo"),
-    (["--algo", "ppo", "--reward-fn", "no_such_module_xyz:f"], "cannot import"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--algo", "ppo"], "needs a reward"),
+        (["--algo", "dpo"], "needs 'preference' records"),
+        (["--algo", "grpo", "--reward-fn", "x:y", "--ref-model", "z"], "--ref-model"),
+        (["--algo", "dpo", "--loss", "nope"], "loss_type must be one of"),
+        (["--algo", "ppo", "--set", "no_such_knob=1"], "unknown key"),
+        (["--algo", "ppo", "--set", "batch_size=6", "--set", "mini_batch_size=4"], "multiple of"),
+        (["--algo", "bogus"], "unknown --algo"),
+        (["--algo", "ppo", "--reward-fn", "no_such_module_xyz:f"], "cannot import"),
+    ],
+)
 def test_user_errors_exit_2_with_one_line(cli, tiny_model, data, tmp_path, args, message):
     result = cli("rlhf", data["prompts"], "--policy", tiny_model, "-o", tmp_path / "x", *args, ok=False)
     assert result.exit_code == 2, result.output
@@ -128,16 +247,37 @@ def test_user_errors_exit_2_with_one_line(cli, tiny_model, data, tmp_path, args,
 
 
 def test_reward_model_must_be_a_classifier(cli, tiny_model, data, tmp_path):
-    result = cli("rlhf", data["prompts"], "--algo", "ppo", "--policy", tiny_model, "--reward-model", tiny_model,
-                 "-o", tmp_path / "x", ok=False)
+    result = cli(
+        "rlhf",
+        data["prompts"],
+        "--algo",
+        "ppo",
+        "--policy",
+        tiny_model,
+        "--reward-model",
+        tiny_model,
+        "-o",
+        tmp_path / "x",
+        ok=False,
+    )
     assert result.exit_code == 2 and "not a reward model" in result.output
 
 
 def test_help_lists_options_and_example(cli, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # rich shortens long option names in narrow terminals
     out = cli("rlhf", "--help").output
-    for opt in ("--algo", "--policy", "--reward-model", "--reward-fn", "--ref-model", "--loss", "--lora",
-                "--resume", "--trust-remote-code", "Example:"):
+    for opt in (
+        "--algo",
+        "--policy",
+        "--reward-model",
+        "--reward-fn",
+        "--ref-model",
+        "--loss",
+        "--lora",
+        "--resume",
+        "--trust-remote-code",
+        "Example:",
+    ):
         assert opt in out
     listed = cli("rlhf", "x", "--algo", "ppo", "--policy", "p", "-o", "o", "--list-params").output
     assert "kl_target" in listed and "cliprange" in listed

@@ -36,8 +36,10 @@ digits = _ns["digits"]
 
 def prompt_records(n: int, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
-    return [make_record("prompt", prompt=[message("user", f"Write about the {rng.choice(WORDS)} number {i}.")])
-            for i in range(n)]
+    return [
+        make_record("prompt", prompt=[message("user", f"Write about the {rng.choice(WORDS)} number {i}.")])
+        for i in range(n)
+    ]
 
 
 def write_prompts(out: Path, n: int = 40, seed: int = 0) -> Path:
@@ -54,8 +56,14 @@ def preference_records(n: int, seed: int = 0) -> list[dict]:
     for i in range(n):
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 8)))
         words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 3)))
-        recs.append(make_record("preference", prompt=[message("user", f"Say something about {rng.choice(WORDS)} {i}.")],
-                                chosen=[message("assistant", digits)], rejected=[message("assistant", words)]))
+        recs.append(
+            make_record(
+                "preference",
+                prompt=[message("user", f"Say something about {rng.choice(WORDS)} {i}.")],
+                chosen=[message("assistant", digits)],
+                rejected=[message("assistant", words)],
+            )
+        )
     return recs
 
 
@@ -71,8 +79,14 @@ def write_unpaired(out: Path, n: int = 12) -> Path:
     with ShardWriter(out, stage="test", conserving=False) as w:
         for i in range(n):
             good = i % 2 == 0
-            w.write(make_record("prompt", prompt=[message("user", f"Number {i}?")],
-                                completion=[message("assistant", "42" if good else "the sea")], label=good))
+            w.write(
+                make_record(
+                    "prompt",
+                    prompt=[message("user", f"Number {i}?")],
+                    completion=[message("assistant", "42" if good else "the sea")],
+                    label=good,
+                )
+            )
     return w.path
 
 

@@ -17,8 +17,9 @@ from instructkit.shards import ShardSet, ShardWriter, verify
 
 
 def _rec(i: int) -> dict:
-    return make_record("sft", messages=[message("user", f"q{i}"), message("assistant", f"a{i}")],
-                       source={"file": "t", "line": i})
+    return make_record(
+        "sft", messages=[message("user", f"q{i}"), message("assistant", f"a{i}")], source={"file": "t", "line": i}
+    )
 
 
 def _write(out, n=5, **kw):
@@ -73,8 +74,9 @@ def test_rejected_subset_and_conservation(tmp_path):
     s = ShardSet(w.path)
     assert s.manifest["counts"]["rejected"] == {"too_short": 2}
     rej = list(s.rejected)
-    assert [r["meta"]["reject"] for r in rej] == [{"stage": "test", "reason": "too_short", "value": 1,
-                                                   "threshold": 2}] * 2
+    assert [r["meta"]["reject"] for r in rej] == [
+        {"stage": "test", "reason": "too_short", "value": 1, "threshold": 2}
+    ] * 2
     assert verify(s.path) == []
     # Tamper: a lost rejected record breaks conservation and the checksum.
     part = s.rejected.parts[0]

@@ -25,21 +25,28 @@ SEEDS = Path(__file__).parent / "data" / "synth_seeds.jsonl"
 
 def test_parse_completion_style_alpaca_reply():
     # A completion model continues after "4. Instruction:"; the last item is cut mid-output.
-    reply = (" Name three rivers in Europe.\n4. Input:\n<noinput>\n4. Output:\nThe Danube, the Rhine, the Seine.\n"
-             "###\n5. Instruction: Sort the numbers in ascending order.\n5. Input:\n5, 2, 9\n5. Output:\n2, 5, 9\n"
-             "###\n6. Instruction: Translate the sentence into German.\n6. Input:\nGood morning")
+    reply = (
+        " Name three rivers in Europe.\n4. Input:\n<noinput>\n4. Output:\nThe Danube, the Rhine, the Seine.\n"
+        "###\n5. Instruction: Sort the numbers in ascending order.\n5. Input:\n5, 2, 9\n5. Output:\n2, 5, 9\n"
+        "###\n6. Instruction: Translate the sentence into German.\n6. Input:\nGood morning"
+    )
     items = parse_instruction_list(reply, start=4)
-    assert [i.instruction for i in items] == ["Name three rivers in Europe.", "Sort the numbers in ascending order.",
-                                              "Translate the sentence into German."]
+    assert [i.instruction for i in items] == [
+        "Name three rivers in Europe.",
+        "Sort the numbers in ascending order.",
+        "Translate the sentence into German.",
+    ]
     assert (items[0].input, items[0].output) == ("", "The Danube, the Rhine, the Seine.")
     assert (items[1].input, items[1].output) == ("5, 2, 9", "2, 5, 9")
     assert [i.partial for i in items] == [False, False, True]
 
 
 def test_parse_chat_style_bold_labels_without_separators():
-    reply = ("Sure! Here are more tasks:\n\n**4. Instruction:** Give two synonyms for happy.\n**4. Input:** <noinput>\n"
-             "**4. Output:** Joyful, cheerful.\n\n**5. Instruction:** Is the number prime?\n**5. Input:** 17\n"
-             "**5. Output:** Yes, 17 is prime.")
+    reply = (
+        "Sure! Here are more tasks:\n\n**4. Instruction:** Give two synonyms for happy.\n**4. Input:** <noinput>\n"
+        "**4. Output:** Joyful, cheerful.\n\n**5. Instruction:** Is the number prime?\n**5. Input:** 17\n"
+        "**5. Output:** Yes, 17 is prime."
+    )
     items = parse_instruction_list(reply, start=4)
     # The chat preamble before the first label is not an item.
     assert [i.instruction for i in items] == ["Give two synonyms for happy.", "Is the number prime?"]
@@ -47,8 +54,10 @@ def test_parse_chat_style_bold_labels_without_separators():
 
 
 def test_parse_marks_malformed_items_partial():
-    reply = ("Instruction: Name a fruit.\nOutput: Apple.\n###\nInstruction: An item without output.\n###\n"
-             "Instruction: Name a vegetable.\nOutput: Leek.")
+    reply = (
+        "Instruction: Name a fruit.\nOutput: Apple.\n###\nInstruction: An item without output.\n###\n"
+        "Instruction: Name a vegetable.\nOutput: Leek."
+    )
     items = parse_instruction_list(reply, start=4)
     assert [i.partial for i in items] == [False, True, False]
 
@@ -58,14 +67,20 @@ def test_parse_unnumbered_labels_and_instruction_n_spelling():
     items = parse_instruction_list(reply, start=7)
     assert len(items) == 1
     assert (items[0].instruction, items[0].input, items[0].output) == (
-        "Describe a sunset in one line.", "", "Gold melts into the sea.")
+        "Describe a sunset in one line.",
+        "",
+        "Gold melts into the sea.",
+    )
 
 
 def test_parse_plain_lists_and_truncation_flag():
     reply = "1. Explain how tides work.\n2) Suggest a name for a bakery.\n- Summarise the plot of Hamlet.\n"
     items = parse_instruction_list(reply, start=4)
-    assert [i.instruction for i in items] == ["Explain how tides work.", "Suggest a name for a bakery.",
-                                              "Summarise the plot of Hamlet."]
+    assert [i.instruction for i in items] == [
+        "Explain how tides work.",
+        "Suggest a name for a bakery.",
+        "Summarise the plot of Hamlet.",
+    ]
     assert all(i.output is None and not i.partial for i in items)
     assert parse_instruction_list(reply, start=4, truncated=True)[-1].partial
 
@@ -78,20 +93,26 @@ def test_parse_garbage_and_empty():
 
 
 def test_prompt_round_trips_through_the_parser():
-    tasks = [{"instruction": "Add the numbers:", "input": "2 and 3", "output": "5"},
-             {"instruction": "Say hello.", "input": "", "output": "Hello!"}]
+    tasks = [
+        {"instruction": "Add the numbers:", "input": "2 and 3", "output": "5"},
+        {"instruction": "Say hello.", "input": "", "output": "Hello!"},
+    ]
     prompt = instruction_prompt(tasks, num=20)
     assert prompt.endswith("3. Instruction:") and "List of 20 tasks" in prompt and "<noinput>" in prompt
     items = parse_instruction_list(prompt.split("List of 20 tasks:\n", 1)[1], start=1)
     assert [(i.instruction, i.input, i.output) for i in items[:2]] == [
-        ("Add the numbers", "2 and 3", "5"), ("Say hello.", "", "Hello!")]
+        ("Add the numbers", "2 and 3", "5"),
+        ("Say hello.", "", "Hello!"),
+    ]
 
 
 def test_parse_instance_input_first_and_output_first():
     assert parse_instance(" <noinput>\nOutput: Paris.\n\nTask: another", output_first=False) == ("", "Paris.")
     assert parse_instance("Input: 3 + 4\nOutput: 7\nInput: 1 + 1\nOutput: 2", output_first=False) == ("3 + 4", "7")
     assert parse_instance(" Positive\nInput: I loved it.\nClass label: Negative", output_first=True) == (
-        "I loved it.", "Positive")
+        "I loved it.",
+        "Positive",
+    )
     assert parse_instance("just rambling", output_first=False) is None
     assert parse_instance("Positive but no input label", output_first=True) is None
     assert parse_instance("Input: x\nOutput:   ", output_first=False) is None
@@ -105,38 +126,44 @@ def test_yes_no_and_equal_verdicts():
 # --- rules -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,reason,value", [
-    ("Sort these numbers", "too_short", 3),
-    (" ".join(["word"] * 151), "too_long", 151),
-    ("Describe the image in one sentence.", "blocklist", "image"),
-    ("Please Go To the store and buy bread.", "blocklist", "go to"),
-    ("Draw a cat using ASCII characters only.", "blocklist", "draw"),
-    ("Write a program that prints the primes below 100.", "write_a_program", None),
-    ("\"Explain\" the meaning of the quoted word.", "starts_with_punctuation", '"'),
-    ("- List three kinds of cloud formations.", "starts_with_punctuation", "-"),
-    ("Écris un court poème sur la mer.", "non_ascii_start", "É"),
-    ("请写一首关于大海的诗 please write it now", "non_ascii_start", "请"),
-])
+@pytest.mark.parametrize(
+    "text,reason,value",
+    [
+        ("Sort these numbers", "too_short", 3),
+        (" ".join(["word"] * 151), "too_long", 151),
+        ("Describe the image in one sentence.", "blocklist", "image"),
+        ("Please Go To the store and buy bread.", "blocklist", "go to"),
+        ("Draw a cat using ASCII characters only.", "blocklist", "draw"),
+        ("Write a program that prints the primes below 100.", "write_a_program", None),
+        ('"Explain" the meaning of the quoted word.', "starts_with_punctuation", '"'),
+        ("- List three kinds of cloud formations.", "starts_with_punctuation", "-"),
+        ("Écris un court poème sur la mer.", "non_ascii_start", "É"),
+        ("请写一首关于大海的诗 please write it now", "non_ascii_start", "请"),
+    ],
+)
 def test_every_instruction_rule(text, reason, value):
     verdict = InstructionRules().check(text)
     assert verdict is not None and verdict.reason == reason
     assert verdict.details.get("value") == value
 
 
-@pytest.mark.parametrize("text", [
-    "Name three rivers in Europe, please.",
-    "3 reasons why sleep matters: list them.",   # a digit is ASCII: Alpaca keeps it
-    "Explain how a mapping function works.",     # 'mapping' is not the whole word 'map'
-    "Write a poem about programs and files-free living.".replace("files-free", "paper-free"),
-    " ".join(["word"] * 150),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Name three rivers in Europe, please.",
+        "3 reasons why sleep matters: list them.",  # a digit is ASCII: Alpaca keeps it
+        "Explain how a mapping function works.",  # 'mapping' is not the whole word 'map'
+        "Write a poem about programs and files-free living.".replace("files-free", "paper-free"),
+        " ".join(["word"] * 150),
+    ],
+)
 def test_instructions_that_pass(text):
     assert InstructionRules().check(text) is None
 
 
 def test_rules_are_configurable():
     rules = InstructionRules(min_words=1, max_words=5, blocklist=("banana",))
-    assert rules.check("Peel a banana now") .reason == "blocklist"
+    assert rules.check("Peel a banana now").reason == "blocklist"
     assert rules.check("Describe the image please") is None
     assert rules.check("one two three four five six").reason == "too_long"
 
@@ -159,14 +186,20 @@ def test_rouge_equals_rouge_score():
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    pairs = [("Name three rivers in Europe.", "Name three rivers in Asia."),
-             ("Give me a recipe for pancakes!", "Tell me how to make pancakes"),
-             ("What's the capital of France?", "what is the CAPITAL of france"),
-             ("", "anything"), ("Déjà vu, naïve café", "deja vu naive cafe"), ("a a a b", "a b a b a")]
+    pairs = [
+        ("Name three rivers in Europe.", "Name three rivers in Asia."),
+        ("Give me a recipe for pancakes!", "Tell me how to make pancakes"),
+        ("What's the capital of France?", "what is the CAPITAL of france"),
+        ("", "anything"),
+        ("Déjà vu, naïve café", "deja vu naive cafe"),
+        ("a a a b", "a b a b a"),
+    ]
     rng = random.Random(0)
     words = "the a of to and x y z rivers europe name three 1 2".split()
     for _ in range(200):
-        pairs.append((" ".join(rng.choices(words, k=rng.randint(0, 25))), " ".join(rng.choices(words, k=rng.randint(0, 25)))))
+        pairs.append(
+            (" ".join(rng.choices(words, k=rng.randint(0, 25))), " ".join(rng.choices(words, k=rng.randint(0, 25))))
+        )
     for a, b in pairs:
         assert rouge_l(a, b) == pytest.approx(scorer.score(a, b)["rougeL"].fmeasure, abs=1e-12), (a, b)
 
@@ -217,7 +250,11 @@ def test_seeds_from_a_seed_task_file():
     seeds, shard_set = load_seeds(SEEDS)
     assert shard_set is None and len(seeds) == 5
     assert (seeds[1].id, seeds[1].input, seeds[1].output, seeds[1].is_classification) == (
-        "s1", "The soup was cold and bland.", "Negative", True)
+        "s1",
+        "The soup was cold and bland.",
+        "Negative",
+        True,
+    )
 
 
 def test_the_175_self_instruct_seeds(shared_data):
@@ -233,7 +270,9 @@ def test_seeds_from_a_shard_set_and_errors(tmp_path):
         w.write(make_record("prompt", prompt=[message("user", "Name a colour.")]))
     seeds, shard_set = load_seeds(tmp_path / "set")
     assert shard_set is not None and [(s.instruction, s.output) for s in seeds] == [
-        ("Explain tides.", "Moon."), ("Name a colour.", "")]
+        ("Explain tides.", "Moon."),
+        ("Name a colour.", ""),
+    ]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "ok", "instances": [{"input": "", "output": "x"}]}\n{"name": "no instruction"}\n')
     with pytest.raises(InputError) as err:

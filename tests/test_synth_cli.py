@@ -13,9 +13,24 @@ from instructkit.shards import ShardSet, verify
 
 SEEDS = Path(__file__).parent / "data" / "synth_seeds.jsonl"
 # The tiny model holds 1024 positions: keep replies short (prompts are cut from the left to fit).
-TINY = ["--set", "max_new_tokens=32", "--set", "instance_max_new_tokens=16", "--set", "evol_max_new_tokens=16",
-        "--set", "response_max_new_tokens=16", "--set", "batch_size=2", "--set", "prompt_tasks=1",
-        "--set", "prompt_machine_tasks=0", "--set", "instance_examples=1"]
+TINY = [
+    "--set",
+    "max_new_tokens=32",
+    "--set",
+    "instance_max_new_tokens=16",
+    "--set",
+    "evol_max_new_tokens=16",
+    "--set",
+    "response_max_new_tokens=16",
+    "--set",
+    "batch_size=2",
+    "--set",
+    "prompt_tasks=1",
+    "--set",
+    "prompt_machine_tasks=0",
+    "--set",
+    "instance_examples=1",
+]
 
 
 def _check_funnel(path) -> dict:
@@ -34,8 +49,27 @@ def test_cli_over_http_with_resume_and_no_key_on_disk(cli, tmp_path, monkeypatch
     monkeypatch.setenv("SYNTH_TEST_KEY", "sk-secret-123")
     fake = FakeGenerator()
     out, cache = tmp_path / "synth", tmp_path / "cache.jsonl"
-    args = ["synth", "--seeds", SEEDS, "--generator", None, "--model", "scripted", "-o", out, "--cache", cache,
-            "--api-key-env", "SYNTH_TEST_KEY", "-n", "10", "--set", "instances=separate", "--concurrency", "2"]
+    args = [
+        "synth",
+        "--seeds",
+        SEEDS,
+        "--generator",
+        None,
+        "--model",
+        "scripted",
+        "-o",
+        out,
+        "--cache",
+        cache,
+        "--api-key-env",
+        "SYNTH_TEST_KEY",
+        "-n",
+        "10",
+        "--set",
+        "instances=separate",
+        "--concurrency",
+        "2",
+    ]
     with ScriptedServer(reply=_scripted(fake)) as server:
         args[4] = server.url + "/v1"
         first = cli(*args, "--max-requests", "4")
@@ -63,21 +97,68 @@ def test_cli_over_http_with_resume_and_no_key_on_disk(cli, tmp_path, monkeypatch
 def test_cli_evol_over_http(cli, tmp_path):
     fake = FakeGenerator()
     with ScriptedServer(reply=_scripted(fake)) as server:
-        cli("synth", "--seeds", SEEDS, "--generator", server.url, "-o", tmp_path / "evol", "--method", "evol",
-            "--rounds", "2", "--cache", tmp_path / "c.jsonl")
+        cli(
+            "synth",
+            "--seeds",
+            SEEDS,
+            "--generator",
+            server.url,
+            "-o",
+            tmp_path / "evol",
+            "--method",
+            "evol",
+            "--rounds",
+            "2",
+            "--cache",
+            tmp_path / "c.jsonl",
+        )
     m = _check_funnel(tmp_path / "evol")
     assert m["counts"]["kept"] == 10 and m["params"]["method"] == "evol" and m["params"]["rounds"] == 2
 
 
 def test_cli_user_errors(cli, tmp_path):
-    r = cli("synth", "--seeds", tmp_path / "nope.jsonl", "--generator", "http://127.0.0.1:9/v1", "--model", "m",
-            "-o", tmp_path / "o", ok=False)
+    r = cli(
+        "synth",
+        "--seeds",
+        tmp_path / "nope.jsonl",
+        "--generator",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "-o",
+        tmp_path / "o",
+        ok=False,
+    )
     assert r.exit_code == 2 and "no such seed set or seed file" in r.output
-    r = cli("synth", "--seeds", SEEDS, "--generator", "http://127.0.0.1:9/v1", "--model", "m", "-o", tmp_path / "o",
-            "--set", "no_such_key=1", ok=False)
+    r = cli(
+        "synth",
+        "--seeds",
+        SEEDS,
+        "--generator",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "-o",
+        tmp_path / "o",
+        "--set",
+        "no_such_key=1",
+        ok=False,
+    )
     assert r.exit_code == 2 and "unknown key 'no_such_key'" in r.output and "rouge_threshold" in r.output
-    r = cli("synth", "--seeds", SEEDS, "--generator", "http://127.0.0.1:9/v1", "--model", "m", "-o", tmp_path / "o",
-            "--method", "magic", ok=False)
+    r = cli(
+        "synth",
+        "--seeds",
+        SEEDS,
+        "--generator",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "-o",
+        tmp_path / "o",
+        "--method",
+        "magic",
+        ok=False,
+    )
     assert r.exit_code == 2 and "method" in r.output
     r = cli("synth", "--seeds", SEEDS, "--generator", str(tmp_path / "no-model"), "-o", tmp_path / "o", ok=False)
     assert r.exit_code == 2 and "Traceback" not in r.output
@@ -87,8 +168,28 @@ def test_local_tiny_model_end_to_end(cli, tiny_model, tmp_path):
     # Mechanics only: the tiny model writes gibberish, so most candidates are rejected.
     for method in ("self-instruct", "evol"):
         out = tmp_path / method
-        cli("synth", "--seeds", SEEDS, "--generator", tiny_model, "-o", out, "--method", method, "-n", "4",
-            "--rounds", "1", "--max-requests", "4", "--set", "instances=separate", "--set", "patience=2", *TINY)
+        cli(
+            "synth",
+            "--seeds",
+            SEEDS,
+            "--generator",
+            tiny_model,
+            "-o",
+            out,
+            "--method",
+            method,
+            "-n",
+            "4",
+            "--rounds",
+            "1",
+            "--max-requests",
+            "4",
+            "--set",
+            "instances=separate",
+            "--set",
+            "patience=2",
+            *TINY,
+        )
         m = _check_funnel(out)
         st = m["stats"]["synth"]
         assert 0 < st["requests_sent"] <= 4 and st["candidates"] == m["counts"]["in"]
@@ -97,8 +198,26 @@ def test_local_tiny_model_end_to_end(cli, tiny_model, tmp_path):
 
 def test_http_tiny_model_behind_transformers_serve(cli, openai_server, tmp_path):  # noqa: F811
     out = tmp_path / "http"
-    cli("synth", "--seeds", SEEDS, "--generator", openai_server.url, "--model", openai_server.model, "-o", out,
-        "-n", "4", "--max-requests", "4", "--set", "instances=separate", "--set", "patience=2", *TINY)
+    cli(
+        "synth",
+        "--seeds",
+        SEEDS,
+        "--generator",
+        openai_server.url,
+        "--model",
+        openai_server.model,
+        "-o",
+        out,
+        "-n",
+        "4",
+        "--max-requests",
+        "4",
+        "--set",
+        "instances=separate",
+        "--set",
+        "patience=2",
+        *TINY,
+    )
     m = _check_funnel(out)
     st = m["stats"]["synth"]
     assert 0 < st["requests_sent"] <= 4 and st["candidates"] == m["counts"]["in"]

@@ -52,25 +52,40 @@ def test_machine_tasks_join_the_prompts(tmp_path):
 
 
 def test_every_rule_through_the_loop(tmp_path):
-    items = ["Describe the picture on the wall in detail.", "Write a program to sort a list of numbers.",
-             "Hi there", "?Why is the sky blue during the day", "Éxplique la photosynthèse en détail.",
-             "Suggest a filling breakfast without eggs that has lots of protein.",  # ROUGE-L ~0.9 with seed s0
-             "Explain how a rainbow forms after the rain.", "Explain how a rainbow forms after rain.",
-             "Name the largest desert on every continent."]
+    items = [
+        "Describe the picture on the wall in detail.",
+        "Write a program to sort a list of numbers.",
+        "Hi there",
+        "?Why is the sky blue during the day",
+        "Éxplique la photosynthèse en détail.",
+        "Suggest a filling breakfast without eggs that has lots of protein.",  # ROUGE-L ~0.9 with seed s0
+        "Explain how a rainbow forms after the rain.",
+        "Explain how a rainbow forms after rain.",
+        "Name the largest desert on every continent.",
+    ]
 
     def script(prompt, seed):
         if "List of" not in prompt:
             raise AssertionError("inline mode needs no other request")
-        body = "\n###\n".join(f"{9 + k}. Instruction: {t}\n{9 + k}. Input:\n<noinput>\n{9 + k}. Output:\nok {k}"
-                              for k, t in enumerate(items))
+        body = "\n###\n".join(
+            f"{9 + k}. Instruction: {t}\n{9 + k}. Input:\n<noinput>\n{9 + k}. Output:\nok {k}"
+            for k, t in enumerate(items)
+        )
         return body + "\n###\n18. Instruction: Cut off mid"
 
     writer, stats = run_synth(SEEDS, FakeGenerator(script), tmp_path / "o", SynthParams(batch_size=1, patience=1))
     counts = _funnel(writer.path)
     # Batch 1 keeps 2; batch 2 (same reply) keeps none, so patience=1 stops the run: each rule fires
     # twice, and in batch 2 the 2 instructions kept in batch 1 are ROUGE-L duplicates too.
-    assert counts["rejected"] == {"blocklist": 2, "write_a_program": 2, "too_short": 2, "starts_with_punctuation": 2,
-                                  "non_ascii_start": 2, "rouge_similar": 6, "partial_item": 2}
+    assert counts["rejected"] == {
+        "blocklist": 2,
+        "write_a_program": 2,
+        "too_short": 2,
+        "starts_with_punctuation": 2,
+        "non_ascii_start": 2,
+        "rouge_similar": 6,
+        "partial_item": 2,
+    }
     assert counts["kept"] == 2 and stats["stopped"] == "patience" and stats["batches"] == 2
     rejected = {}
     for r in ShardSet(writer.path).rejected:
@@ -92,8 +107,11 @@ def test_separate_instances_classify_then_output_first(tmp_path):
     cls = [r for r in recs if r["meta"]["synth"]["is_classification"]]
     other = [r for r in recs if not r["meta"]["synth"]["is_classification"]]
     assert cls and other  # the fake says Yes to "Classify ..." tasks
-    assert all(r["messages"][1]["content"] == "Positive" and r["messages"][0]["content"].endswith(
-        "I loved every minute of it.") for r in cls)
+    assert all(
+        r["messages"][1]["content"] == "Positive"
+        and r["messages"][0]["content"].endswith("I loved every minute of it.")
+        for r in cls
+    )
     assert all(r["messages"][1]["content"] == "Here is a concise and correct answer." for r in other)
     output_first = [p for p in gen.prompts if p.endswith("Class label:")]
     assert len(output_first) == len(cls) and "Class label: Negative" in output_first[0]  # seed s1 as example
@@ -159,12 +177,17 @@ def test_evol_funnel_rules_and_pool(tmp_path):
             return "The, and... of it!"
         return "A thorough answer with several concrete details and one worked example."
 
-    writer, stats = run_synth(SEEDS, FakeGenerator(script), tmp_path / "o",
-                              SynthParams(method="evol", rounds=2, num_instructions=100))
+    writer, stats = run_synth(
+        SEEDS, FakeGenerator(script), tmp_path / "o", SynthParams(method="evol", rounds=2, num_instructions=100)
+    )
     counts = _funnel(writer.path)
     # Round 1, seeds: s0 judged Equal, s1 stop words, s2 copies, s3 sorry, s4 unchanged. Round 2: the same.
-    assert counts["kept"] == 0 and counts["rejected"] == {"no_information_gain": 4, "stopwords_only": 2,
-                                                          "copied_prompt_words": 2, "sorry_short": 2}
+    assert counts["kept"] == 0 and counts["rejected"] == {
+        "no_information_gain": 4,
+        "stopwords_only": 2,
+        "copied_prompt_words": 2,
+        "sorry_short": 2,
+    }
     rej = list(ShardSet(writer.path).rejected)
     assert {r["meta"]["synth"]["round"] for r in rej} == {1, 2}
     assert all(r["meta"]["synth"]["parents"][0].startswith("s") for r in rej)  # failed parents stay in the pool
@@ -200,8 +223,9 @@ def test_evol_similarity_judge_rejects_near_copies(tmp_path):
     params = SynthParams(method="evol", rounds=1, judge="similarity", similarity_threshold=0.8)
     writer, _ = run_synth(SEEDS, FakeGenerator(script), tmp_path / "o", params)
     rej = list(ShardSet(writer.path).rejected)
-    assert len(rej) == 5 and all(r["meta"]["reject"]["judge"] == "similarity" and r["meta"]["reject"]["value"] >= 0.8
-                                 for r in rej)
+    assert len(rej) == 5 and all(
+        r["meta"]["reject"]["judge"] == "similarity" and r["meta"]["reject"]["value"] >= 0.8 for r in rej
+    )
 
 
 def test_fake_list_is_parsed_like_a_completion():

@@ -19,8 +19,9 @@ def test_tiny_loads_through_the_auto_classes(tiny_model):
     assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text  # byte-level: nothing unknown
     lm = AutoModelForCausalLM.from_pretrained(tiny_model)
     assert type(lm).__name__ == "LlamaForCausalLM" and lm.config.vocab_size == len(tok)
-    ids = tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True,
-                                  return_tensors="pt", return_dict=True)
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = lm.generate(**ids, max_new_tokens=3, do_sample=False)
     assert out.shape[1] <= ids["input_ids"].shape[1] + 3
     rm = AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=1)

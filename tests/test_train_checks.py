@@ -23,13 +23,19 @@ from instructkit.train.tiny import CHATML_TEMPLATE
 
 
 def _sft(i: int, answer: str | None = None) -> dict:
-    return make_record("sft", messages=[message("user", f"What is {i} + {i}?"),
-                                        message("assistant", answer or f"The answer is {2 * i}.")])
+    return make_record(
+        "sft",
+        messages=[message("user", f"What is {i} + {i}?"), message("assistant", answer or f"The answer is {2 * i}.")],
+    )
 
 
 def _pref(i: int) -> dict:
-    return make_record("preference", prompt=[message("user", f"q{i}")], chosen=[message("assistant", "good")],
-                       rejected=[message("assistant", "bad")])
+    return make_record(
+        "preference",
+        prompt=[message("user", f"q{i}")],
+        chosen=[message("assistant", "good")],
+        rejected=[message("assistant", "bad")],
+    )
 
 
 def _set(path, records):
@@ -63,7 +69,8 @@ def test_empty_assistant_mask_is_refused(tok):
     # Markers present but around nothing: every label would be -100.
     tok.chat_template = CHATML_TEMPLATE.replace(
         "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}",
-        "{% generation %}{% endgeneration %}{{ message['content'] + '<|im_end|>' }}")
+        "{% generation %}{% endgeneration %}{{ message['content'] + '<|im_end|>' }}",
+    )
     with pytest.raises(InputError, match="assistant mask is empty"):
         preflight_sft([_sft(1)], tok, max_length=64)
 
@@ -71,7 +78,8 @@ def test_empty_assistant_mask_is_refused(tok):
 def test_end_of_turn_outside_the_mask_is_refused(tok):
     tok.chat_template = CHATML_TEMPLATE.replace(
         "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}",
-        "{% generation %}{{ message['content'] }}{% endgeneration %}{{ '<|im_end|>' }}")
+        "{% generation %}{{ message['content'] }}{% endgeneration %}{{ '<|im_end|>' }}",
+    )
     with pytest.raises(InputError, match="does not include the end-of-turn token"):
         preflight_sft([_sft(1)], tok, max_length=64)
 
@@ -159,11 +167,17 @@ def test_output_dir_refuses_existing_and_keeps_interrupted_checkpoints(tmp_path)
 def test_manifest_is_atomic_and_redacts_secrets(tmp_path):
     s = ShardSet(_set(tmp_path / "sft", [_sft(1)]))
     (tmp_path / "model").mkdir()
-    path = write_model_manifest(tmp_path / "model", stage="sft", inputs=[s],
-                                config={"trainer": {"hub_token": "hf_secret", "learning_rate": 0.1,
-                                                    "eos_token": "<|im_end|>"},
-                                        "generator": {"api_key": "sk-secret", "openai_api_key": "sk-2"}},
-                                metrics={"train_loss": 1.0}, log_history=[{"step": 1, "loss": 2.0, "num_tokens": 9.0}])
+    path = write_model_manifest(
+        tmp_path / "model",
+        stage="sft",
+        inputs=[s],
+        config={
+            "trainer": {"hub_token": "hf_secret", "learning_rate": 0.1, "eos_token": "<|im_end|>"},
+            "generator": {"api_key": "sk-secret", "openai_api_key": "sk-2"},
+        },
+        metrics={"train_loss": 1.0},
+        log_history=[{"step": 1, "loss": 2.0, "num_tokens": 9.0}],
+    )
     text = path.read_text()
     assert "hf_secret" not in text and "sk-secret" not in text and "sk-2" not in text
     m = json.loads(text)

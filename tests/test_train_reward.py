@@ -36,9 +36,15 @@ def _marker_set(path, n=160, seed=0, margin=False):
             words = lambda k: " ".join(rng.choice(WORDS) for _ in range(k))  # noqa: E731
             meta = {"margin": 2.0} if margin and i % 2 else None
             w.count_in()
-            w.write(make_record("preference", prompt=[message("user", f"{words(4)} {i}")],
-                                chosen=[message("assistant", words(5) + " thank you")],
-                                rejected=[message("assistant", words(5) + " no")], meta=meta))
+            w.write(
+                make_record(
+                    "preference",
+                    prompt=[message("user", f"{words(4)} {i}")],
+                    chosen=[message("assistant", words(5) + " thank you")],
+                    rejected=[message("assistant", words(5) + " no")],
+                    meta=meta,
+                )
+            )
     return path
 
 
@@ -46,8 +52,9 @@ def _marker_set(path, n=160, seed=0, margin=False):
 def trained_rm(tmp_path_factory, tiny_model):
     """The fast reward run of the default suite: 30 steps, 20% of 160 pairs held out."""
     root = tmp_path_factory.mktemp("rm")
-    params = RewardParams(max_steps=30, learning_rate=3e-3, batch_size=8, eval_split=0.2, logging_steps=10,
-                          save_steps=None, seed=0)
+    params = RewardParams(
+        max_steps=30, learning_rate=3e-3, batch_size=8, eval_split=0.2, logging_steps=10, save_steps=None, seed=0
+    )
     return run_reward([_marker_set(root / "prefs")], model=str(tiny_model), out=root / "rm", params=params)
 
 
@@ -68,8 +75,9 @@ def test_reward_output_is_a_one_label_classifier_with_manifest(trained_rm):
     assert model.config.num_labels == 1 and model.config.pad_token_id == tok.pad_token_id
 
     def score(answer):
-        text = tok.apply_chat_template([{"role": "user", "content": "river stone"},
-                                        {"role": "assistant", "content": answer}], tokenize=False)
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": "river stone"}, {"role": "assistant", "content": answer}], tokenize=False
+        )
         with torch.no_grad():
             return model(**tok(text, return_tensors="pt", add_special_tokens=False)).logits[0, 0].item()
 
@@ -95,13 +103,32 @@ def test_margins_from_meta_reach_the_dataset(tmp_path):
 
 def test_pair_metrics_counts_ties_as_wrong():
     assert pair_metrics([(1.0, 0.0), (0.0, 0.0), (0.0, 2.0), (3.0, 1.0)]) == {
-        "accuracy": 0.5, "mean_margin": 0.25, "pairs": 4}
+        "accuracy": 0.5,
+        "mean_margin": 0.25,
+        "pairs": 4,
+    }
 
 
 def test_reward_cli_with_margins_and_errors(tmp_path, tiny_model, cli):
     prefs = _marker_set(tmp_path / "p", n=16, margin=True)
-    r = cli("reward", prefs, "--model", tiny_model, "-o", tmp_path / "rm", "--max-steps", "2", "--margins", "meta",
-            "--eval-split", "0.25", "--set", "save_steps=null", "--batch-size", "4")
+    r = cli(
+        "reward",
+        prefs,
+        "--model",
+        tiny_model,
+        "-o",
+        tmp_path / "rm",
+        "--max-steps",
+        "2",
+        "--margins",
+        "meta",
+        "--eval-split",
+        "0.25",
+        "--set",
+        "save_steps=null",
+        "--batch-size",
+        "4",
+    )
     assert "held-out accuracy" in r.output
     m = json.loads((tmp_path / "rm" / "manifest.json").read_text())
     assert m["config"]["params"]["margins"] == "meta" and m["metrics"]["heldout_pairs"] == 4
@@ -121,7 +148,16 @@ def test_reward_cli_with_margins_and_errors(tmp_path, tiny_model, cli):
 
 @pytest.mark.slow
 def test_reward_lora_reaches_accuracy(tmp_path, tiny_model):
-    params = RewardParams(max_steps=120, learning_rate=5e-3, batch_size=8, eval_split=0.2, lora=True, lora_r=8,
-                          lora_alpha=16, save_steps=None, seed=0)
+    params = RewardParams(
+        max_steps=120,
+        learning_rate=5e-3,
+        batch_size=8,
+        eval_split=0.2,
+        lora=True,
+        lora_r=8,
+        lora_alpha=16,
+        save_steps=None,
+        seed=0,
+    )
     res = run_reward([_marker_set(tmp_path / "p", n=200)], model=str(tiny_model), out=tmp_path / "rm", params=params)
     assert res["metrics"]["heldout_accuracy"] >= 0.9

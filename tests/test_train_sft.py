@@ -42,8 +42,16 @@ def alpaca_set(tmp_path_factory, samples):
 def trained(tmp_path_factory, alpaca_set, tiny_model):
     """30 steps of SFT on the samples (the fast sft run of the default suite)."""
     out = tmp_path_factory.mktemp("trained") / "model"
-    params = SFTParams(max_steps=30, learning_rate=3e-3, batch_size=4, logging_steps=1, max_length=192,
-                       save_steps=None, eval_split=0.1, seed=0)
+    params = SFTParams(
+        max_steps=30,
+        learning_rate=3e-3,
+        batch_size=4,
+        logging_steps=1,
+        max_length=192,
+        save_steps=None,
+        eval_split=0.1,
+        seed=0,
+    )
     return run_sft([alpaca_set], model=str(tiny_model), out=out, params=params)
 
 
@@ -83,8 +91,9 @@ def test_first_step_loss_equals_our_masked_nll(trained, alpaca_set, tmp_path):
         for r in records:
             w.count_in()
             w.write(r)
-    params = SFTParams(max_steps=1, learning_rate=0.0, batch_size=8, logging_steps=1, max_length=128,
-                       save_steps=None, seed=0)
+    params = SFTParams(
+        max_steps=1, learning_rate=0.0, batch_size=8, logging_steps=1, max_length=128, save_steps=None, seed=0
+    )
     res = run_sft([tmp_path / "eight"], model=str(trained["path"]), out=tmp_path / "m", params=params)
     trl_loss = _losses(res["manifest"])[0][1]
 
@@ -115,8 +124,11 @@ def _arith_set(path, n=24):
     with ShardWriter(path, stage="test") as w:
         for i in range(n):
             w.count_in()
-            w.write(make_record("sft", messages=[message("user", f"What is {i} + 1?"),
-                                                 message("assistant", f"It is {i + 1}.")]))
+            w.write(
+                make_record(
+                    "sft", messages=[message("user", f"What is {i} + 1?"), message("assistant", f"It is {i + 1}.")]
+                )
+            )
     return path
 
 
@@ -152,8 +164,16 @@ def test_resume_continues_from_the_checkpoint_step(tmp_path, tiny_model):
 def test_lora_sft_saves_a_merged_model(tmp_path, tiny_model):
     from transformers import AutoModelForCausalLM
 
-    params = SFTParams(max_steps=2, lora=True, lora_r=4, lora_alpha=8, learning_rate=1e-3, batch_size=4,
-                       save_steps=None, logging_steps=1)
+    params = SFTParams(
+        max_steps=2,
+        lora=True,
+        lora_r=4,
+        lora_alpha=8,
+        learning_rate=1e-3,
+        batch_size=4,
+        save_steps=None,
+        logging_steps=1,
+    )
     res = run_sft([_arith_set(tmp_path / "d")], model=str(tiny_model), out=tmp_path / "m", params=params)
     assert not (res["path"] / "adapter_config.json").exists()
     model = AutoModelForCausalLM.from_pretrained(res["path"])
@@ -172,8 +192,22 @@ def test_cli_base_model_needs_a_template_and_chatml_installs_one(tmp_path, tiny_
     r = cli("sft", data, "--model", base, "-o", tmp_path / "m", "--max-steps", "1", ok=False)
     assert r.exit_code == 2 and "no chat template" in r.output and "--chat-template chatml" in r.output
     assert not (tmp_path / "m").exists() and not (tmp_path / "m.partial").exists()
-    r = cli("sft", data, "--model", base, "-o", tmp_path / "m", "--max-steps", "2", "--chat-template", "chatml",
-            "--set", "save_steps=null", "--batch-size", "4")
+    r = cli(
+        "sft",
+        data,
+        "--model",
+        base,
+        "-o",
+        tmp_path / "m",
+        "--max-steps",
+        "2",
+        "--chat-template",
+        "chatml",
+        "--set",
+        "save_steps=null",
+        "--batch-size",
+        "4",
+    )
     assert (tmp_path / "m" / "model.safetensors").is_file() and "steps" in r.output
 
 
@@ -181,8 +215,14 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, tiny_model, cli):
     data = _arith_set(tmp_path / "d", n=8)
     with ShardWriter(tmp_path / "prefs", stage="test") as w:
         w.count_in()
-        w.write(make_record("preference", prompt=[message("user", "q")], chosen=[message("assistant", "a")],
-                            rejected=[message("assistant", "b")]))
+        w.write(
+            make_record(
+                "preference",
+                prompt=[message("user", "q")],
+                chosen=[message("assistant", "a")],
+                rejected=[message("assistant", "b")],
+            )
+        )
     cases = [
         (["sft", tmp_path / "prefs", "--model", tiny_model, "-o", tmp_path / "o"], "holds 'preference'"),
         (["sft", data, "--model", tiny_model, "-o", tmp_path / "o", "--set", "lerning_rate=1"], "valid keys"),
@@ -205,8 +245,9 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, tiny_model, cli):
 
 @pytest.mark.slow
 def test_sft_converges_on_arithmetic(tmp_path, tiny_model):
-    params = SFTParams(epochs=30, learning_rate=3e-3, batch_size=8, logging_steps=5, save_steps=None,
-                       eval_split=0.1, seed=0)
+    params = SFTParams(
+        epochs=30, learning_rate=3e-3, batch_size=8, logging_steps=5, save_steps=None, eval_split=0.1, seed=0
+    )
     res = run_sft([_arith_set(tmp_path / "d", n=80)], model=str(tiny_model), out=tmp_path / "m", params=params)
     assert res["metrics"]["eval_loss"] < 1.5
 
@@ -217,8 +258,22 @@ def test_gpu_recipe_runs_on_the_cpu_with_the_tiny_model(tmp_path, tiny_model, cl
     from pathlib import Path
 
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "sft-gpu.yaml"
-    cli("sft", _arith_set(tmp_path / "d"), "--model", tiny_model, "-o", tmp_path / "m", "--config", recipe,
-        "--max-steps", "2", "--batch-size", "4", "--set", "gradient_accumulation_steps=1")
+    cli(
+        "sft",
+        _arith_set(tmp_path / "d"),
+        "--model",
+        tiny_model,
+        "-o",
+        tmp_path / "m",
+        "--config",
+        recipe,
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--set",
+        "gradient_accumulation_steps=1",
+    )
     m = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert m["config"]["params"]["lora"] is True and m["config"]["trainer"]["bf16"] is False
     assert m["config"]["trainer"]["gradient_checkpointing"] is False and m["metrics"]["global_step"] == 2

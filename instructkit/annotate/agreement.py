@@ -140,8 +140,10 @@ def pairwise_cohen(labels: dict[str, dict[Hashable, Hashable]], min_shared: int 
         shared = sorted(set(labels[a]) & set(labels[b]), key=str)
         if len(shared) < min_shared:
             continue
-        out[a, b] = {"kappa": cohen_kappa([labels[a][u] for u in shared], [labels[b][u] for u in shared]),
-                     "n": len(shared)}
+        out[a, b] = {
+            "kappa": cohen_kappa([labels[a][u] for u in shared], [labels[b][u] for u in shared]),
+            "n": len(shared),
+        }
     return out
 
 

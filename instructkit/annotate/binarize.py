@@ -41,27 +41,43 @@ def pairs_of(agg: dict, method: str, min_margin: float) -> tuple[list[tuple[int,
     return out, skipped
 
 
-def preference_records(feedback: dict, agg: dict, *, method: str, min_margin: float, template: str,
-                       calibrated: bool) -> tuple[list[dict], dict]:
+def preference_records(
+    feedback: dict, agg: dict, *, method: str, min_margin: float, template: str, calibrated: bool
+) -> tuple[list[dict], dict]:
     """Preference records of one feedback record, with provenance in ``meta.annotate``."""
     pairs, skipped = pairs_of(agg, method, min_margin)
     active = [j for j in feedback["judgments"] if not j.get("excluded")]
     records = []
     for chosen, rejected, margin in pairs:
         involved = [j for j in active if _involves(j, chosen, rejected)]
-        meta = {"source": feedback["meta"].get("source"),
-                "annotate": {"feedback_id": feedback["id"], "template": template, "method": method,
-                             "chosen_index": chosen, "rejected_index": rejected, "margin": round(margin, 4),
-                             "scores": [None if s is None else round(s, 4) for s in agg["scores"]],
-                             "calibrated": calibrated, "judgments": len(involved),
-                             "annotators": sorted({j["annotator"] for j in involved})}}
+        meta = {
+            "source": feedback["meta"].get("source"),
+            "annotate": {
+                "feedback_id": feedback["id"],
+                "template": template,
+                "method": method,
+                "chosen_index": chosen,
+                "rejected_index": rejected,
+                "margin": round(margin, 4),
+                "scores": [None if s is None else round(s, 4) for s in agg["scores"]],
+                "calibrated": calibrated,
+                "judgments": len(involved),
+                "annotators": sorted({j["annotator"] for j in involved}),
+            },
+        }
         resp = feedback["responses"]
         for side, i in (("chosen_model", chosen), ("rejected_model", rejected)):
             if resp[i].get("model"):
                 meta["annotate"][side] = resp[i]["model"]
-        records.append(make_record("preference", prompt=feedback["prompt"],
-                                   chosen=[message("assistant", resp[chosen]["content"])],
-                                   rejected=[message("assistant", resp[rejected]["content"])], meta=meta))
+        records.append(
+            make_record(
+                "preference",
+                prompt=feedback["prompt"],
+                chosen=[message("assistant", resp[chosen]["content"])],
+                rejected=[message("assistant", resp[rejected]["content"])],
+                meta=meta,
+            )
+        )
     return records, skipped
 
 
@@ -80,14 +96,22 @@ def sft_records(feedback: dict, template: str) -> list[dict]:
         if j["type"] != "edit" or j.get("excluded"):
             continue
         original = feedback["responses"][j["response"]]["content"] if j.get("response") is not None else None
-        rec = make_record("sft", messages=[*feedback["prompt"], message("assistant", j["text"])],
-                          meta={"source": feedback["meta"].get("source")})
+        rec = make_record(
+            "sft",
+            messages=[*feedback["prompt"], message("assistant", j["text"])],
+            meta={"source": feedback["meta"].get("source")},
+        )
         if rec["id"] in by_id:
             by_id[rec["id"]]["meta"]["annotate"]["annotators"].append(j["annotator"])
             continue
-        rec["meta"]["annotate"] = {"feedback_id": feedback["id"], "template": template, "task": j.get("task"),
-                                   "annotators": [j["annotator"]], "annotation_id": j.get("annotation_id"),
-                                   "changed": original is not None and j["text"] != original.strip(),
-                                   "kind": "demonstration" if j.get("demonstration") else "edit"}
+        rec["meta"]["annotate"] = {
+            "feedback_id": feedback["id"],
+            "template": template,
+            "task": j.get("task"),
+            "annotators": [j["annotator"]],
+            "annotation_id": j.get("annotation_id"),
+            "changed": original is not None and j["text"] != original.strip(),
+            "kind": "demonstration" if j.get("demonstration") else "edit",
+        }
         by_id[rec["id"]] = rec
     return list(by_id.values())

@@ -63,8 +63,13 @@ def item_of(record: dict) -> dict:
         responses = [{"content": response_of(record)}]
     else:
         responses = []
-    return {"id": record["id"], "prompt": prompt_of(record), "responses": responses, "kind": kind,
-            "scores": _scores(record, len(responses))}
+    return {
+        "id": record["id"],
+        "prompt": prompt_of(record),
+        "responses": responses,
+        "kind": kind,
+        "scores": _scores(record, len(responses)),
+    }
 
 
 def _scores(record: dict, n: int) -> list[float | None]:
@@ -73,8 +78,11 @@ def _scores(record: dict, n: int) -> list[float | None]:
     for j in record.get("judgments") or []:
         if j.get("type") == "rating" and isinstance(j.get("response"), int):
             # ours: {"ratings": {criterion: n}}; ingest's UltraFeedback reader: {"value": mean, "aspects": {...}}
-            values = [j["value"]] if isinstance(j.get("value"), (int, float)) else \
-                list((j.get("ratings") or j.get("aspects") or {}).values()) or [j.get("rating")]
+            values = (
+                [j["value"]]
+                if isinstance(j.get("value"), (int, float))
+                else list((j.get("ratings") or j.get("aspects") or {}).values()) or [j.get("rating")]
+            )
             values = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
             if values:
                 sums.setdefault(j["response"], []).append(sum(values) / len(values))
@@ -104,8 +112,14 @@ def _predictions(template: Template, shown: list[int], scores: list | None, sour
         a, b = (scores[i] for i in shown)
         if a == b:
             return []
-        result.append({"from_name": "choice", "to_name": "left,right", "type": "pairwise",
-                       "value": {"selected": "left" if a > b else "right"}})
+        result.append(
+            {
+                "from_name": "choice",
+                "to_name": "left,right",
+                "type": "pairwise",
+                "value": {"selected": "left" if a > b else "right"},
+            }
+        )
     elif template.name == "rating":
         top = next(iter(template.controls.values())).max_rating if template.controls else 5
         value = min(top, max(1, round(scores[shown[0]])))
@@ -113,8 +127,14 @@ def _predictions(template: Template, shown: list[int], scores: list | None, sour
             result.append({"from_name": c, "to_name": "response", "type": "rating", "value": {"rating": value}})
     elif template.name == "ranking":
         order = sorted(shown, key=lambda i: -scores[i])
-        result.append({"from_name": "rank", "to_name": "responses", "type": "ranker",
-                       "value": {"ranker": {"rank": [f"r{i}" for i in order]}}})
+        result.append(
+            {
+                "from_name": "rank",
+                "to_name": "responses",
+                "type": "ranker",
+                "value": {"ranker": {"rank": [f"r{i}" for i in order]}},
+            }
+        )
     return [{"model_version": f"instructkit:{source}", "result": result}] if result else []
 
 
@@ -143,12 +163,21 @@ def task_data(template: Template, item: dict, key: str, shown: list[int], finger
     if template.name == "pairwise":
         data["left"], data["right"] = texts
     elif template.name == "ranking":
-        data["items"] = [{"id": f"r{i}", "title": f"Response {chr(65 + pos)}", "body": t}
-                         for pos, (i, t) in enumerate(zip(shown, texts, strict=True))]
+        data["items"] = [
+            {"id": f"r{i}", "title": f"Response {chr(65 + pos)}", "body": t}
+            for pos, (i, t) in enumerate(zip(shown, texts, strict=True))
+        ]
     elif template.name in ("rating", "edit"):
         data["response"] = texts[0]
-    data.update({"instructkit_task": key, "instructkit_id": item["id"], "instructkit_set": fingerprint,
-                 "instructkit_template": template.name, "instructkit_responses": shown})
+    data.update(
+        {
+            "instructkit_task": key,
+            "instructkit_id": item["id"],
+            "instructkit_set": fingerprint,
+            "instructkit_template": template.name,
+            "instructkit_responses": shown,
+        }
+    )
     return data
 
 
@@ -159,8 +188,10 @@ def load_gold(path: str, template: Template) -> list[dict]:
     integer (or ``{criterion: n}``) for a single response; for ranking, response indices best first.
     """
     if template.name in ("edit", "demonstration"):
-        raise ConfigError(f"gold items are not supported for the {template.name} template",
-                          hint="gold needs a known answer: use pairwise, rating or ranking")
+        raise ConfigError(
+            f"gold items are not supported for the {template.name} template",
+            hint="gold needs a known answer: use pairwise, rating or ranking",
+        )
     rows = []
     try:
         lines = Path(path).read_text("utf-8").splitlines()
@@ -174,20 +205,28 @@ def load_gold(path: str, template: Template) -> list[dict]:
             row = json.loads(line)
             prompt, responses, answer = row["prompt"], row["responses"], row["answer"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"bad gold row ({exc})", file=path, line=number,
-                             hint='each line: {"prompt": ..., "responses": [...], "answer": ...}') from None
+            raise InputError(
+                f"bad gold row ({exc})",
+                file=path,
+                line=number,
+                hint='each line: {"prompt": ..., "responses": [...], "answer": ...}',
+            ) from None
         prompt = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         responses = [r if isinstance(r, dict) else {"content": str(r)} for r in responses]
         n = len(responses)
         ok = (need is None or n == need) and (
             (template.name == "pairwise" and answer in (0, 1))
             or (template.name == "rating" and (isinstance(answer, int) or isinstance(answer, dict)))
-            or (template.name == "ranking" and isinstance(answer, list) and sorted(answer) == list(range(n))))
+            or (template.name == "ranking" and isinstance(answer, list) and sorted(answer) == list(range(n)))
+        )
         if not ok or n < 1:
-            raise InputError(f"gold row does not fit the {template.name} template (responses={n}, "
-                             f"answer={answer!r})", file=path, line=number,
-                             hint="pairwise: 2 responses, answer 0|1; rating: 1 response, answer n; "
-                                  "ranking: answer = indices best first")
+            raise InputError(
+                f"gold row does not fit the {template.name} template (responses={n}, answer={answer!r})",
+                file=path,
+                line=number,
+                hint="pairwise: 2 responses, answer 0|1; rating: 1 response, answer n; "
+                "ranking: answer = indices best first",
+            )
         blob = json.dumps([prompt, responses], sort_keys=True, ensure_ascii=False)
         gid = "g" + hashlib.sha256(blob.encode()).hexdigest()[:15]
         rows.append({"id": gid, "prompt": prompt, "responses": responses, "answer": answer, "scores": []})
@@ -218,7 +257,10 @@ def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts
             skipped[f"fewer than {MIN_RESPONSES[template.name]} responses"] += 1
             continue
         scores = _prediction_scores(item, record, opts.predictions)
-        items.append({k: item[k] for k in ("id", "prompt", "responses", "kind")} | {"source": (record.get("meta") or {}).get("source")})
+        items.append(
+            {k: item[k] for k in ("id", "prompt", "responses", "kind")}
+            | {"source": (record.get("meta") or {}).get("source")}
+        )
         for suffix, shown in task_units(template, item, rng):
             key = f"{item['id']}/{suffix}"
             task = {"data": task_data(template, item, key, shown, fingerprint)}
@@ -229,10 +271,12 @@ def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts
             if template.name in ("pairwise", "ranking"):
                 order[key] = shown
     if not tasks:
-        raise InputError(f"no {template.name} tasks: every record was skipped ({dict(skipped)})",
-                         file=set_info.get("path"),
-                         hint="pairwise and ranking need at least two responses (feedback or preference records); "
-                              "rating and edit need one (also sft); demonstration takes any record")
+        raise InputError(
+            f"no {template.name} tasks: every record was skipped ({dict(skipped)})",
+            file=set_info.get("path"),
+            hint="pairwise and ranking need at least two responses (feedback or preference records); "
+            "rating and edit need one (also sft); demonstration takes any record",
+        )
     gold: dict[str, dict] = {}
     if opts.gold_path:
         rows = load_gold(opts.gold_path, template)
@@ -260,18 +304,36 @@ def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts
             old.unlink()
         for b, start in enumerate(range(0, len(tasks), opts.batch_size)):
             name = f"batches/tasks-{b:05d}.json"
-            (out / name).write_text(json.dumps(tasks[start:start + opts.batch_size], ensure_ascii=False) + "\n", "utf-8")
+            (out / name).write_text(
+                json.dumps(tasks[start : start + opts.batch_size], ensure_ascii=False) + "\n", "utf-8"
+            )
             files.append(name)
     title = opts.title or f"instructkit {template.name} {fingerprint[:8]}"
-    project = {"title": title[:50], "label_config": template.config, "maximum_annotations": opts.overlap,
-               "show_overlap_first": opts.overlap > 1, "overlap_cohort_percentage": 100}
+    project = {
+        "title": title[:50],
+        "label_config": template.config,
+        "maximum_annotations": opts.overlap,
+        "show_overlap_first": opts.overlap > 1,
+        "overlap_cohort_percentage": 100,
+    }
     (out / "project.json").write_text(json.dumps(project, indent=2) + "\n", "utf-8")
     manifest = {
-        "format": MANIFEST_FORMAT, "template": template.name, "criteria": list(template.criteria),
+        "format": MANIFEST_FORMAT,
+        "template": template.name,
+        "criteria": list(template.criteria),
         "max_rating": next((c.max_rating for c in template.controls.values() if c.type == "rating"), None),
-        "set": set_info, "seed": opts.seed, "overlap": opts.overlap, "gold_rate": opts.gold_rate if gold else 0.0,
-        "predictions": opts.predictions, "tasks": len(tasks), "items": len(items), "gold_tasks": len(gold),
-        "skipped": dict(skipped), "files": files, "order": order, "gold": gold,
+        "set": set_info,
+        "seed": opts.seed,
+        "overlap": opts.overlap,
+        "gold_rate": opts.gold_rate if gold else 0.0,
+        "predictions": opts.predictions,
+        "tasks": len(tasks),
+        "items": len(items),
+        "gold_tasks": len(gold),
+        "skipped": dict(skipped),
+        "files": files,
+        "order": order,
+        "gold": gold,
     }
     (out / "export_manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", "utf-8")
     return manifest

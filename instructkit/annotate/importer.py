@@ -27,8 +27,18 @@ from instructkit.errors import InputError
 # JSON-MIN / CSV columns that are not task data and not control results.
 MIN_META = {"id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time", "agreement", "history"}
 # Task data keys that annotate-export writes.
-DATA_KEYS = {"prompt", "left", "right", "response", "items", "instructkit_task", "instructkit_id",
-             "instructkit_set", "instructkit_template", "instructkit_responses"}
+DATA_KEYS = {
+    "prompt",
+    "left",
+    "right",
+    "response",
+    "items",
+    "instructkit_task",
+    "instructkit_id",
+    "instructkit_set",
+    "instructkit_template",
+    "instructkit_responses",
+}
 
 
 @dataclass
@@ -50,13 +60,21 @@ class RawAnnotation:
     @property
     def where(self) -> str:
         key = self.data.get("instructkit_task")
-        return f"task {self.task_id}" + (f" ({key})" if key else "") + (
-            f", annotation {self.annotation_id}" if self.annotation_id is not None else "")
+        return (
+            f"task {self.task_id}"
+            + (f" ({key})" if key else "")
+            + (f", annotation {self.annotation_id}" if self.annotation_id is not None else "")
+        )
 
     def raw(self) -> dict:
         """A JSON-able copy for the quarantine."""
-        return {"task_id": self.task_id, "annotation_id": self.annotation_id, "annotator": self.annotator,
-                "instructkit_task": self.data.get("instructkit_task"), "results": self.results}
+        return {
+            "task_id": self.task_id,
+            "annotation_id": self.annotation_id,
+            "annotator": self.annotator,
+            "instructkit_task": self.data.get("instructkit_task"),
+            "results": self.results,
+        }
 
 
 def _annotator(value: Any) -> str | None:
@@ -90,9 +108,17 @@ def _from_full(task: dict, path: str) -> Iterator[RawAnnotation]:
                 # Several results for one control (a TextArea edited twice): the last one wins.
                 results[r["from_name"]] = r.get("value")
         yield RawAnnotation(
-            path, task.get("id"), data, _annotator(ann.get("completed_by")), ann.get("id"), results,
-            _float(ann.get("lead_time")), ann.get("created_at"), ann.get("updated_at"),
-            cancelled=bool(ann.get("was_cancelled") or ann.get("skipped")))
+            path,
+            task.get("id"),
+            data,
+            _annotator(ann.get("completed_by")),
+            ann.get("id"),
+            results,
+            _float(ann.get("lead_time")),
+            ann.get("created_at"),
+            ann.get("updated_at"),
+            cancelled=bool(ann.get("was_cancelled") or ann.get("skipped")),
+        )
 
 
 def _unprefix(row: dict) -> dict:
@@ -105,12 +131,28 @@ def _from_min(row: dict, path: str, decode: bool) -> RawAnnotation:
     if decode:  # CSV: lists/objects as JSON strings; a free text that happens to be JSON stays text
         row = {k: _decode_cell(v, keep_text=k not in DATA_KEYS) for k, v in row.items()}
     data = {k: v for k, v in row.items() if k in DATA_KEYS or k.startswith("instructkit_")}
-    results = {k: v for k, v in row.items() if k not in DATA_KEYS and k not in MIN_META
-               and not k.startswith("instructkit_") and not k.endswith("_transcript") and v not in (None, "")}
+    results = {
+        k: v
+        for k, v in row.items()
+        if k not in DATA_KEYS
+        and k not in MIN_META
+        and not k.startswith("instructkit_")
+        and not k.endswith("_transcript")
+        and v not in (None, "")
+    }
     if not results and row.get("annotation_id") in (None, ""):
         return RawAnnotation(path, row.get("id"), data, None, empty_task=True)
-    return RawAnnotation(path, row.get("id"), data, _annotator(row.get("annotator")), row.get("annotation_id"),
-                         results, _float(row.get("lead_time")), row.get("created_at"), row.get("updated_at"))
+    return RawAnnotation(
+        path,
+        row.get("id"),
+        data,
+        _annotator(row.get("annotator")),
+        row.get("annotation_id"),
+        results,
+        _float(row.get("lead_time")),
+        row.get("created_at"),
+        row.get("updated_at"),
+    )
 
 
 def _decode_cell(value: Any, keep_text: bool) -> Any:
@@ -119,7 +161,9 @@ def _decode_cell(value: Any, keep_text: bool) -> Any:
             decoded = json.loads(value)
         except ValueError:
             return value
-        is_result = isinstance(decoded, dict) or (isinstance(decoded, list) and all(isinstance(x, dict) for x in decoded))
+        is_result = isinstance(decoded, dict) or (
+            isinstance(decoded, list) and all(isinstance(x, dict) for x in decoded)
+        )
         return decoded if is_result or not keep_text else value
     return value
 
@@ -131,8 +175,11 @@ def detect_format(path: Path) -> str:
     try:
         rows = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"not a Label Studio JSON export: {exc}", file=str(path),
-                         hint="export from Label Studio as JSON, JSON-MIN or CSV") from None
+        raise InputError(
+            f"not a Label Studio JSON export: {exc}",
+            file=str(path),
+            hint="export from Label Studio as JSON, JSON-MIN or CSV",
+        ) from None
     if not isinstance(rows, list):
         raise InputError("a Label Studio export is a JSON list of tasks", file=str(path))
     first = next((r for r in rows if isinstance(r, dict)), None)

@@ -31,8 +31,10 @@ class LabelStudioClient:
         self.url = url.rstrip("/")
         key = api_key or os.environ.get(ENV_KEY)
         if not key:
-            raise ConfigError(f"no Label Studio API key: set the environment variable {ENV_KEY}",
-                              hint="copy it from Label Studio: Account & Settings > Access Token")
+            raise ConfigError(
+                f"no Label Studio API key: set the environment variable {ENV_KEY}",
+                hint="copy it from Label Studio: Account & Settings > Access Token",
+            )
         self.timeout = timeout
         self._auth = f"Token {key}"
         if key.count(".") == 2:  # a JWT personal access token: exchange it for an access token
@@ -50,12 +52,16 @@ class LabelStudioClient:
                 raw = r.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
-            hint = "check LABEL_STUDIO_API_KEY (legacy tokens need LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true)" \
-                if exc.code == 401 else None
+            hint = (
+                "check LABEL_STUDIO_API_KEY (legacy tokens need LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true)"
+                if exc.code == 401
+                else None
+            )
             raise InputError(f"Label Studio {method} {path}: HTTP {exc.code}: {detail}", hint=hint) from None
         except (urllib.error.URLError, OSError) as exc:
-            raise InputError(f"cannot reach Label Studio at {self.url}: {exc}",
-                             hint="is the server running? (label-studio start)") from None
+            raise InputError(
+                f"cannot reach Label Studio at {self.url}: {exc}", hint="is the server running? (label-studio start)"
+            ) from None
         return json.loads(raw) if raw else None
 
     def create_project(self, project: dict) -> int:

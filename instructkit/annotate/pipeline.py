@@ -80,33 +80,54 @@ class _Collector:
         exc = AnnotationError(raw, reason, message)
         if self.opts.on_error == "fail":
             raise exc
-        self.writer.quarantine(raw.raw(), reason, source={"file": raw.file, "task": raw.task_id,
-                                                          "annotation": raw.annotation_id}, error=str(exc))
+        self.writer.quarantine(
+            raw.raw(),
+            reason,
+            source={"file": raw.file, "task": raw.task_id, "annotation": raw.annotation_id},
+            error=str(exc),
+        )
 
     def add(self, raw: RawAnnotation, template) -> None:
         key, data = raw.data.get("instructkit_task"), raw.data
         if not key or not data.get("instructkit_id"):
-            return self.fail(raw, "not our task", "task data has no 'instructkit_task'/'instructkit_id' "
-                             "(was it exported with instructkit annotate-export?)")
+            return self.fail(
+                raw,
+                "not our task",
+                "task data has no 'instructkit_task'/'instructkit_id' "
+                "(was it exported with instructkit annotate-export?)",
+            )
         try:
             if self.tasks is not None:
                 if key not in self.tasks.tasks:
-                    return self.fail(raw, "unknown task", f"task key {key!r} matches no exported task in {self.tasks.path}")
+                    return self.fail(
+                        raw, "unknown task", f"task key {key!r} matches no exported task in {self.tasks.path}"
+                    )
                 if data.get("instructkit_set") != self.tasks.fingerprint:
-                    return self.fail(raw, "fingerprint mismatch", f"set fingerprint {str(data.get('instructkit_set'))[:12]} "
-                                     f"is not the exported set's {self.tasks.fingerprint[:12]}")
+                    return self.fail(
+                        raw,
+                        "fingerprint mismatch",
+                        f"set fingerprint {str(data.get('instructkit_set'))[:12]} "
+                        f"is not the exported set's {self.tasks.fingerprint[:12]}",
+                    )
                 shown = self.tasks.shown(key)
                 if "instructkit_responses" in data and shown_of(raw) != shown:
-                    return self.fail(raw, "task changed", f"displayed responses {shown_of(raw)} differ from the "
-                                     f"exported order {shown}")
+                    return self.fail(
+                        raw,
+                        "task changed",
+                        f"displayed responses {shown_of(raw)} differ from the exported order {shown}",
+                    )
             else:
                 shown = shown_of(raw)
             j = judgment_of(raw, template, shown) | provenance(raw)
         except AnnotationError as exc:
             if self.opts.on_error == "fail":
                 raise
-            self.writer.quarantine(raw.raw(), exc.reason, source={"file": raw.file, "task": raw.task_id,
-                                                                  "annotation": raw.annotation_id}, error=str(exc))
+            self.writer.quarantine(
+                raw.raw(),
+                exc.reason,
+                source={"file": raw.file, "task": raw.task_id, "annotation": raw.annotation_id},
+                error=str(exc),
+            )
             return None
         self.task_data[key] = data
         slot = (key, j["annotator"])
@@ -123,15 +144,24 @@ def _template_of(raws: list[RawAnnotation], tasks: TasksDir | None):
         return tasks.template
     names = {r.data.get("instructkit_template") for r in raws if not r.empty_task} - {None}
     if len(names) != 1 or next(iter(names)) not in TEMPLATES:
-        raise InputError(f"cannot tell the template from the export (found {sorted(map(str, names)) or 'none'})",
-                         hint="pass --tasks TASKS_DIR (the directory annotate-export wrote); one template per import")
+        raise InputError(
+            f"cannot tell the template from the export (found {sorted(map(str, names)) or 'none'})",
+            hint="pass --tasks TASKS_DIR (the directory annotate-export wrote); one template per import",
+        )
     name = names.pop()
     criteria = sorted({c for r in raws for c in r.results}) if name == "rating" else None
     return build(name, criteria or None)
 
 
-def run_import(exports: list[str], out: str | Path, *, tasks_dir: str | None, opts: ImportOptions,
-               disputed_out: str | None = None, report_path: str | None = None) -> dict:
+def run_import(
+    exports: list[str],
+    out: str | Path,
+    *,
+    tasks_dir: str | None,
+    opts: ImportOptions,
+    disputed_out: str | None = None,
+    report_path: str | None = None,
+) -> dict:
     """Import Label Studio exports; write the feedback, preference and sft sets; return a summary."""
     opts.check()
     out = Path(out)
@@ -145,12 +175,20 @@ def run_import(exports: list[str], out: str | Path, *, tasks_dir: str | None, op
             inputs = [s] if s.fingerprint == tasks.fingerprint else []
         except InstructkitError:  # the input set was moved or deleted: lineage stops at the tasks dir
             pass
-    params = {"exports": [str(p) for p in exports], "tasks": str(tasks_dir) if tasks_dir else None,
-              "template": template.name, "binarize": opts.binarize, "min_margin": opts.min_margin,
-              "on_error": opts.on_error, "min_gold_accuracy": opts.min_gold_accuracy, "calibrate": opts.calibrate,
-              "dispute_below": opts.dispute_below}
-    with ShardWriter(out / "feedback", stage="annotate-import", params=params, inputs=inputs, kind="feedback",
-                     conserving=False) as writer:
+    params = {
+        "exports": [str(p) for p in exports],
+        "tasks": str(tasks_dir) if tasks_dir else None,
+        "template": template.name,
+        "binarize": opts.binarize,
+        "min_margin": opts.min_margin,
+        "on_error": opts.on_error,
+        "min_gold_accuracy": opts.min_gold_accuracy,
+        "calibrate": opts.calibrate,
+        "dispute_below": opts.dispute_below,
+    }
+    with ShardWriter(
+        out / "feedback", stage="annotate-import", params=params, inputs=inputs, kind="feedback", conserving=False
+    ) as writer:
         col = _Collector(writer, tasks, opts)
         for raw in raws:
             if raw.empty_task:
@@ -163,15 +201,20 @@ def run_import(exports: list[str], out: str | Path, *, tasks_dir: str | None, op
             col.add(raw, template)
         summary = _build(col, template, tasks, opts, writer)
         (writer.file("report.md")).write_text(render(summary), "utf-8")
-        agreement = summary["quality"] | {k: summary[k] for k in ("annotations", "binarize", "disputed", "under_covered")}
+        agreement = summary["quality"] | {
+            k: summary[k] for k in ("annotations", "binarize", "disputed", "under_covered")
+        }
         (writer.file("agreement.json")).write_text(json.dumps(agreement, indent=1, default=str) + "\n", "utf-8")
         writer.stats = {"annotations": summary["annotations"], "template": template.name}
     summary["paths"] = {"feedback": writer.path}
     fb = ShardSet(writer.path)
-    for kind, recs, extra in (("preference", summary.pop("_preference"), summary["binarize"]),
-                              ("sft", summary.pop("_sft"), {})):
-        with ShardWriter(out / kind, stage="annotate-import", params=params, inputs=[fb], kind=kind,
-                         conserving=False) as w:
+    for kind, recs, extra in (
+        ("preference", summary.pop("_preference"), summary["binarize"]),
+        ("sft", summary.pop("_sft"), {}),
+    ):
+        with ShardWriter(
+            out / kind, stage="annotate-import", params=params, inputs=[fb], kind=kind, conserving=False
+        ) as w:
             w.count_in(len(fb))
             for rec in recs:
                 w.write(rec)
@@ -203,15 +246,21 @@ def _build(col: _Collector, template, tasks: TasksDir | None, opts: ImportOption
         else:
             real.append(j)
     gold = {a: v | {"accuracy": round(v["correct"] / v["n"], 4)} for a, v in sorted(gold_stats.items())}
-    excluded = {a: f"gold accuracy {g['accuracy']:.2f} < {opts.min_gold_accuracy}" for a, g in gold.items()
-                if opts.min_gold_accuracy is not None and g["accuracy"] < opts.min_gold_accuracy}
+    excluded = {
+        a: f"gold accuracy {g['accuracy']:.2f} < {opts.min_gold_accuracy}"
+        for a, g in gold.items()
+        if opts.min_gold_accuracy is not None and g["accuracy"] < opts.min_gold_accuracy
+    }
     items = tasks.items if tasks is not None else items_from_data(list(col.task_data.values()))
     by_item: dict[str, list[dict]] = defaultdict(list)
     for j in real:
         item = items.get(col.task_data[j["task"]]["instructkit_id"])
         if item is None:
-            raise InputError(f"task {j['task']} names item {col.task_data[j['task']]['instructkit_id']} that is not in "
-                             f"the tasks directory's items.jsonl", hint="re-export the tasks")
+            raise InputError(
+                f"task {j['task']} names item {col.task_data[j['task']]['instructkit_id']} that is not in "
+                f"the tasks directory's items.jsonl",
+                hint="re-export the tasks",
+            )
         if "remap" in item:
             j = _remap(j, item["remap"])
         if j["annotator"] in excluded:
@@ -230,27 +279,46 @@ def _build(col: _Collector, template, tasks: TasksDir | None, opts: ImportOption
     for item_id, js in by_item.items():
         item = items[item_id]
         js.sort(key=lambda j: (j["task"], j["annotator"]))
-        agg = aggregate(len(item["responses"]), [j for j in js if not j.get("excluded")], template.name,
-                        calib if opts.calibrate else None)
+        agg = aggregate(
+            len(item["responses"]),
+            [j for j in js if not j.get("excluded")],
+            template.name,
+            calib if opts.calibrate else None,
+        )
         agrees = [task_agree[t] for t in {j["task"] for j in js} if task_agree.get(t) is not None]
-        meta = {"source": item.get("source"), "annotate": {
-            "template": template.name, "scores": [None if s is None else round(s, 4) for s in agg["scores"]],
-            "agreement": round(sum(agrees) / len(agrees), 4) if agrees else None,
-            "disputed": any(t in disputed for t in {j["task"] for j in js}), "calibrated": opts.calibrate}}
+        meta = {
+            "source": item.get("source"),
+            "annotate": {
+                "template": template.name,
+                "scores": [None if s is None else round(s, 4) for s in agg["scores"]],
+                "agreement": round(sum(agrees) / len(agrees), 4) if agrees else None,
+                "disputed": any(t in disputed for t in {j["task"] for j in js}),
+                "calibrated": opts.calibrate,
+            },
+        }
         if agg["votes"]:
             meta["annotate"]["votes"] = agg["votes"]
-        fb = make_record("feedback", id=item_id, prompt=item["prompt"], responses=item["responses"], judgments=js, meta=meta)
+        fb = make_record(
+            "feedback", id=item_id, prompt=item["prompt"], responses=item["responses"], judgments=js, meta=meta
+        )
         writer.write(fb)
         feedback.append(fb)
-        recs, skipped = preference_records(fb, agg, method=opts.binarize, min_margin=opts.min_margin,
-                                           template=template.name, calibrated=opts.calibrate)
+        recs, skipped = preference_records(
+            fb, agg, method=opts.binarize, min_margin=opts.min_margin, template=template.name, calibrated=opts.calibrate
+        )
         prefs.extend(recs)
         bin_counts.update(skipped)
         sfts.extend(sft_records(fb, template.name))
     bin_counts["pairs"] = len(prefs)
-    quality = {"template": template.name, "agreement": {}, "annotators": {}, "gold": gold,
-               "excluded": excluded, "position_bias": position_bias(active) if template.name == "pairwise" else None,
-               "calibration": calib.table() if calib else None}
+    quality = {
+        "template": template.name,
+        "agreement": {},
+        "annotators": {},
+        "gold": gold,
+        "excluded": excluded,
+        "position_bias": position_bias(active) if template.name == "pairwise" else None,
+        "calibration": calib.table() if calib else None,
+    }
     for name, (units, level) in units_of(template.name, by_task).items():
         quality["agreement"][name] = agreement_stats(units, level)
         for a, st in annotator_stats(units).items():
@@ -258,17 +326,29 @@ def _build(col: _Collector, template, tasks: TasksDir | None, opts: ImportOption
     per_annotator = Counter(j["annotator"] for js in by_item.values() for j in js)
     overlap = (tasks.manifest.get("overlap") or 1) if tasks is not None else 1
     return {
-        "template": template.name, "criteria": list(template.criteria), "quality": quality,
-        "annotations": {"read": writer.counts["in"], "valid": len(judgments) + col.counts["duplicates replaced"],
-                        "quarantined": dict(writer.counts["quarantined"]), **col.counts,
-                        "gold judgments": sum(g["n"] for g in gold.values()), "judgments kept": len(real),
-                        "excluded judgments": sum(1 for js in by_item.values() for j in js if j.get("excluded"))},
-        "judgments_per_annotator": dict(sorted(per_annotator.items())), "items": len(feedback),
-        "tasks_annotated": len(by_task), "overlap": overlap,
+        "template": template.name,
+        "criteria": list(template.criteria),
+        "quality": quality,
+        "annotations": {
+            "read": writer.counts["in"],
+            "valid": len(judgments) + col.counts["duplicates replaced"],
+            "quarantined": dict(writer.counts["quarantined"]),
+            **col.counts,
+            "gold judgments": sum(g["n"] for g in gold.values()),
+            "judgments kept": len(real),
+            "excluded judgments": sum(1 for js in by_item.values() for j in js if j.get("excluded")),
+        },
+        "judgments_per_annotator": dict(sorted(per_annotator.items())),
+        "items": len(feedback),
+        "tasks_annotated": len(by_task),
+        "overlap": overlap,
         "under_covered": sorted(t for t, js in by_task.items() if len(js) < overlap),
-        "disputed": disputed, "task_agreement": task_agree, "binarize": {"method": opts.binarize,
-                                                                         "min_margin": opts.min_margin, **bin_counts},
-        "sft": len(sfts), "_preference": prefs, "_sft": sfts,
+        "disputed": disputed,
+        "task_agreement": task_agree,
+        "binarize": {"method": opts.binarize, "min_margin": opts.min_margin, **bin_counts},
+        "sft": len(sfts),
+        "_preference": prefs,
+        "_sft": sfts,
     }
 
 
@@ -280,10 +360,13 @@ def _write_disputed(out: str, keys: list[str], task_data: dict[str, dict], tasks
         for name in ("config.xml", "items.jsonl", "project.json"):
             shutil.copyfile(tasks.path / name, path / name)
         chosen = [tasks.tasks[k] for k in keys]
-        manifest = dict(tasks.manifest) | {"tasks": len(chosen), "gold_tasks": 0, "gold": {},
-                                           "disputed_from": str(tasks.path),
-                                           "files": ["config.xml", "tasks.json", "items.jsonl", "project.json",
-                                                     "export_manifest.json"]}
+        manifest = dict(tasks.manifest) | {
+            "tasks": len(chosen),
+            "gold_tasks": 0,
+            "gold": {},
+            "disputed_from": str(tasks.path),
+            "files": ["config.xml", "tasks.json", "items.jsonl", "project.json", "export_manifest.json"],
+        }
         manifest["order"] = {k: v for k, v in manifest.get("order", {}).items() if k in keys}
     else:
         path.mkdir(parents=True, exist_ok=True)

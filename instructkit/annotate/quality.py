@@ -73,12 +73,16 @@ def agreement_stats(units: Units, level: str) -> dict:
             by_annotator[a][u] = x
     cohen = pairwise_cohen(by_annotator)
     kappas = [p["kappa"] for p in cohen.values() if p["kappa"] is not None]
-    out = {"units": len(units), "units_with_2plus": len(shared), "level": level,
-           "krippendorff_alpha": _rounded(krippendorff_alpha(values, level)),
-           "fleiss_kappa": _rounded(fleiss_kappa(table)) if table else None,
-           "cohen_kappa_mean": _rounded(statistics.mean(kappas)) if kappas else None,
-           "cohen_pairs": {f"{a} | {b}": {"kappa": _rounded(p["kappa"]), "n": p["n"]} for (a, b), p in cohen.items()},
-           "percent_agreement": _rounded(statistics.mean(unit_agreement(v) for v in values)) if values else None}
+    out = {
+        "units": len(units),
+        "units_with_2plus": len(shared),
+        "level": level,
+        "krippendorff_alpha": _rounded(krippendorff_alpha(values, level)),
+        "fleiss_kappa": _rounded(fleiss_kappa(table)) if table else None,
+        "cohen_kappa_mean": _rounded(statistics.mean(kappas)) if kappas else None,
+        "cohen_pairs": {f"{a} | {b}": {"kappa": _rounded(p["kappa"]), "n": p["n"]} for (a, b), p in cohen.items()},
+        "percent_agreement": _rounded(statistics.mean(unit_agreement(v) for v in values)) if values else None,
+    }
     if level == "ordinal":
         out["krippendorff_alpha_interval"] = _rounded(krippendorff_alpha(values, "interval"))
         out["krippendorff_alpha_nominal"] = _rounded(krippendorff_alpha(values, "nominal"))
@@ -105,8 +109,12 @@ def annotator_stats(units: Units) -> dict[str, dict]:
                 continue  # the others are split: no majority to agree with
             total += 1
             agree += x == top
-        out[a] = {"units": len(by_annotator[a]), "cohen_kappa_mean": _rounded(statistics.mean(ks)) if ks else None,
-                  "majority_agreement": _rounded(agree / total) if total else None, "majority_units": total}
+        out[a] = {
+            "units": len(by_annotator[a]),
+            "cohen_kappa_mean": _rounded(statistics.mean(ks)) if ks else None,
+            "majority_agreement": _rounded(agree / total) if total else None,
+            "majority_units": total,
+        }
     return out
 
 
@@ -123,11 +131,20 @@ def position_bias(judgments: list[dict]) -> dict:
     for j in pw:
         per[j["annotator"]].append(j["selected"] == "left")
     left = sum(j["selected"] == "left" for j in pw)
-    return {"n": len(pw), "left": left, "left_rate": _rounded(left / len(pw)) if pw else None,
-            "p_value": _rounded(binomial_two_sided_p(left, len(pw))) if pw else None,
-            "per_annotator": {a: {"n": len(v), "left_rate": _rounded(sum(v) / len(v)),
-                                  "p_value": _rounded(binomial_two_sided_p(sum(v), len(v)))}
-                              for a, v in sorted(per.items())}}
+    return {
+        "n": len(pw),
+        "left": left,
+        "left_rate": _rounded(left / len(pw)) if pw else None,
+        "p_value": _rounded(binomial_two_sided_p(left, len(pw))) if pw else None,
+        "per_annotator": {
+            a: {
+                "n": len(v),
+                "left_rate": _rounded(sum(v) / len(v)),
+                "p_value": _rounded(binomial_two_sided_p(sum(v), len(v))),
+            }
+            for a, v in sorted(per.items())
+        },
+    }
 
 
 def task_agreement(template: str, judgments: list[dict], max_rating: int | None) -> float | None:

@@ -31,23 +31,48 @@ def render(s: dict) -> str:
     lines = [f"# Annotation report ({s['template']})", ""]
     ann = s["annotations"]
     lines += ["## Summary", ""]
-    lines += _table(["", "count"], [[k, v if not isinstance(v, dict) else (", ".join(f"{r}: {n}" for r, n in v.items()) or 0)]
-                                    for k, v in ann.items()] + [
-        ["items (feedback records)", s["items"]], ["tasks annotated", s["tasks_annotated"]],
-        ["preference pairs", s["binarize"].get("pairs", 0)], ["sft records", s["sft"]],
-        ["disputed tasks", len(s["disputed"])],
-        [f"tasks with fewer than {s['overlap']} annotations (--overlap)", len(s["under_covered"])]])
+    lines += _table(
+        ["", "count"],
+        [
+            [k, v if not isinstance(v, dict) else (", ".join(f"{r}: {n}" for r, n in v.items()) or 0)]
+            for k, v in ann.items()
+        ]
+        + [
+            ["items (feedback records)", s["items"]],
+            ["tasks annotated", s["tasks_annotated"]],
+            ["preference pairs", s["binarize"].get("pairs", 0)],
+            ["sft records", s["sft"]],
+            ["disputed tasks", len(s["disputed"])],
+            [f"tasks with fewer than {s['overlap']} annotations (--overlap)", len(s["under_covered"])],
+        ],
+    )
     if q["agreement"]:
-        lines += ["## Agreement", "",
-                  "Krippendorff's alpha and Fleiss' kappa over units with 2+ annotators; Cohen's kappa is the "
-                  "mean over annotator pairs. Bands after Landis and Koch (1977); Krippendorff asks for "
-                  "alpha >= 0.8 (>= 0.667 for tentative conclusions).", ""]
+        lines += [
+            "## Agreement",
+            "",
+            "Krippendorff's alpha and Fleiss' kappa over units with 2+ annotators; Cohen's kappa is the "
+            "mean over annotator pairs. Bands after Landis and Koch (1977); Krippendorff asks for "
+            "alpha >= 0.8 (>= 0.667 for tentative conclusions).",
+            "",
+        ]
         rows = []
         for name, a in q["agreement"].items():
-            rows.append([name, a["level"], a["units_with_2plus"], a["krippendorff_alpha"], band(a["krippendorff_alpha"]),
-                         a["fleiss_kappa"], a["cohen_kappa_mean"], a["percent_agreement"]])
-        lines += _table(["unit", "level", "units (2+)", "alpha", "reading", "Fleiss kappa", "Cohen kappa (mean)",
-                         "% agreement"], rows)
+            rows.append(
+                [
+                    name,
+                    a["level"],
+                    a["units_with_2plus"],
+                    a["krippendorff_alpha"],
+                    band(a["krippendorff_alpha"]),
+                    a["fleiss_kappa"],
+                    a["cohen_kappa_mean"],
+                    a["percent_agreement"],
+                ]
+            )
+        lines += _table(
+            ["unit", "level", "units (2+)", "alpha", "reading", "Fleiss kappa", "Cohen kappa (mean)", "% agreement"],
+            rows,
+        )
     if q["annotators"] or s["judgments_per_annotator"]:
         lines += ["## Annotators", ""]
         rows = []
@@ -57,21 +82,51 @@ def render(s: dict) -> str:
             g = q["gold"].get(a, {})
             pb = ((q.get("position_bias") or {}).get("per_annotator") or {}).get(a, {})
             cal = (q.get("calibration") or {}).get(a, {})
-            rows.append([a, n, first.get("cohen_kappa_mean"), first.get("majority_agreement"),
-                         f"{g['correct']}/{g['n']} ({g['accuracy']:.2f})" if g else "-",
-                         pb.get("left_rate"), cal.get("mean"), cal.get("sd"), q["excluded"].get(a, "")])
-        lines += _table(["annotator", "judgments", "Cohen kappa vs others", "agrees with majority", "gold",
-                         "left rate", "mean rating", "sd rating", "excluded"], rows)
+            rows.append(
+                [
+                    a,
+                    n,
+                    first.get("cohen_kappa_mean"),
+                    first.get("majority_agreement"),
+                    f"{g['correct']}/{g['n']} ({g['accuracy']:.2f})" if g else "-",
+                    pb.get("left_rate"),
+                    cal.get("mean"),
+                    cal.get("sd"),
+                    q["excluded"].get(a, ""),
+                ]
+            )
+        lines += _table(
+            [
+                "annotator",
+                "judgments",
+                "Cohen kappa vs others",
+                "agrees with majority",
+                "gold",
+                "left rate",
+                "mean rating",
+                "sd rating",
+                "excluded",
+            ],
+            rows,
+        )
     pb = q.get("position_bias")
     if pb and pb["n"]:
-        lines += ["## Position bias", "",
-                  f"'left' was chosen in {pb['left']} of {pb['n']} pairwise judgments (rate {_f(pb['left_rate'])}, "
-                  f"two-sided binomial p = {_f(pb['p_value'])} against 0.5). Left/right was randomised per task and "
-                  "the pairs are built from response indices, so the bias does not reach the preference data.", ""]
+        lines += [
+            "## Position bias",
+            "",
+            f"'left' was chosen in {pb['left']} of {pb['n']} pairwise judgments (rate {_f(pb['left_rate'])}, "
+            f"two-sided binomial p = {_f(pb['p_value'])} against 0.5). Left/right was randomised per task and "
+            "the pairs are built from response indices, so the bias does not reach the preference data.",
+            "",
+        ]
     b = s["binarize"]
-    lines += ["## Binarisation", "",
-              f"Method {b['method']}, min margin {b['min_margin']}: {b.get('pairs', 0)} pairs; "
-              f"{b.get('tie', 0)} ties and {b.get('below min-margin', 0)} below the margin left out.", ""]
+    lines += [
+        "## Binarisation",
+        "",
+        f"Method {b['method']}, min margin {b['min_margin']}: {b.get('pairs', 0)} pairs; "
+        f"{b.get('tie', 0)} ties and {b.get('below min-margin', 0)} below the margin left out.",
+        "",
+    ]
     if s["disputed"]:
         lines += ["## Disputed tasks", "", "Task agreement below the threshold (re-export with --disputed):", ""]
         lines += _table(["task", "agreement"], [[t, round(s["task_agreement"][t], 3)] for t in s["disputed"][:50]])

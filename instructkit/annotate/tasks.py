@@ -50,8 +50,11 @@ def load_tasks_dir(path: str | Path) -> TasksDir:
         tasks = json.loads((path / "tasks.json").read_text("utf-8"))
         lines = (path / "items.jsonl").read_text("utf-8").splitlines()
     except FileNotFoundError as exc:
-        raise InputError(f"not a tasks directory: {Path(exc.filename).name} is missing", file=str(path),
-                         hint="pass the directory that 'instructkit annotate-export -o DIR' wrote") from None
+        raise InputError(
+            f"not a tasks directory: {Path(exc.filename).name} is missing",
+            file=str(path),
+            hint="pass the directory that 'instructkit annotate-export -o DIR' wrote",
+        ) from None
     except ValueError as exc:
         raise InputError(f"corrupt tasks directory: {exc}", file=str(path)) from None
     if manifest.get("format") != MANIFEST_FORMAT:
@@ -72,8 +75,14 @@ def items_from_data(tasks: list[dict]) -> dict[str, dict]:
     by ``remap``."""
     items: dict[str, dict] = {}
     for data in tasks:
-        item = items.setdefault(data["instructkit_id"], {"id": data["instructkit_id"], "texts": {},
-                                                           "prompt": [{"role": "user", "content": data.get("prompt", "")}]})
+        item = items.setdefault(
+            data["instructkit_id"],
+            {
+                "id": data["instructkit_id"],
+                "texts": {},
+                "prompt": [{"role": "user", "content": data.get("prompt", "")}],
+            },
+        )
         shown = data.get("instructkit_responses") or []
         texts: list[str] = []
         if "left" in data and "right" in data:

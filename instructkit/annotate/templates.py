@@ -71,29 +71,39 @@ def build(name: str, criteria: tuple[str, ...] | list[str] | None = None, max_ra
     prompt = '  <Header value="Prompt"/>\n  <Text name="prompt" value="$prompt"/>\n'
     if name == "pairwise":
         controls = {"choice": Control("choice", "pairwise")}
-        body = (prompt + '  <Header value="Which response is better?"/>\n'
-                '  <Text name="left" value="$left"/>\n  <Text name="right" value="$right"/>\n'
-                '  <Pairwise name="choice" toName="left,right" required="true"/>\n')
+        body = (
+            prompt + '  <Header value="Which response is better?"/>\n'
+            '  <Text name="left" value="$left"/>\n  <Text name="right" value="$right"/>\n'
+            '  <Pairwise name="choice" toName="left,right" required="true"/>\n'
+        )
     elif name == "rating":
         controls = {c: Control(c, "rating", max_rating) for c in criteria}
         body = prompt + '  <Header value="Response"/>\n  <Text name="response" value="$response"/>\n'
         for c in criteria:
-            body += (f'  <Header value={quoteattr(c.replace("_", " ").capitalize())}/>\n'
-                     f'  <Rating name="{c}" toName="response" maxRating="{max_rating}" required="true"/>\n')
+            body += (
+                f"  <Header value={quoteattr(c.replace('_', ' ').capitalize())}/>\n"
+                f'  <Rating name="{c}" toName="response" maxRating="{max_rating}" required="true"/>\n'
+            )
     elif name == "ranking":
         controls = {"rank": Control("rank", "ranker")}
-        body = (prompt + '  <Header value="Drag the responses into order, best first"/>\n'
-                '  <List name="responses" value="$items" title="Responses"/>\n'
-                '  <Ranker name="rank" toName="responses"/>\n')
+        body = (
+            prompt + '  <Header value="Drag the responses into order, best first"/>\n'
+            '  <List name="responses" value="$items" title="Responses"/>\n'
+            '  <Ranker name="rank" toName="responses"/>\n'
+        )
     elif name == "edit":
         controls = {"edit": Control("edit", "textarea")}
-        body = (prompt + '  <Header value="Response"/>\n  <Text name="response" value="$response"/>\n'
-                '  <Header value="Correct the response (leave it as is if it is right)"/>\n'
-                '  <TextArea name="edit" toName="response" value="$response" rows="10" editable="true" '
-                'maxSubmissions="1" required="true"/>\n')
+        body = (
+            prompt + '  <Header value="Response"/>\n  <Text name="response" value="$response"/>\n'
+            '  <Header value="Correct the response (leave it as is if it is right)"/>\n'
+            '  <TextArea name="edit" toName="response" value="$response" rows="10" editable="true" '
+            'maxSubmissions="1" required="true"/>\n'
+        )
     else:
         controls = {"demonstration": Control("demonstration", "textarea")}
-        body = (prompt + '  <Header value="Write the ideal response"/>\n'
-                '  <TextArea name="demonstration" toName="prompt" rows="10" editable="true" '
-                'maxSubmissions="1" required="true"/>\n')
+        body = (
+            prompt + '  <Header value="Write the ideal response"/>\n'
+            '  <TextArea name="demonstration" toName="prompt" rows="10" editable="true" '
+            'maxSubmissions="1" required="true"/>\n'
+        )
     return Template(name, criteria, controls, f"<View>\n{body}</View>\n")

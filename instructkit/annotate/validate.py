@@ -19,8 +19,11 @@ class AnnotationError(InputError):
     """An annotation whose values do not fit the template, or a task we did not export."""
 
     def __init__(self, raw: RawAnnotation, reason: str, message: str):
-        super().__init__(f"{raw.where}: {message}", file=raw.file,
-                         hint="fix it in Label Studio and export again, or pass --on-error skip to quarantine it")
+        super().__init__(
+            f"{raw.where}: {message}",
+            file=raw.file,
+            hint="fix it in Label Studio and export again, or pass --on-error skip to quarantine it",
+        )
         self.reason = reason
 
 
@@ -71,12 +74,19 @@ def judgment_of(raw: RawAnnotation, template: Template, shown: list[int]) -> dic
     """
     unknown = sorted(set(raw.results) - set(template.controls))
     if unknown:
-        raise AnnotationError(raw, "unknown control", f"unknown control name(s) {unknown} for the {template.name} "
-                              f"template (its controls: {sorted(template.controls)})")
+        raise AnnotationError(
+            raw,
+            "unknown control",
+            f"unknown control name(s) {unknown} for the {template.name} "
+            f"template (its controls: {sorted(template.controls)})",
+        )
     if not raw.results:
         raise AnnotationError(raw, "empty annotation", "the annotation has no result")
-    base = {"annotator": raw.annotator or "unknown", "type": template.judgment_type,
-            "task": raw.data.get("instructkit_task")}
+    base = {
+        "annotator": raw.annotator or "unknown",
+        "type": template.judgment_type,
+        "task": raw.data.get("instructkit_task"),
+    }
     values = {name: _value(raw, name, v) for name, v in raw.results.items()}
     if template.name == "pairwise":
         v = values.get("choice")
@@ -94,14 +104,18 @@ def judgment_of(raw: RawAnnotation, template: Template, shown: list[int]) -> dic
             top = template.controls[name].max_rating
             if n is None or not 1 <= n <= top:
                 got = v.get("rating") if isinstance(v, dict) else v
-                raise AnnotationError(raw, "rating out of range", f"rating {name}={got!r} is not an integer in 1..{top}")
+                raise AnnotationError(
+                    raw, "rating out of range", f"rating {name}={got!r} is not an integer in 1..{top}"
+                )
             ratings[name] = n
         return base | {"response": shown[0], "ratings": ratings}
     if template.name == "ranking":
         v = values.get("rank")
         ranked = v.get("ranker") if isinstance(v, dict) and "ranker" in v else v
         if isinstance(ranked, dict):  # {list or ranker name: [ids]}; Bucket configs add other keys
-            ranked = ranked.get("rank", ranked.get("responses", next(iter(ranked.values())) if len(ranked) == 1 else None))
+            ranked = ranked.get(
+                "rank", ranked.get("responses", next(iter(ranked.values())) if len(ranked) == 1 else None)
+            )
         expected = sorted(f"r{i}" for i in shown)
         if not isinstance(ranked, list) or sorted(map(str, ranked)) != expected:
             raise AnnotationError(raw, "bad value", f"ranking must order exactly {expected}, got {ranked!r}")
@@ -122,8 +136,12 @@ def judgment_of(raw: RawAnnotation, template: Template, shown: list[int]) -> dic
 
 def provenance(raw: RawAnnotation) -> dict:
     """Who and when, kept on every judgment."""
-    out = {"annotation_id": raw.annotation_id, "ls_task": raw.task_id, "lead_time": raw.lead_time,
-           "created_at": raw.created_at}
+    out = {
+        "annotation_id": raw.annotation_id,
+        "ls_task": raw.task_id,
+        "lead_time": raw.lead_time,
+        "created_at": raw.created_at,
+    }
     if raw.updated_at and raw.updated_at != raw.created_at:
         out["updated_at"] = raw.updated_at
     return {k: v for k, v in out.items() if v is not None}

@@ -6,8 +6,23 @@ from __future__ import annotations
 import typer
 
 from instructkit import __version__
-from instructkit.cli import (annotate, dedupe, eval as eval_cmd, filter as filter_cmd, ingest, inspect,
-                             model, rlhf, run, sft, synth)
+from instructkit.cli import (
+    annotate,
+    dedupe,
+    ingest,
+    inspect,
+    model,
+    rlhf,
+    run,
+    sft,
+    synth,
+)
+from instructkit.cli import (
+    eval as eval_cmd,
+)
+from instructkit.cli import (
+    filter as filter_cmd,
+)
 from instructkit.cli.common import guard
 
 app = typer.Typer(
@@ -29,8 +44,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version and exit.")) -> None:
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """instructkit command line."""
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -21,11 +22,19 @@ console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 # Option aliases shared by the stages (typer's Annotated style).
-OutOpt = Annotated[Path, typer.Option("-o", "--output", help="Output shard set: a parent dir (next vNNNN is "
-                                      "written under it) or an explicit .../vNNNN path.")]
+OutOpt = Annotated[
+    Path,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Output shard set: a parent dir (next vNNNN is written under it) or an explicit .../vNNNN path.",
+    ),
+]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML file with parameters.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a parameter: --set key=value "
-                                                     "(repeatable; values parsed as YAML scalars).")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override a parameter: --set key=value (repeatable; values parsed as YAML scalars)."),
+]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing explicit version path.")]
 ShardSizeOpt = Annotated[int, typer.Option("--shard-size", min=1, help="Records per part file.")]
@@ -91,7 +100,7 @@ def print_table(title: str, rows: list[tuple], headers: tuple[str, ...]) -> None
 
 
 class Timer:
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.start = time.time()
         return self
 

@@ -41,18 +41,37 @@ def _print_rules() -> None:
 
 def filter_(
     input: Annotated[Optional[Path], typer.Argument(help="Input shard set (a vNNNN dir or its parent).")] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output shard set: a parent dir (next "
-                      "vNNNN is written under it) or an explicit .../vNNNN path.")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "-o",
+            "--output",
+            help="Output shard set: a parent dir (next vNNNN is written under it) or an explicit .../vNNNN path.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
-    lang: Annotated[Optional[str], typer.Option("--lang", help="Languages to keep, comma-separated ISO 639-1 "
-                    "codes (e.g. en,zh); sets the language rule's langs and adds the rule if the config lacks "
-                    "it.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a rule parameter: --set "
-                    "RULE.KEY=VALUE, e.g. --set length.unit=chars or --set pii.action=mask (repeatable; a rule "
-                    "missing from the config is added).")] = None,
+    lang: Annotated[
+        Optional[str],
+        typer.Option(
+            "--lang",
+            help="Languages to keep, comma-separated ISO 639-1 "
+            "codes (e.g. en,zh); sets the language rule's langs and adds the rule if the config lacks "
+            "it.",
+        ),
+    ] = None,
+    set_: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--set",
+            help="Override a rule parameter: --set "
+            "RULE.KEY=VALUE, e.g. --set length.unit=chars or --set pii.action=mask (repeatable; a rule "
+            "missing from the config is added).",
+        ),
+    ] = None,
     workers: WorkersOpt = 1,
-    list_: Annotated[bool, typer.Option("--list", help="Print every rule with its parameters, types, defaults "
-                     "and help, then exit.")] = False,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Print every rule with its parameters, types, defaults and help, then exit.")
+    ] = False,
     shard_size: ShardSizeOpt = 100_000,
     compression: CompressionOpt = "none",
     force: ForceOpt = False,
@@ -78,8 +97,10 @@ def filter_(
     from instructkit.stage import apply
 
     if input is None or output is None:
-        raise ConfigError("filter needs an input set and -o OUTPUT",
-                          hint="for example: instructkit filter out/ingest -o out/filter (or --list for the rules)")
+        raise ConfigError(
+            "filter needs an input set and -o OUTPUT",
+            hint="for example: instructkit filter out/ingest -o out/filter (or --list for the rules)",
+        )
     source = str(config) if config else None
     raw = load_yaml(config) if config else {}
     spec = filters.parse(raw, source=source)
@@ -91,8 +112,15 @@ def filter_(
 
     data = ShardSet(input)
     params = {**effective, "config": source}
-    with ShardWriter(output, stage="filter", params=params, inputs=[data], shard_size=shard_size,
-                     compression=None if compression == "none" else compression, force=force) as writer:
+    with ShardWriter(
+        output,
+        stage="filter",
+        params=params,
+        inputs=[data],
+        shard_size=shard_size,
+        compression=None if compression == "none" else compression,
+        force=force,
+    ) as writer:
         apply(data, factory, writer, workers=workers, total=len(data), description="filter")
         writer.stats["rules"] = [next(iter(r)) for r in effective["rules"]]
     print_summary("filter", writer.manifest, writer.path)

@@ -12,7 +12,9 @@ from instructkit.cli.common import console, print_table
 SetArg = Annotated[Path, typer.Argument(help="A shard set (a vNNNN dir, or its parent for the newest).")]
 
 
-def stats(path: SetArg, json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False) -> None:
+def stats(
+    path: SetArg, json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False
+) -> None:
     """Counts, kinds, turns, length percentiles per role, languages, rejects by reason, size.
 
     Example: instructkit stats out/filter
@@ -25,24 +27,34 @@ def stats(path: SetArg, json_out: Annotated[bool, typer.Option("--json", help="P
     if json_out:
         typer.echo(json.dumps(s, indent=2, ensure_ascii=False))
         return
-    print_table(f"{s['path']}", [
-        ("kind", s["kind"]), ("stage", s["stage"]), ("records", f"{s['records']:,}"),
-        ("bytes", f"{s['bytes']:,}"), ("fingerprint", s["fingerprint"][:16]),
-        ("kinds", ", ".join(f"{k}: {v}" for k, v in s["kinds"].items())),
-        ("turns (mean / max)", f"{s['turns']['mean']:.1f} / {s['turns']['max']}"),
-    ], ("", "value"))
+    print_table(
+        f"{s['path']}",
+        [
+            ("kind", s["kind"]),
+            ("stage", s["stage"]),
+            ("records", f"{s['records']:,}"),
+            ("bytes", f"{s['bytes']:,}"),
+            ("fingerprint", s["fingerprint"][:16]),
+            ("kinds", ", ".join(f"{k}: {v}" for k, v in s["kinds"].items())),
+            ("turns (mean / max)", f"{s['turns']['mean']:.1f} / {s['turns']['max']}"),
+        ],
+        ("", "value"),
+    )
     if s["lengths"]:
-        print_table("characters per role", [
-            (role, v["n"], v["p5"], v["p50"], v["p95"], v["max"]) for role, v in s["lengths"].items()
-        ], ("role", "turns", "p5", "p50", "p95", "max"))
+        print_table(
+            "characters per role",
+            [(role, v["n"], v["p5"], v["p50"], v["p95"], v["max"]) for role, v in s["lengths"].items()],
+            ("role", "turns", "p5", "p50", "p95", "max"),
+        )
     if s["languages"]:
         print_table("languages", sorted(s["languages"].items(), key=lambda kv: -kv[1]), ("lang", "records"))
     funnel = s["funnel"]
     if funnel:
         print_table("funnel", funnel, ("step", "records"))
     if s.get("clusters"):
-        print_table("duplicate clusters by size", sorted(s["clusters"].items(), key=lambda kv: int(kv[0])),
-                    ("size", "clusters"))
+        print_table(
+            "duplicate clusters by size", sorted(s["clusters"].items(), key=lambda kv: int(kv[0])), ("size", "clusters")
+        )
 
 
 def log(path: SetArg) -> None:
@@ -56,8 +68,10 @@ def log(path: SetArg) -> None:
     ShardSet(path)  # a missing or incomplete set is an error (exit 2), not an empty lineage
     for depth, entry in lineage(path):
         pad = "  " * depth
-        console.print(f"{pad}[bold]{entry['stage']}[/] {entry['path']}  ({entry.get('created', '?')}, "
-                      f"fingerprint {entry.get('fingerprint', '?')[:12]})")
+        console.print(
+            f"{pad}[bold]{entry['stage']}[/] {entry['path']}  ({entry.get('created', '?')}, "
+            f"fingerprint {entry.get('fingerprint', '?')[:12]})"
+        )
         for key, value in (entry.get("params") or {}).items():
             console.print(f"{pad}    {key}: {value}")
         if entry.get("missing"):

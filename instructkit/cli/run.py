@@ -13,12 +13,15 @@ from instructkit.cli.common import SetOpt, console, print_table
 def run(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML (see recipes/quickstart.yaml).")],
     set_: SetOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and what would be skipped; "
-                                          "run nothing.")] = False,
-    from_stage: Annotated[Optional[str], typer.Option("--from", help="Re-run this stage and every stage "
-                                                      "after it, even if cached.")] = None,
-    only: Annotated[Optional[str], typer.Option("--only", help="Run just this stage (earlier stages must "
-                                                "have finished outputs).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and what would be skipped; run nothing.")
+    ] = False,
+    from_stage: Annotated[
+        Optional[str], typer.Option("--from", help="Re-run this stage and every stage after it, even if cached.")
+    ] = None,
+    only: Annotated[
+        Optional[str], typer.Option("--only", help="Run just this stage (earlier stages must have finished outputs).")
+    ] = None,
 ) -> None:
     """Run a recipe: a named list of stages. A stage whose inputs' content and params are unchanged
     since the last run is skipped; a failed stage leaves earlier outputs intact and a re-run picks up
@@ -34,8 +37,11 @@ def run(
     r = load_recipe(recipe, parse_sets(set_))
     runner = Runner(r, log=lambda msg: console.print(f"[bold cyan]{msg}[/]", soft_wrap=True))
     rows = runner.execute(dry_run=dry_run, from_stage=from_stage, only=only)
-    print_table(f"recipe {r.name}" + (" (dry run)" if dry_run else ""),
-                [(row["stage"], row["status"], row["output"]) for row in rows], ("stage", "status", "output"))
+    print_table(
+        f"recipe {r.name}" + (" (dry run)" if dry_run else ""),
+        [(row["stage"], row["status"], row["output"]) for row in rows],
+        ("stage", "status", "output"),
+    )
     last = rows[-1]["output"] if rows else None
     if last and not dry_run:
         report = Path(last) / "report.md"

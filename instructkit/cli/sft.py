@@ -14,19 +14,44 @@ from instructkit.cli.common import ConfigOpt, SetOpt, console, print_table
 
 InputsArg = Annotated[list[Path], typer.Argument(help="Input shard sets (a vNNNN dir or its parent).")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Base model: a directory (save_pretrained) or a hub id.")]
-ModelOutOpt = Annotated[Path, typer.Option("-o", "--output", help="Model directory to write (written atomically: "
-                                           "trained in OUT.partial/, renamed at the end).")]
-ChatTemplateOpt = Annotated[Optional[str], typer.Option(
-    "--chat-template", help="chatml (ours, with generation markers: for base models), training (TRL's training "
-    "variant of a known family's template), or a Jinja file. Default: the model's own.")]
-LoraOpt = Annotated[Optional[bool], typer.Option("--lora/--no-lora", help="Train LoRA adapters (peft); merged "
-                                                 "into the saved model unless merge_lora=false.", show_default=False)]
-ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue from the newest checkpoint of an interrupted "
-                                         "run (OUT.partial/checkpoints) or of OUT/checkpoints.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing non-empty OUT (and an interrupted "
-                                        "run's checkpoints).")]
-MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after N optimizer steps "
-                                                    "(overrides --epochs).")]
+ModelOutOpt = Annotated[
+    Path,
+    typer.Option(
+        "-o",
+        "--output",
+        help="Model directory to write (written atomically: trained in OUT.partial/, renamed at the end).",
+    ),
+]
+ChatTemplateOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--chat-template",
+        help="chatml (ours, with generation markers: for base models), training (TRL's training "
+        "variant of a known family's template), or a Jinja file. Default: the model's own.",
+    ),
+]
+LoraOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--lora/--no-lora",
+        help="Train LoRA adapters (peft); merged into the saved model unless merge_lora=false.",
+        show_default=False,
+    ),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue from the newest checkpoint of an interrupted "
+        "run (OUT.partial/checkpoints) or of OUT/checkpoints.",
+    ),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace an existing non-empty OUT (and an interrupted run's checkpoints).")
+]
+MaxStepsOpt = Annotated[
+    Optional[int], typer.Option("--max-steps", min=1, help="Stop after N optimizer steps (overrides --epochs).")
+]
 EpochsOpt = Annotated[Optional[float], typer.Option("--epochs", help="Passes over the data (default 1).")]
 LrOpt = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")]
 MaxLenOpt = Annotated[Optional[int], typer.Option("--max-length", min=1, help="Maximum tokens per example.")]
@@ -34,8 +59,13 @@ EvalSplitOpt = Annotated[Optional[float], typer.Option("--eval-split", help="Fra
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (default 42).")]
 BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Examples per device per step.")]
 AccumOpt = Annotated[Optional[int], typer.Option("--grad-accum", min=1, help="Gradient accumulation steps.")]
-TrustOpt = Annotated[bool, typer.Option("--trust-remote-code", help="Allow model code from the model repository "
-                                        "(off by default: it runs arbitrary Python).")]
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code",
+        help="Allow model code from the model repository (off by default: it runs arbitrary Python).",
+    ),
+]
 
 
 def _flags(**kwargs) -> dict:
@@ -58,9 +88,15 @@ def sft(
     set_: SetOpt = None,
     chat_template: ChatTemplateOpt = None,
     lora: LoraOpt = None,
-    packing: Annotated[Optional[bool], typer.Option(
-        "--packing/--no-packing", help="Pack examples into max-length blocks: only on a GPU with FlashAttention "
-        "(refused elsewhere: eager/sdpa attention leaks across packed examples).", show_default=False)] = None,
+    packing: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--packing/--no-packing",
+            help="Pack examples into max-length blocks: only on a GPU with FlashAttention "
+            "(refused elsewhere: eager/sdpa attention leaks across packed examples).",
+            show_default=False,
+        ),
+    ] = None,
     resume: ResumeOpt = False,
     max_steps: MaxStepsOpt = None,
     epochs: EpochsOpt = None,
@@ -85,17 +121,49 @@ def sft(
     from instructkit.train.common import load_params
     from instructkit.train.sft import SFTParams, run_sft
 
-    params = load_params(SFTParams, config=config, sets=set_, what="sft", flags=_flags(
-        chat_template=chat_template, lora=lora, packing=packing, max_steps=max_steps, epochs=epochs,
-        learning_rate=lr, max_length=max_length, eval_split=eval_split, batch_size=batch_size,
-        gradient_accumulation_steps=grad_accum, seed=seed, trust_remote_code=trust_remote_code or None))
+    params = load_params(
+        SFTParams,
+        config=config,
+        sets=set_,
+        what="sft",
+        flags=_flags(
+            chat_template=chat_template,
+            lora=lora,
+            packing=packing,
+            max_steps=max_steps,
+            epochs=epochs,
+            learning_rate=lr,
+            max_length=max_length,
+            eval_split=eval_split,
+            batch_size=batch_size,
+            gradient_accumulation_steps=grad_accum,
+            seed=seed,
+            trust_remote_code=trust_remote_code or None,
+        ),
+    )
     result = run_sft(inputs, model=model, out=output, params=params, force=force, resume=resume)
     pre = result["preflight"]
-    result["metrics"].update(examples=pre["kept"], tokens=pre["tokens"], assistant_tokens=pre["assistant_tokens"],
-                             truncated=pre["truncated"], dropped=pre["dropped"] or 0)
-    _summary("sft", result, [("steps", "global_step"), ("examples", "examples"), ("tokens", "tokens"),
-                             ("assistant tokens", "assistant_tokens"), ("truncated", "truncated"),
-                             ("dropped", "dropped"), ("train loss", "train_loss"), ("eval loss", "eval_loss")])
+    result["metrics"].update(
+        examples=pre["kept"],
+        tokens=pre["tokens"],
+        assistant_tokens=pre["assistant_tokens"],
+        truncated=pre["truncated"],
+        dropped=pre["dropped"] or 0,
+    )
+    _summary(
+        "sft",
+        result,
+        [
+            ("steps", "global_step"),
+            ("examples", "examples"),
+            ("tokens", "tokens"),
+            ("assistant tokens", "assistant_tokens"),
+            ("truncated", "truncated"),
+            ("dropped", "dropped"),
+            ("train loss", "train_loss"),
+            ("eval loss", "eval_loss"),
+        ],
+    )
     typer.echo(str(result["path"]))
 
 
@@ -107,16 +175,23 @@ def reward(
     set_: SetOpt = None,
     chat_template: ChatTemplateOpt = None,
     lora: LoraOpt = None,
-    margins: Annotated[Optional[str], typer.Option(
-        "--margins", help="none (plain Bradley-Terry) or meta (use meta.margin / meta.annotate.margin, e.g. "
-        "rating differences from annotate-import, inside the loss).")] = None,
+    margins: Annotated[
+        Optional[str],
+        typer.Option(
+            "--margins",
+            help="none (plain Bradley-Terry) or meta (use meta.margin / meta.annotate.margin, e.g. "
+            "rating differences from annotate-import, inside the loss).",
+        ),
+    ] = None,
     resume: ResumeOpt = False,
     max_steps: MaxStepsOpt = None,
     epochs: EpochsOpt = None,
     lr: LrOpt = None,
     max_length: MaxLenOpt = None,
-    eval_split: Annotated[Optional[float], typer.Option(
-        "--eval-split", help="Fraction of pairs held out for accuracy and margin (default 0.1).")] = None,
+    eval_split: Annotated[
+        Optional[float],
+        typer.Option("--eval-split", help="Fraction of pairs held out for accuracy and margin (default 0.1)."),
+    ] = None,
     batch_size: BatchOpt = None,
     grad_accum: AccumOpt = None,
     seed: SeedOpt = None,
@@ -134,14 +209,38 @@ def reward(
     from instructkit.train.common import load_params
     from instructkit.train.reward import RewardParams, run_reward
 
-    params = load_params(RewardParams, config=config, sets=set_, what="reward", flags=_flags(
-        chat_template=chat_template, lora=lora, margins=margins, max_steps=max_steps, epochs=epochs,
-        learning_rate=lr, max_length=max_length, eval_split=eval_split, batch_size=batch_size,
-        gradient_accumulation_steps=grad_accum, seed=seed, trust_remote_code=trust_remote_code or None))
+    params = load_params(
+        RewardParams,
+        config=config,
+        sets=set_,
+        what="reward",
+        flags=_flags(
+            chat_template=chat_template,
+            lora=lora,
+            margins=margins,
+            max_steps=max_steps,
+            epochs=epochs,
+            learning_rate=lr,
+            max_length=max_length,
+            eval_split=eval_split,
+            batch_size=batch_size,
+            gradient_accumulation_steps=grad_accum,
+            seed=seed,
+            trust_remote_code=trust_remote_code or None,
+        ),
+    )
     result = run_reward(inputs, model=model, out=output, params=params, force=force, resume=resume)
-    _summary("reward", result, [("steps", "global_step"), ("train loss", "train_loss"),
-                                ("held-out pairs", "heldout_pairs"), ("held-out accuracy", "heldout_accuracy"),
-                                ("held-out mean margin", "heldout_mean_margin")])
+    _summary(
+        "reward",
+        result,
+        [
+            ("steps", "global_step"),
+            ("train loss", "train_loss"),
+            ("held-out pairs", "heldout_pairs"),
+            ("held-out accuracy", "heldout_accuracy"),
+            ("held-out mean margin", "heldout_mean_margin"),
+        ],
+    )
     if "heldout_accuracy" not in result["metrics"]:
         console.print("[yellow]no held-out split (--eval-split 0): accuracy not measured[/]")
     typer.echo(str(result["path"]))

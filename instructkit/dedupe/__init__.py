@@ -40,26 +40,32 @@ def _help(text: str) -> dict:
 class DedupeParams:
     """Every knob of ``instructkit dedupe`` (YAML keys, ``--set`` keys and flags)."""
 
-    mode: list[str] = field(default_factory=lambda: ["exact", "minhash"],
-                            metadata=_help("exact, minhash, semantic; combined in that order"))
+    mode: list[str] = field(
+        default_factory=lambda: ["exact", "minhash"], metadata=_help("exact, minhash, semantic; combined in that order")
+    )
     fields: str = field(default="conversation", metadata=_help("what is compared: prompt, response, conversation"))
-    threshold: float = field(default=0.8, metadata=_help("Jaccard similarity at or above which records are "
-                                                         "near duplicates (minhash)"))
+    threshold: float = field(
+        default=0.8, metadata=_help("Jaccard similarity at or above which records are near duplicates (minhash)")
+    )
     num_perm: int = field(default=128, metadata=_help("MinHash permutations (4 bytes each per record)"))
     ngram: int = field(default=5, metadata=_help("words per shingle"))
-    char_ngram: int = field(default=3, metadata=_help("characters per shingle for Chinese/Japanese and "
-                                                      "for texts shorter than ngram words"))
+    char_ngram: int = field(
+        default=3, metadata=_help("characters per shingle for Chinese/Japanese and for texts shorter than ngram words")
+    )
     min_words: int = field(default=10, metadata=_help("texts with fewer words are shingled by characters"))
     bands: int | None = field(default=None, metadata=_help("LSH bands (default: chosen from the threshold)"))
     rows: int | None = field(default=None, metadata=_help("rows per band (default: chosen with bands)"))
-    verify: bool = field(default=True, metadata=_help("check candidates' true Jaccard similarity (off: trust the MinHash estimate)"))
+    verify: bool = field(
+        default=True, metadata=_help("check candidates' true Jaccard similarity (off: trust the MinHash estimate)")
+    )
     keep: str = field(default="first", metadata=_help("survivor: first, longest, highest:<meta key>"))
     case: bool = field(default=True, metadata=_help("exact: fold case"))
     whitespace: bool = field(default=True, metadata=_help("exact: collapse whitespace"))
     punctuation: bool = field(default=True, metadata=_help("exact: fold punctuation and symbols"))
     seed: int = field(default=1, metadata=_help("seed of the MinHash permutations"))
-    against: list[str] = field(default_factory=list, metadata=_help("sets whose near duplicates are removed "
-                                                                    "from the input (decontamination)"))
+    against: list[str] = field(
+        default_factory=list, metadata=_help("sets whose near duplicates are removed from the input (decontamination)")
+    )
     model: str | None = field(default=None, metadata=_help("semantic: local model directory"))
     semantic_threshold: float = field(default=0.95, metadata=_help("semantic: cosine similarity threshold"))
     batch_size: int = field(default=32, metadata=_help("semantic: texts per forward pass"))
@@ -70,13 +76,21 @@ class DedupeParams:
             self.mode = [m.strip() for m in self.mode.split(",") if m.strip()]
         bad = [m for m in self.mode if m not in MODES]
         if bad or not self.mode:
-            raise ConfigError(f"unknown mode {', '.join(bad) or '(none)'}", hint=f"use one or more of {', '.join(MODES)}"
-                              ", comma-separated (e.g. --mode exact,minhash)")
+            raise ConfigError(
+                f"unknown mode {', '.join(bad) or '(none)'}",
+                hint=f"use one or more of {', '.join(MODES)}, comma-separated (e.g. --mode exact,minhash)",
+            )
         self.mode = [m for m in MODES if m in self.mode]  # canonical order: exact, then near
         if self.fields not in FIELDS:
             raise ConfigError(f"unknown fields {self.fields!r}", hint=f"use one of {', '.join(FIELDS)}")
-        for name, lo in (("num_perm", 2), ("ngram", 1), ("char_ngram", 1), ("min_words", 0), ("batch_size", 1),
-                         ("max_length", 1)):
+        for name, lo in (
+            ("num_perm", 2),
+            ("ngram", 1),
+            ("char_ngram", 1),
+            ("min_words", 0),
+            ("batch_size", 1),
+            ("max_length", 1),
+        ):
             if getattr(self, name) < lo:
                 raise ConfigError(f"{name} must be at least {lo}, got {getattr(self, name)}")
         for name in ("threshold", "semantic_threshold"):
@@ -85,8 +99,9 @@ class DedupeParams:
         if (self.bands is None) != (self.rows is None):
             raise ConfigError("give both bands and rows, or neither", hint="e.g. --bands 16 --rows 8")
         if self.bands is not None and (self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm):
-            raise ConfigError(f"bands x rows = {self.bands} x {self.rows} must be positive and at most "
-                              f"num_perm ({self.num_perm})")
+            raise ConfigError(
+                f"bands x rows = {self.bands} x {self.rows} must be positive and at most num_perm ({self.num_perm})"
+            )
         parse_keep(self.keep)
 
 
@@ -130,6 +145,7 @@ def _near_pairs(sc, src, against, p: DedupeParams, stats: dict):
 
         def sim_to(k: int, others: np.ndarray) -> np.ndarray:
             return estimate(sc.sigs, np.stack((np.full(len(others), k), others), axis=1))
+
     ok = sims >= p.threshold
     stats["pairs_at_threshold"] = int(ok.sum())
     return pairs[ok], sims[ok], sim_to
@@ -181,19 +197,42 @@ def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: in
 
         idx = np.flatnonzero(pl.alive)
         sp, _ = similar_pairs(sc.emb, idx, idx, p.semantic_threshold, same=True)
-        cluster_stage(pl, 4, components(sp, n_in), lambda k, o: sc.emb[o] @ sc.emb[k],
-                      p.semantic_threshold, policy, sc.lengths, sc.values)
+        cluster_stage(
+            pl,
+            4,
+            components(sp, n_in),
+            lambda k, o: sc.emb[o] @ sc.emb[k],
+            p.semantic_threshold,
+            policy,
+            sc.lengths,
+            sc.values,
+        )
     pl.resolve_chains()
     return sc, pl, stats
 
 
-def run(inp: str, output: str, p: DedupeParams, *, workers: int = 1, shard_size: int = 100_000,
-        compression: str | None = None, force: bool = False) -> ShardWriter:
+def run(
+    inp: str,
+    output: str,
+    p: DedupeParams,
+    *,
+    workers: int = 1,
+    shard_size: int = 100_000,
+    compression: str | None = None,
+    force: bool = False,
+) -> ShardWriter:
     """Deduplicate ``inp`` into a new version under ``output``; returns the committed writer."""
     src = ShardSet(inp)
     against = [ShardSet(a) for a in p.against]
-    with ShardWriter(output, stage="dedupe", params=dataclasses.asdict(p), inputs=[src, *against],
-                     shard_size=shard_size, compression=compression, force=force) as writer:
+    with ShardWriter(
+        output,
+        stage="dedupe",
+        params=dataclasses.asdict(p),
+        inputs=[src, *against],
+        shard_size=shard_size,
+        compression=compression,
+        force=force,
+    ) as writer:
         sc, pl, stats = plan(src, against, p, workers=workers)
         clusters_of: dict[int, list[int]] = {}
         for cid, c in enumerate(pl.clusters):
@@ -220,10 +259,10 @@ def run(inp: str, output: str, p: DedupeParams, *, workers: int = 1, shard_size:
                     writer.reject(rec, REASONS[code], **details)
                 advance(1)
         _write_clusters(writer, sc, pl)
-        writer.stats["cluster_sizes"] = {str(k): v for k, v in sorted(
-            Counter(1 + len(c["members"]) for c in pl.clusters).items())}
-        writer.stats["dedupe"] = {**stats, "clusters": len(pl.clusters),
-                                  "contaminated": int((pl.reason == 1).sum())}
+        writer.stats["cluster_sizes"] = {
+            str(k): v for k, v in sorted(Counter(1 + len(c["members"]) for c in pl.clusters).items())
+        }
+        writer.stats["dedupe"] = {**stats, "clusters": len(pl.clusters), "contaminated": int((pl.reason == 1).sum())}
     return writer
 
 
@@ -231,15 +270,33 @@ def _write_clusters(writer: ShardWriter, sc, pl: Plan) -> None:
     """``clusters.jsonl``: one line per cluster (kept id, members, similarity to the kept record)."""
     with open(writer.file("clusters.jsonl"), "wb") as fh:
         for cid, c in enumerate(pl.clusters):
-            fh.write(dumps({"cluster": cid, "stage": c["stage"], "kept": sc.ids[c["kept"]],
-                            "members": [sc.ids[c["kept"]], *(sc.ids[m] for m in c["members"])],
-                            "indices": [c["kept"], *c["members"]],
-                            "similarity": [1.0, *c["similarity"]]}))
+            fh.write(
+                dumps(
+                    {
+                        "cluster": cid,
+                        "stage": c["stage"],
+                        "kept": sc.ids[c["kept"]],
+                        "members": [sc.ids[c["kept"]], *(sc.ids[m] for m in c["members"])],
+                        "indices": [c["kept"], *c["members"]],
+                        "similarity": [1.0, *c["similarity"]],
+                    }
+                )
+            )
         by_match: dict[int, list[int]] = {}
         for i in np.flatnonzero(pl.reason == 1).tolist():
             by_match.setdefault(int(pl.target[i]), []).append(i)
         for k, (j, members) in enumerate(sorted(by_match.items()), len(pl.clusters)):
-            fh.write(dumps({"cluster": k, "stage": "against", "kept": None, "matched": sc.ids[j],
-                            "against": sc.against_path(j), "members": [sc.ids[m] for m in members],
-                            "indices": members,
-                            "similarity": [round(float(pl.sim[m]), 4) for m in members]}))
+            fh.write(
+                dumps(
+                    {
+                        "cluster": k,
+                        "stage": "against",
+                        "kept": None,
+                        "matched": sc.ids[j],
+                        "against": sc.against_path(j),
+                        "members": [sc.ids[m] for m in members],
+                        "indices": members,
+                        "similarity": [round(float(pl.sim[m]), 4) for m in members],
+                    }
+                )
+            )

@@ -60,8 +60,9 @@ class Plan:
                 self.target[i], self.sim[i], self.matched[i] = t, sim, first
 
 
-def star_clusters(order: np.ndarray, sim_to: Callable[[int, np.ndarray], np.ndarray],
-                  threshold: float) -> list[tuple[int, np.ndarray, np.ndarray]]:
+def star_clusters(
+    order: np.ndarray, sim_to: Callable[[int, np.ndarray], np.ndarray], threshold: float
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """Greedy keeper-centred clusters of one component: ``[(kept, removed, similarities)]``.
 
     Args:
@@ -96,16 +97,30 @@ def best_matches(pairs: np.ndarray, sims: np.ndarray, n_in: int, out: dict[int, 
             out[i] = (j, s)
 
 
-def cluster_stage(plan: Plan, code: int, groups: list[np.ndarray], sim_to, threshold: float, policy: str,
-                  lengths: np.ndarray, values: np.ndarray | None) -> None:
+def cluster_stage(
+    plan: Plan,
+    code: int,
+    groups: list[np.ndarray],
+    sim_to,
+    threshold: float,
+    policy: str,
+    lengths: np.ndarray,
+    values: np.ndarray | None,
+) -> None:
     """Pick keepers in each group, remove the rest with reason ``REASONS[code]``, record the clusters."""
     for group in groups:
         order = priority(group, policy, lengths, values)
         for kept, removed, sims in star_clusters(order, sim_to, threshold):
             for r, s in zip(removed.tolist(), sims.tolist(), strict=True):
                 plan.remove(r, code, kept, s)
-            plan.clusters.append({"stage": STAGES[code], "kept": kept, "members": removed.tolist(),
-                                  "similarity": [round(float(s), 4) for s in sims]})
+            plan.clusters.append(
+                {
+                    "stage": STAGES[code],
+                    "kept": kept,
+                    "members": removed.tolist(),
+                    "similarity": [round(float(s), 4) for s in sims],
+                }
+            )
 
 
 def components(pairs: np.ndarray, n: int) -> list[np.ndarray]:

@@ -60,7 +60,7 @@ def exact_groups(hi: np.ndarray, lo: np.ndarray, members: np.ndarray) -> list[np
     new = np.concatenate(([True], (h[1:] != h[:-1]) | (low[1:] != low[:-1])))
     starts = np.flatnonzero(new)
     sizes = np.diff(np.concatenate((starts, [len(m)])))
-    return [m[s:s + z] for s, z in zip(starts[sizes > 1], sizes[sizes > 1], strict=True)]
+    return [m[s : s + z] for s, z in zip(starts[sizes > 1], sizes[sizes > 1], strict=True)]
 
 
 def matches(hi: np.ndarray, lo: np.ndarray, queries: np.ndarray, refs: np.ndarray) -> dict[int, int]:

@@ -16,10 +16,11 @@ def parse_keep(spec: str) -> tuple[str, str | None]:
     """
     if spec in ("first", "longest"):
         return spec, None
-    if spec.startswith("highest:") and spec[len("highest:"):].strip():
-        return "highest", spec[len("highest:"):].strip()
-    raise ConfigError(f"unknown --keep {spec!r}",
-                      hint="use first, longest or highest:<meta key> (e.g. highest:quality)")
+    if spec.startswith("highest:") and spec[len("highest:") :].strip():
+        return "highest", spec[len("highest:") :].strip()
+    raise ConfigError(
+        f"unknown --keep {spec!r}", hint="use first, longest or highest:<meta key> (e.g. highest:quality)"
+    )
 
 
 def meta_value(record: dict, key: str) -> float:

@@ -71,8 +71,9 @@ def signatures(hashes: np.ndarray, lengths: np.ndarray, perms: tuple[np.ndarray,
     return out
 
 
-def texts_signatures(texts: list[str], num_perm: int, ngram: int, char_ngram: int, min_words: int,
-                     seed: int) -> np.ndarray:
+def texts_signatures(
+    texts: list[str], num_perm: int, ngram: int, char_ngram: int, min_words: int, seed: int
+) -> np.ndarray:
     """Signatures of a batch of texts (the unit of work sent to ``--workers`` processes)."""
     hashes, lengths = batch_shingles(texts, ngram, char_ngram, min_words)
     return signatures(hashes, lengths, permutations(num_perm, seed))
@@ -91,8 +92,8 @@ def estimate(sigs: np.ndarray, pairs: np.ndarray, chunk: int = 100_000) -> np.nd
     """Estimated Jaccard (share of equal MinHash values) of each ``(i, j)`` row of ``pairs``."""
     out = np.empty(len(pairs), dtype=np.float32)
     for s in range(0, len(pairs), chunk):
-        p = pairs[s:s + chunk]
-        out[s:s + chunk] = (sigs[p[:, 0]] == sigs[p[:, 1]]).mean(axis=1)
+        p = pairs[s : s + chunk]
+        out[s : s + chunk] = (sigs[p[:, 0]] == sigs[p[:, 1]]).mean(axis=1)
     return out
 
 
@@ -120,8 +121,9 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
     return opt
 
 
-def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, active: np.ndarray | None = None,
-                    full_bucket: int = 32) -> np.ndarray:
+def candidate_pairs(
+    sigs: np.ndarray, bands: int, rows: int, active: np.ndarray | None = None, full_bucket: int = 32
+) -> np.ndarray:
     """Pairs ``(i, j)``, ``i < j``, of records that share at least one band (unique, int64, n x 2).
 
     Args:
@@ -138,7 +140,7 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, active: np.ndarray 
     found: list[np.ndarray] = []
     with np.errstate(over="ignore"):
         for band in range(bands):
-            cols = sigs[idx, band * rows:(band + 1) * rows].astype(np.uint64)
+            cols = sigs[idx, band * rows : (band + 1) * rows].astype(np.uint64)
             key = np.zeros(len(idx), dtype=np.uint64)
             for c in range(rows):
                 key = fmix64(key * _M1 + cols[:, c])
@@ -155,7 +157,7 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, active: np.ndarray 
                     found.append(np.stack((grid[:, iu].ravel(), grid[:, ju].ravel()), axis=1))
                 else:
                     for st in run_starts:
-                        m = members[st:st + size]
+                        m = members[st : st + size]
                         found.append(np.stack((np.full(size - 1, m[0]), m[1:]), axis=1))
                         found.append(np.stack((m[1:-1], m[2:]), axis=1))
     if not found:

@@ -83,8 +83,11 @@ def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, em
     ids: list[str] = []
     lengths = np.zeros(n, dtype=np.int32)
     values = np.full(n, -math.inf) if policy == "highest" else None
-    digests = Digests(case=params.case, whitespace=params.whitespace,
-                      punctuation=params.punctuation) if "exact" in params.mode else None
+    digests = (
+        Digests(case=params.case, whitespace=params.whitespace, punctuation=params.punctuation)
+        if "exact" in params.mode
+        else None
+    )
     sigs = np.full((n, params.num_perm), EMPTY, dtype=np.uint32) if minhash else None
     emb = np.zeros((n, embedder.dim), dtype=np.float32) if embedder is not None else None
 
@@ -93,8 +96,11 @@ def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, em
         offset = 0
         while batch := list(itertools.islice(it, BATCH)):
             if offset + len(batch) > n:
-                raise ShardError("a set holds more records than its manifest says", file=str(inp.path),
-                                 hint=f"run: instructkit verify {inp.path}")
+                raise ShardError(
+                    "a set holds more records than its manifest says",
+                    file=str(inp.path),
+                    hint=f"run: instructkit verify {inp.path}",
+                )
             texts = []
             for i, rec in enumerate(batch, offset):
                 text = text_for(rec, params.fields)
@@ -106,7 +112,7 @@ def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, em
                 if digests is not None:
                     digests.add(text)
             if emb is not None:
-                emb[offset:offset + len(batch)] = embedder(texts)
+                emb[offset : offset + len(batch)] = embedder(texts)
             yield offset, texts, params.num_perm, params.ngram, params.char_ngram, params.min_words, params.seed
             offset += len(batch)
 
@@ -117,20 +123,32 @@ def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, em
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
             with ctx.Pool(workers) as pool:
                 for offset, sig in pool.imap(_sig_task, batches(), chunksize=1):
-                    sigs[offset:offset + len(sig)] = sig
+                    sigs[offset : offset + len(sig)] = sig
                     advance(len(sig))
         else:
             for task in batches():
                 if minhash:
                     offset, sig = _sig_task(task)
-                    sigs[offset:offset + len(sig)] = sig
+                    sigs[offset : offset + len(sig)] = sig
                 advance(len(task[1]))
     if len(ids) != n:
-        raise ShardError(f"read {len(ids)} records but the manifests say {n}", file=str(inp.path),
-                         hint=f"run: instructkit verify {inp.path}")
+        raise ShardError(
+            f"read {len(ids)} records but the manifests say {n}",
+            file=str(inp.path),
+            hint=f"run: instructkit verify {inp.path}",
+        )
     offsets = list(itertools.accumulate([0, *sizes[:-1]]))
-    return Scan(n_in=sizes[0], ids=ids, lengths=lengths, values=values, digests=digests, sigs=sigs,
-                emb=emb, origin=[str(s.path) for s in against], offsets=offsets[1:])
+    return Scan(
+        n_in=sizes[0],
+        ids=ids,
+        lengths=lengths,
+        values=values,
+        digests=digests,
+        sigs=sigs,
+        emb=emb,
+        origin=[str(s.path) for s in against],
+        offsets=offsets[1:],
+    )
 
 
 def load_shingles(inp: ShardSet, against: list[ShardSet], params, needed: np.ndarray) -> dict[int, np.ndarray]:

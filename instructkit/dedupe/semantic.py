@@ -26,11 +26,16 @@ class Embedder:
 
     def __init__(self, model_dir: str, *, batch_size: int = 32, max_length: int = 256):
         if not model_dir:
-            raise ConfigError("--mode semantic needs --model DIR", hint="a local model directory, e.g. one "
-                              "written by: instructkit model tiny out/tiny")
+            raise ConfigError(
+                "--mode semantic needs --model DIR",
+                hint="a local model directory, e.g. one written by: instructkit model tiny out/tiny",
+            )
         if not Path(model_dir).is_dir():
-            raise ConfigError("model directory not found", file=str(model_dir),
-                              hint="pass a local directory holding config.json and a tokenizer")
+            raise ConfigError(
+                "model directory not found",
+                file=str(model_dir),
+                hint="pass a local directory holding config.json and a tokenizer",
+            )
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -50,9 +55,8 @@ class Embedder:
         torch = self.torch
         out = []
         for s in range(0, len(texts), self.batch_size):
-            batch = [t if t.strip() else " " for t in texts[s:s + self.batch_size]]
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length,
-                                 return_tensors="pt")
+            batch = [t if t.strip() else " " for t in texts[s : s + self.batch_size]]
+            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
             enc.pop("token_type_ids", None)
             with torch.inference_mode():
                 hidden = self.model(**enc).last_hidden_state
@@ -62,8 +66,9 @@ class Embedder:
         return np.concatenate(out) if out else np.empty((0, self.dim), dtype=np.float32)
 
 
-def similar_pairs(emb: np.ndarray, rows: np.ndarray, cols: np.ndarray, threshold: float, *,
-                  same: bool = False, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def similar_pairs(
+    emb: np.ndarray, rows: np.ndarray, cols: np.ndarray, threshold: float, *, same: bool = False, block: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(i, j)`` of ``rows`` x ``cols`` (record indices) with cosine >= threshold, and their cosines.
 
     With ``same`` (``rows`` and ``cols`` are the same array) only ``i < j`` is returned.
@@ -71,7 +76,7 @@ def similar_pairs(emb: np.ndarray, rows: np.ndarray, cols: np.ndarray, threshold
     pairs, sims = [], []
     c_emb = emb[cols]
     for s in range(0, len(rows), block):
-        r = rows[s:s + block]
+        r = rows[s : s + block]
         cos = emb[r] @ c_emb.T
         if same:
             cos[np.arange(len(r))[:, None] >= (np.arange(len(cols))[None, :] - s)] = -1.0

@@ -45,7 +45,7 @@ def _tables() -> tuple[np.ndarray, np.ndarray]:
     word = np.fromiter((chr(i).isalnum() for i in range(_TABLE)), dtype=bool, count=_TABLE)
     cjk = np.zeros(_TABLE, dtype=bool)
     for lo, hi in _CJK_RANGES:
-        cjk[lo:hi + 1] = True
+        cjk[lo : hi + 1] = True
     return word, cjk & word
 
 
@@ -72,12 +72,13 @@ def _ngrams(units: np.ndarray, n: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = units[:length].copy()
         for k in range(1, n):
-            h = h * _M + units[k:k + length]
+            h = h * _M + units[k : k + length]
         return fmix64(h ^ np.uint64(n))
 
 
-def batch_shingles(texts: list[str], ngram: int = 5, char_ngram: int = 3,
-                   min_words: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def batch_shingles(
+    texts: list[str], ngram: int = 5, char_ngram: int = 3, min_words: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """Shingle hashes of many texts: ``(hashes, lengths)``, the hashes of text i being the ``lengths[i]``
     values after those of texts ``0..i-1`` (unsorted, may repeat; none for a text without letters).
 
@@ -108,7 +109,7 @@ def batch_shingles(texts: list[str], ngram: int = 5, char_ngram: int = 3,
     pw, inv = _Powers.get(len(cp))
     with np.errstate(over="ignore"):
         vals = np.where(isw, cp, 0).astype(np.uint64)
-        vals *= pw[:len(cp)]
+        vals *= pw[: len(cp)]
         tok = fmix64(np.add.reduceat(vals, tstart) * inv[tstart]) if len(tstart) else np.empty(0, np.uint64)
     tdoc = np.searchsorted(doc_start, tstart, side="right") - 1
     ntok = np.bincount(tdoc, minlength=n_docs)
@@ -116,7 +117,7 @@ def batch_shingles(texts: list[str], ngram: int = 5, char_ngram: int = 3,
     ncjk = np.bincount(tdoc, weights=isc[tstart], minlength=n_docs)
     spaceless = np.zeros(n_docs, dtype=bool)
     for d in np.flatnonzero(ncjk).tolist():
-        letters = np.count_nonzero(isw[doc_start[d]:doc_start[d] + doc_len[d]])
+        letters = np.count_nonzero(isw[doc_start[d] : doc_start[d] + doc_len[d]])
         spaceless[d] = ncjk[d] >= SPACELESS_SHARE * letters
     by_char = (ntok > 0) & (spaceless | (ntok < max(ngram, min_words)))
 
@@ -127,13 +128,13 @@ def batch_shingles(texts: list[str], ngram: int = 5, char_ngram: int = 3,
     t_w, d_w = tok[sel], tdoc[sel]
     if len(t_w) >= ngram:
         h = _ngrams(t_w, ngram)
-        ok = d_w[:len(h)] == d_w[ngram - 1:]
+        ok = d_w[: len(h)] == d_w[ngram - 1 :]
         hashes.append(h[ok])
-        docs.append(d_w[:len(h)][ok])
+        docs.append(d_w[: len(h)][ok])
     # Character n-grams, text by text (short texts and CJK are the minority of a corpus).
     for d in np.flatnonzero(by_char).tolist():
         lo = doc_start[d]
-        pos = lo + np.flatnonzero(isw[lo:lo + doc_len[d]])
+        pos = lo + np.flatnonzero(isw[lo : lo + doc_len[d]])
         units = cp[pos].astype(np.uint64)
         if not spaceless[d]:  # short text: a space between words, so "a bc" != "ab c"
             t_lo, t_hi = np.searchsorted(tdoc, d, side="left"), np.searchsorted(tdoc, d, side="right")

@@ -29,8 +29,8 @@ SINGLE_TEMPLATE = (
     "assistant to the user question displayed below. Your evaluation should consider factors such as the "
     "helpfulness, relevance, accuracy, depth, creativity, and level of detail of the response. Begin your "
     "evaluation by providing a short explanation. Be as objective as possible. After providing your explanation, "
-    "you must rate the response on a scale of 1 to 10 by strictly following this format: \"[[rating]]\", for "
-    "example: \"Rating: [[5]]\".\n\n[Question]\n{question}\n\n[The Start of Assistant's Answer]\n{answer}\n"
+    'you must rate the response on a scale of 1 to 10 by strictly following this format: "[[rating]]", for '
+    'example: "Rating: [[5]]".\n\n[Question]\n{question}\n\n[The Start of Assistant\'s Answer]\n{answer}\n'
     "[The End of Assistant's Answer]"
 )
 PAIR_SYSTEM = (
@@ -42,7 +42,7 @@ PAIR_SYSTEM = (
     "order in which the responses were presented does not influence your decision. Do not allow the length of the "
     "responses to influence your evaluation. Do not favor certain names of the assistants. Be as objective as "
     "possible. After providing your explanation, output your final verdict by strictly following this format: "
-    "\"[[A]]\" if assistant A is better, \"[[B]]\" if assistant B is better, and \"[[C]]\" for a tie."
+    '"[[A]]" if assistant A is better, "[[B]]" if assistant B is better, and "[[C]]" for a tie.'
 )
 PAIR_TEMPLATE = (
     "[User Question]\n{question}\n\n[The Start of Assistant A's Answer]\n{answer_a}\n[The End of Assistant A's "
@@ -111,40 +111,64 @@ class Judge:
 
     def _ask(self, system: str, users: list[str]) -> list[str]:
         convs = [[{"role": "system", "content": system}, {"role": "user", "content": u}] for u in users]
-        return self.generator.generate(convs, max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                                       seed=self.seed)
+        return self.generator.generate(
+            convs, max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed
+        )
 
     def grade(self, questions: list[str], answers: list[str]) -> dict:
         """Single-answer 1-10 ratings: per item (None when unparseable) and their mean."""
         if len(questions) != len(answers):
             raise ConfigError(f"{len(questions)} questions but {len(answers)} answers")
-        raw = self._ask(SINGLE_SYSTEM, [SINGLE_TEMPLATE.format(question=q, answer=a) for q, a in zip(questions, answers, strict=True)])
+        raw = self._ask(
+            SINGLE_SYSTEM,
+            [SINGLE_TEMPLATE.format(question=q, answer=a) for q, a in zip(questions, answers, strict=True)],
+        )
         ratings = [parse_rating(t) for t in raw]
         parsed = [r for r in ratings if r is not None]
-        return {"n": len(ratings), "parsed": len(parsed), "unparseable": len(ratings) - len(parsed),
-                "mean": statistics.fmean(parsed) if parsed else None, "ratings": ratings, "judgments": raw}
+        return {
+            "n": len(ratings),
+            "parsed": len(parsed),
+            "unparseable": len(ratings) - len(parsed),
+            "mean": statistics.fmean(parsed) if parsed else None,
+            "ratings": ratings,
+            "judgments": raw,
+        }
 
-    def pairwise(self, questions: list[str], answers_a: list[str], answers_b: list[str], *,
-                 n_boot: int = 1000, seed: int = 0) -> dict:
+    def pairwise(
+        self, questions: list[str], answers_a: list[str], answers_b: list[str], *, n_boot: int = 1000, seed: int = 0
+    ) -> dict:
         """Both-order pairwise verdicts and A's win rate over B (ties half, errors left out)."""
         from instructkit.eval.winrate import win_rate
 
         if not (len(questions) == len(answers_a) == len(answers_b)):
             raise ConfigError("questions and answers differ in number")
-        ab = [PAIR_TEMPLATE.format(question=q, answer_a=a, answer_b=b)
-              for q, a, b in zip(questions, answers_a, answers_b, strict=True)]
-        ba = [PAIR_TEMPLATE.format(question=q, answer_a=b, answer_b=a)
-              for q, a, b in zip(questions, answers_a, answers_b, strict=True)]
+        ab = [
+            PAIR_TEMPLATE.format(question=q, answer_a=a, answer_b=b)
+            for q, a, b in zip(questions, answers_a, answers_b, strict=True)
+        ]
+        ba = [
+            PAIR_TEMPLATE.format(question=q, answer_a=b, answer_b=a)
+            for q, a, b in zip(questions, answers_a, answers_b, strict=True)
+        ]
         raw = self._ask(PAIR_SYSTEM, ab + ba)
-        first = [parse_verdict(t) for t in raw[:len(ab)]]
-        second = [parse_verdict(t) for t in raw[len(ab):]]
+        first = [parse_verdict(t) for t in raw[: len(ab)]]
+        second = [parse_verdict(t) for t in raw[len(ab) :]]
         verdicts = [combine(f, s) for f, s in zip(first, second, strict=True)]
         both_parsed = [(f, s) for f, s in zip(first, second, strict=True) if f is not None and s is not None]
         consistent = sum(f == {"A": "B", "B": "A", "C": "C"}[s] for f, s in both_parsed)
         outcome = [{"A": 1.0, "tie": 0.5, "B": 0.0}[v] for v in verdicts if v != "error"]
         summary = win_rate(outcome, n_boot=n_boot, seed=seed)
-        return {"n": len(verdicts), "wins_a": verdicts.count("A"), "wins_b": verdicts.count("B"),
-                "ties": verdicts.count("tie"), "errors": verdicts.count("error"),
-                "win_rate_a": summary["win_rate"], "ci": summary["ci"],
-                "position_consistency": consistent / len(both_parsed) if both_parsed else None,
-                "verdicts": verdicts, "first_order": first, "second_order": second, "judgments": raw}
+        return {
+            "n": len(verdicts),
+            "wins_a": verdicts.count("A"),
+            "wins_b": verdicts.count("B"),
+            "ties": verdicts.count("tie"),
+            "errors": verdicts.count("error"),
+            "win_rate_a": summary["win_rate"],
+            "ci": summary["ci"],
+            "position_consistency": consistent / len(both_parsed) if both_parsed else None,
+            "verdicts": verdicts,
+            "first_order": first,
+            "second_order": second,
+            "judgments": raw,
+        }

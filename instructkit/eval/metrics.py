@@ -61,9 +61,11 @@ def rouge_l(hyps: list[str], refs: list[str]) -> dict[str, float]:
         return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     scores = [scorer.score(r, h)["rougeL"] for h, r in zip(hyps, refs, strict=True)]  # score(target, prediction)
-    return {"precision": statistics.fmean(s.precision for s in scores),
-            "recall": statistics.fmean(s.recall for s in scores),
-            "f1": statistics.fmean(s.fmeasure for s in scores)}
+    return {
+        "precision": statistics.fmean(s.precision for s in scores),
+        "recall": statistics.fmean(s.recall for s in scores),
+        "f1": statistics.fmean(s.fmeasure for s in scores),
+    }
 
 
 def normalise(text: str) -> str:
@@ -94,19 +96,32 @@ def describe(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
     s = sorted(values)
-    return {"n": len(s), "mean": statistics.fmean(s), "std": statistics.pstdev(s), "min": float(s[0]),
-            "p10": _percentile(s, 0.1), "median": _percentile(s, 0.5), "p90": _percentile(s, 0.9),
-            "max": float(s[-1])}
+    return {
+        "n": len(s),
+        "mean": statistics.fmean(s),
+        "std": statistics.pstdev(s),
+        "min": float(s[0]),
+        "p10": _percentile(s, 0.1),
+        "median": _percentile(s, 0.5),
+        "p90": _percentile(s, 0.9),
+        "max": float(s[-1]),
+    }
 
 
 def length_stats(texts: list[str]) -> dict[str, dict | float]:
     """Characters and whitespace-separated words per text, and the fraction of empty texts."""
-    return {"chars": describe([float(len(t)) for t in texts]),
-            "words": describe([float(len(t.split())) for t in texts]),
-            "empty_fraction": (sum(not t.strip() for t in texts) / len(texts)) if texts else 0.0}
+    return {
+        "chars": describe([float(len(t)) for t in texts]),
+        "words": describe([float(len(t.split())) for t in texts]),
+        "empty_fraction": (sum(not t.strip() for t in texts) / len(texts)) if texts else 0.0,
+    }
 
 
 def reference_metrics(hyps: list[str], refs: list[str]) -> dict[str, float]:
     """BLEU, ROUGE-L F1 and exact match together (the report's reference columns)."""
-    return {"bleu": bleu(hyps, refs), "rougeL_f1": rouge_l(hyps, refs)["f1"], "exact_match": exact_match(hyps, refs),
-            "n": len(hyps)}
+    return {
+        "bleu": bleu(hyps, refs),
+        "rougeL_f1": rouge_l(hyps, refs)["f1"],
+        "exact_match": exact_match(hyps, refs),
+        "n": len(hyps),
+    }

@@ -24,9 +24,14 @@ def _assistant_mask_by_prefix(tokenizer, messages: list[dict]) -> tuple[list[int
     for i, m in enumerate(messages):
         if m["role"] != "assistant":
             continue
-        before = tokenizer.apply_chat_template(messages[:i], tokenize=True, add_generation_prompt=True,
-                                               return_dict=True)["input_ids"] if i else []
-        upto = tokenizer.apply_chat_template(messages[:i + 1], tokenize=True, return_dict=True)["input_ids"]
+        before = (
+            tokenizer.apply_chat_template(messages[:i], tokenize=True, add_generation_prompt=True, return_dict=True)[
+                "input_ids"
+            ]
+            if i
+            else []
+        )
+        upto = tokenizer.apply_chat_template(messages[: i + 1], tokenize=True, return_dict=True)["input_ids"]
         for j in range(len(before), min(len(upto), len(ids))):
             mask[j] = 1
     return ids, mask
@@ -36,11 +41,14 @@ def assistant_tokens(tokenizer, messages: list[dict]) -> tuple[list[int], list[i
     """Token ids of a rendered conversation and a 0/1 mask of the assistant tokens."""
     template = getattr(tokenizer, "chat_template", None) or ""
     if not template:
-        raise RecordError("the tokenizer has no chat template: cannot find the assistant tokens",
-                          hint="perplexity needs a chat model (or a template set at training time)")
+        raise RecordError(
+            "the tokenizer has no chat template: cannot find the assistant tokens",
+            hint="perplexity needs a chat model (or a template set at training time)",
+        )
     if "{% generation %}" in template or "{%- generation %}" in template:
-        enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=True)
+        enc = tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
         return list(enc["input_ids"]), list(enc["assistant_masks"])
     return _assistant_mask_by_prefix(tokenizer, messages)
 
@@ -58,15 +66,15 @@ def token_nll(model, tokenizer, conversations: list[list[dict]], *, batch_size: 
     results: list[tuple[float, int]] = []
     device = model.device
     for start in range(0, len(encoded), batch_size):
-        batch = encoded[start:start + batch_size]
+        batch = encoded[start : start + batch_size]
         width = max(len(ids) for ids, _ in batch)
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
         labels_mask = torch.zeros((len(batch), width), dtype=torch.bool)
         for row, (ids, mask) in enumerate(batch):  # right padding: positions start at 0 for every row
-            input_ids[row, :len(ids)] = torch.tensor(ids)
-            attention[row, :len(ids)] = 1
-            labels_mask[row, :len(ids)] = torch.tensor(mask, dtype=torch.bool)
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            attention[row, : len(ids)] = 1
+            labels_mask[row, : len(ids)] = torch.tensor(mask, dtype=torch.bool)
         input_ids, attention, labels_mask = input_ids.to(device), attention.to(device), labels_mask.to(device)
         with torch.no_grad():
             logits = model(input_ids=input_ids, attention_mask=attention).logits.float()

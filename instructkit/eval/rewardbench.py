@@ -30,11 +30,15 @@ def check_reward_model(model_dir: str | Path, *, trust_remote_code: bool = False
     try:
         labels = AutoConfig.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code).num_labels
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the reward model's config: {str(exc).splitlines()[0]}",
-                         file=str(model_dir)) from None
+        raise InputError(
+            f"cannot read the reward model's config: {str(exc).splitlines()[0]}", file=str(model_dir)
+        ) from None
     if labels != 1:
-        raise ConfigError(f"a reward model has one output, this one has {labels}", file=str(model_dir),
-                          hint="pass a model written by: instructkit reward (a causal LM is not a reward model)")
+        raise ConfigError(
+            f"a reward model has one output, this one has {labels}",
+            file=str(model_dir),
+            hint="pass a model written by: instructkit reward (a causal LM is not a reward model)",
+        )
 
 
 class RewardScorer:
@@ -47,8 +51,9 @@ class RewardScorer:
         device: Default: cuda when available.
     """
 
-    def __init__(self, model_dir: str | Path, *, batch_size: int = 8, trust_remote_code: bool = False,
-                 device: str | None = None):
+    def __init__(
+        self, model_dir: str | Path, *, batch_size: int = 8, trust_remote_code: bool = False, device: str | None = None
+    ):
         from instructkit.generation import pick_device
         from instructkit.train.common import load_sequence_classifier, load_tokenizer
 
@@ -83,9 +88,15 @@ class RewardScorer:
         unique = list(dict.fromkeys(texts))
         found: dict[str, float] = {}
         for start in range(0, len(unique), self.batch_size):
-            batch = unique[start:start + self.batch_size]
-            enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False,
-                                 truncation=max_len is not None, max_length=max_len).to(self.model.device)
+            batch = unique[start : start + self.batch_size]
+            enc = self.tokenizer(
+                batch,
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+                truncation=max_len is not None,
+                max_length=max_len,
+            ).to(self.model.device)
             with torch.no_grad():
                 logits = self.model(**enc).logits
             found.update((t, float(v)) for t, v in zip(batch, logits[:, 0], strict=True))
@@ -104,17 +115,24 @@ def pairwise_accuracy(chosen: list[float], rejected: list[float]) -> dict:
     correct = sum(c > r for c, r in zip(chosen, rejected, strict=True))
     ties = sum(c == r for c, r in zip(chosen, rejected, strict=True))
     margins = [c - r for c, r in zip(chosen, rejected, strict=True)]
-    return {"n": n, "accuracy": correct / n if n else None, "correct": correct, "ties": ties,
-            "mean_margin": sum(margins) / n if n else None}
+    return {
+        "n": n,
+        "accuracy": correct / n if n else None,
+        "correct": correct,
+        "ties": ties,
+        "mean_margin": sum(margins) / n if n else None,
+    }
 
 
 def preference_accuracy(scorer: RewardScorer, records: list[dict]) -> dict:
     """Score the chosen and rejected side of each ``preference`` record; RewardBench accuracy."""
     prompts = [prompt_of(r) for r in records]
     # One call for both sides: identical chosen and rejected conversations get the same score.
-    both = scorer.score([p + r["chosen"] for p, r in zip(prompts, records, strict=True)]
-                        + [p + r["rejected"] for p, r in zip(prompts, records, strict=True)])
-    chosen, rejected = both[:len(records)], both[len(records):]
+    both = scorer.score(
+        [p + r["chosen"] for p, r in zip(prompts, records, strict=True)]
+        + [p + r["rejected"] for p, r in zip(prompts, records, strict=True)]
+    )
+    chosen, rejected = both[: len(records)], both[len(records) :]
     result = pairwise_accuracy(chosen, rejected)
     result["chosen_scores"], result["rejected_scores"] = chosen, rejected
     return result

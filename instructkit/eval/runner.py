@@ -96,13 +96,18 @@ def _check(p: EvalParams) -> None:
     if p.judge_model and not p.judge_url:
         raise ConfigError("--judge-model given without --judge-url", hint="add --judge-url http://host:port")
     if p.lm_eval and importlib.util.find_spec("lm_eval") is None:
-        raise ConfigError("--lm-eval needs lm-evaluation-harness, which is not installed",
-                          hint="install the extra: pip install 'lm-eval>=0.4' (then lm-eval tasks run offline "
-                               "with --lm-eval-include DIR of local task files)")
+        raise ConfigError(
+            "--lm-eval needs lm-evaluation-harness, which is not installed",
+            hint="install the extra: pip install 'lm-eval>=0.4' (then lm-eval tasks run offline "
+            "with --lm-eval-include DIR of local task files)",
+        )
     for path in p.models + [x for x in (p.reference, p.reward_model) if x]:
         if not Path(path).is_dir():
-            raise InputError("model directory not found", file=str(path),
-                             hint="pass a directory written by sft/reward/rlhf or: instructkit model tiny OUT")
+            raise InputError(
+                "model directory not found",
+                file=str(path),
+                hint="pass a directory written by sft/reward/rlhf or: instructkit model tiny OUT",
+            )
     if p.reward_model:  # fail before hours of generation, not after
         from instructkit.eval.rewardbench import check_reward_model
 
@@ -141,8 +146,16 @@ def load_data(paths: list[str], max_examples: int | None) -> tuple[list[dict], l
                 items.append(Item(name, record["id"], record["prompt"], None))
                 if kind == "preference":
                     prefs.setdefault(name, []).append(record)
-        sets.append({"path": name, "resolved": str(s.path), "kind": s.kind, "fingerprint": s.fingerprint,
-                     "records": len(s), "used": used})
+        sets.append(
+            {
+                "path": name,
+                "resolved": str(s.path),
+                "kind": s.kind,
+                "fingerprint": s.fingerprint,
+                "records": len(s),
+                "used": used,
+            }
+        )
     if not items:
         raise InputError("the --data sets hold no records", hint="check the paths with: instructkit stats SET")
     return sets, items, sft, prefs
@@ -174,7 +187,9 @@ def run_model(path: str, p: EvalParams, items: list[Item], sft: dict) -> tuple[d
     texts = gen.generate([it.prompt for it in items], max_new_tokens=p.max_new_tokens, seed=p.seed)
     _free(gen)
     for name in dict.fromkeys(it.set for it in items):
-        pairs = [(t, it.reference) for t, it in zip(texts, items, strict=True) if it.set == name and it.reference is not None]
+        pairs = [
+            (t, it.reference) for t, it in zip(texts, items, strict=True) if it.set == name and it.reference is not None
+        ]
         if pairs:
             result["reference_metrics"][name] = reference_metrics([h for h, _ in pairs], [r for _, r in pairs])
     result["length"] = length_stats(texts)
@@ -189,8 +204,9 @@ def run_judge(p: EvalParams, items: list[Item], names: list[str], texts: dict, r
     from instructkit.eval.judge import Judge, question_text
     from instructkit.generation import make_generator
 
-    gen = make_generator(p.judge_url, model=p.judge_model, api_key_env=p.judge_api_key_env,
-                         max_requests=p.judge_max_requests)
+    gen = make_generator(
+        p.judge_url, model=p.judge_model, api_key_env=p.judge_api_key_env, max_requests=p.judge_max_requests
+    )
     judge = Judge(gen, max_new_tokens=p.judge_max_new_tokens, seed=p.seed)
     questions = [question_text(it.prompt) for it in items]
     out: dict = {"judge": None, "single": {}, "pairwise": {}}
@@ -198,8 +214,9 @@ def run_judge(p: EvalParams, items: list[Item], names: list[str], texts: dict, r
         for name in names:
             out["single"][name] = judge.grade(questions, texts[name])
             if ref_name and name != ref_name:
-                out["pairwise"][name] = judge.pairwise(questions, texts[name], texts[ref_name], n_boot=p.n_boot,
-                                                       seed=p.seed)
+                out["pairwise"][name] = judge.pairwise(
+                    questions, texts[name], texts[ref_name], n_boot=p.n_boot, seed=p.seed
+                )
     finally:
         gen.close()
     out["judge"] = gen.describe()  # after the work: it includes requests sent and token usage
@@ -210,9 +227,13 @@ def run_lm_eval(path: str, p: EvalParams) -> dict:  # pragma: no cover - needs t
     """Hand a model directory to lm-evaluation-harness and return its results."""
     import lm_eval
 
-    kwargs = {"model": "hf", "model_args": f"pretrained={path},trust_remote_code={p.trust_remote_code}",
-              "tasks": [t.strip() for t in p.lm_eval.split(",") if t.strip()], "batch_size": p.batch_size,
-              "random_seed": p.seed}
+    kwargs = {
+        "model": "hf",
+        "model_args": f"pretrained={path},trust_remote_code={p.trust_remote_code}",
+        "tasks": [t.strip() for t in p.lm_eval.split(",") if t.strip()],
+        "batch_size": p.batch_size,
+        "random_seed": p.seed,
+    }
     if p.lm_eval_include:
         from lm_eval.tasks import TaskManager
 
@@ -248,25 +269,33 @@ def evaluate(p: EvalParams, out: str | Path, *, force: bool = False, progress=No
     reward_section = None
     if p.reward_model:
         say(f"reward model {p.reward_model}")
-        scorer = RewardScorer(p.reward_model, batch_size=p.batch_size, trust_remote_code=p.trust_remote_code,
-                              device=p.device)
+        scorer = RewardScorer(
+            p.reward_model, batch_size=p.batch_size, trust_remote_code=p.trust_remote_code, device=p.device
+        )
         # One call for all models: the same reply to the same prompt gets exactly the same score.
         flat = scorer.score_replies([it.prompt for _ in names for it in items], [t for n in names for t in texts[n]])
         for i, name in enumerate(names):
-            rewards[name] = flat[i * len(items):(i + 1) * len(items)]
+            rewards[name] = flat[i * len(items) : (i + 1) * len(items)]
             models[name]["reward"] = describe(rewards[name])
         if ref_name:
             ref_len = [float(len(t)) for t in texts[ref_name]]
             for name in names:
                 if name != ref_name:
-                    models[name]["win_rate"] = compare(rewards[name], rewards[ref_name],
-                                                       [float(len(t)) for t in texts[name]], ref_len,
-                                                       tie_margin=p.tie_margin, n_boot=p.n_boot, seed=p.seed)
+                    models[name]["win_rate"] = compare(
+                        rewards[name],
+                        rewards[ref_name],
+                        [float(len(t)) for t in texts[name]],
+                        ref_len,
+                        tie_margin=p.tie_margin,
+                        n_boot=p.n_boot,
+                        seed=p.seed,
+                    )
         reward_section = {"path": str(p.reward_model), "preference_accuracy": {}}
         for set_name, records in prefs.items():
             acc = preference_accuracy(scorer, records)
-            reward_section["preference_accuracy"][set_name] = {k: v for k, v in acc.items()
-                                                               if not k.endswith("_scores")}
+            reward_section["preference_accuracy"][set_name] = {
+                k: v for k, v in acc.items() if not k.endswith("_scores")
+            }
         _free(scorer)
     judge_section = None
     if p.judge_url:
@@ -277,11 +306,29 @@ def evaluate(p: EvalParams, out: str | Path, *, force: bool = False, progress=No
             say(f"lm-eval {p.lm_eval} on {name}")
             models[name]["lm_eval"] = run_lm_eval(path, p)
     params = {k: v for k, v in dataclasses.asdict(p).items() if k != "extra"}
-    report = report_mod.build(params=params, sets=sets, models=models, names=names, reference=ref_name,
-                              reward=reward_section, judge=judge_section)
-    generations = [{"set": it.set, "id": it.id, "model": name, "prompt": it.prompt, "generation": texts[name][i],
-                    "reference": it.reference, "reward": rewards[name][i] if rewards else None}
-                   for name in names for i, it in enumerate(items)]
+    report = report_mod.build(
+        params=params,
+        sets=sets,
+        models=models,
+        names=names,
+        reference=ref_name,
+        reward=reward_section,
+        judge=judge_section,
+    )
+    generations = [
+        {
+            "set": it.set,
+            "id": it.id,
+            "model": name,
+            "prompt": it.prompt,
+            "generation": texts[name][i],
+            "reference": it.reference,
+            "reward": rewards[name][i] if rewards else None,
+        }
+        for name in names
+        for i, it in enumerate(items)
+    ]
     say("writing the report")
-    return report_mod.write(out, report, generations=generations, rewards=rewards, texts=texts,
-                           judge=judge_section, force=force)
+    return report_mod.write(
+        out, report, generations=generations, rewards=rewards, texts=texts, judge=judge_section, force=force
+    )

@@ -28,7 +28,9 @@ def outcomes(scores: list[float], ref_scores: list[float], *, tie_margin: float 
         raise ConfigError(f"{len(scores)} scores but {len(ref_scores)} reference scores")
     if tie_margin < 0:
         raise ConfigError(f"tie_margin must be >= 0, got {tie_margin}")
-    return [0.5 if abs(s - r) <= tie_margin else (1.0 if s > r else 0.0) for s, r in zip(scores, ref_scores, strict=True)]
+    return [
+        0.5 if abs(s - r) <= tie_margin else (1.0 if s > r else 0.0) for s, r in zip(scores, ref_scores, strict=True)
+    ]
 
 
 def _bootstrap(values, statistic, *, n_boot: int, seed: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -48,8 +50,14 @@ def win_rate(outcome: list[float], *, n_boot: int = 1000, seed: int = 0) -> dict
         return {"n": 0, "win_rate": None, "ci": [None, None], "wins": 0, "ties": 0, "losses": 0}
     rate = sum(outcome) / n
     lo, hi = _bootstrap(outcome, lambda v: v.mean(), n_boot=n_boot, seed=seed)
-    return {"n": n, "win_rate": rate, "ci": [lo, hi], "wins": sum(o == 1.0 for o in outcome),
-            "ties": sum(o == 0.5 for o in outcome), "losses": sum(o == 0.0 for o in outcome)}
+    return {
+        "n": n,
+        "win_rate": rate,
+        "ci": [lo, hi],
+        "wins": sum(o == 1.0 for o in outcome),
+        "ties": sum(o == 0.5 for o in outcome),
+        "losses": sum(o == 0.0 for o in outcome),
+    }
 
 
 def _fit_logistic(x, y, *, l2: float = 1.0, iters: int = 100) -> tuple[float, float]:
@@ -85,8 +93,9 @@ def length_features(lengths: list[float], ref_lengths: list[float]):
     return np.tanh(diff / std) if std > 0 else np.zeros_like(diff)
 
 
-def length_controlled(outcome: list[float], lengths: list[float], ref_lengths: list[float], *,
-                      n_boot: int = 1000, seed: int = 0) -> dict:
+def length_controlled(
+    outcome: list[float], lengths: list[float], ref_lengths: list[float], *, n_boot: int = 1000, seed: int = 0
+) -> dict:
     """Length-controlled win rate ``sigmoid(a)``, the slope ``b`` and a 95% bootstrap interval."""
     import numpy as np
 
@@ -107,10 +116,20 @@ def length_controlled(outcome: list[float], lengths: list[float], ref_lengths: l
     return {"n": len(y), "win_rate": float(1.0 / (1.0 + np.exp(-a))), "ci": [lo, hi], "length_coef": b}
 
 
-def compare(scores: list[float], ref_scores: list[float], lengths: list[float], ref_lengths: list[float], *,
-            tie_margin: float = 0.0, n_boot: int = 1000, seed: int = 0) -> dict:
+def compare(
+    scores: list[float],
+    ref_scores: list[float],
+    lengths: list[float],
+    ref_lengths: list[float],
+    *,
+    tie_margin: float = 0.0,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
     """Raw and length-controlled win rates of a model against a reference from their scores."""
     outcome = outcomes(scores, ref_scores, tie_margin=tie_margin)
-    return {"raw": win_rate(outcome, n_boot=n_boot, seed=seed),
-            "length_controlled": length_controlled(outcome, lengths, ref_lengths, n_boot=n_boot, seed=seed),
-            "tie_margin": tie_margin}
+    return {
+        "raw": win_rate(outcome, n_boot=n_boot, seed=seed),
+        "length_controlled": length_controlled(outcome, lengths, ref_lengths, n_boot=n_boot, seed=seed),
+        "tie_margin": tie_margin,
+    }

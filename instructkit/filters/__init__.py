@@ -54,8 +54,11 @@ def rules() -> dict[str, type[Operator]]:
 def _rule_class(name: str, source: str | None) -> type[Operator]:
     known = rules()
     if name not in known:
-        raise ConfigError(f"unknown filter rule {name!r}", file=source,
-                          hint=f"valid rules: {', '.join(sorted(known))}; see instructkit filter --list")
+        raise ConfigError(
+            f"unknown filter rule {name!r}",
+            file=source,
+            hint=f"valid rules: {', '.join(sorted(known))}; see instructkit filter --list",
+        )
     return known[name]
 
 
@@ -67,14 +70,18 @@ def parse(config: dict | None, *, source: str | None = None) -> list[tuple[str, 
     config = config or {}
     for key in config:
         if key not in TOP_KEYS:
-            raise ConfigError(f"unknown key {key!r} in the filter config", file=source,
-                              hint=f"valid keys: {', '.join(TOP_KEYS)}")
+            raise ConfigError(
+                f"unknown key {key!r} in the filter config", file=source, hint=f"valid keys: {', '.join(TOP_KEYS)}"
+            )
     items = config.get("rules")
     if items is None:
         items = DEFAULT_RULES
     if not isinstance(items, list):
-        raise ConfigError("'rules' must be a list of {rule: {params}}", file=source,
-                          hint="for example: rules: [{length: {max: {assistant: 2000}}}]")
+        raise ConfigError(
+            "'rules' must be a list of {rule: {params}}",
+            file=source,
+            hint="for example: rules: [{length: {max: {assistant: 2000}}}]",
+        )
     out = []
     for i, item in enumerate(items):
         if isinstance(item, str):
@@ -83,8 +90,9 @@ def parse(config: dict | None, *, source: str | None = None) -> list[tuple[str, 
             name, params = next(iter(item.items()))
             params = params or {}
         else:
-            raise ConfigError(f"rules[{i}] must be a rule name or a one-key mapping {{rule: {{params}}}}, "
-                              f"got {item!r}", file=source)
+            raise ConfigError(
+                f"rules[{i}] must be a rule name or a one-key mapping {{rule: {{params}}}}, got {item!r}", file=source
+            )
         if not isinstance(params, dict):
             raise ConfigError(f"rules[{i}] ({name}): parameters must be a mapping, got {params!r}", file=source)
         _rule_class(str(name), source)
@@ -92,15 +100,18 @@ def parse(config: dict | None, *, source: str | None = None) -> list[tuple[str, 
     return out
 
 
-def override(spec: list[tuple[str, dict]], *, sets: dict[str, Any] | None = None,
-             langs: list[str] | None = None) -> list[tuple[str, dict]]:
+def override(
+    spec: list[tuple[str, dict]], *, sets: dict[str, Any] | None = None, langs: list[str] | None = None
+) -> list[tuple[str, dict]]:
     """Apply ``--set RULE.KEY=VALUE`` (to the first rule of that name; a missing rule is appended) and
     ``--lang`` (the language rule's ``langs``; the rule is put first when the config lacks it)."""
     spec = [(n, dict(p)) for n, p in spec]
     for dotted, value in (sets or {}).items():
         if "." not in dotted:
-            raise ConfigError(f"--set {dotted}={value}: expected RULE.KEY=VALUE",
-                              hint="for example: --set length.unit=chars or --set language.min_confidence=0.8")
+            raise ConfigError(
+                f"--set {dotted}={value}: expected RULE.KEY=VALUE",
+                hint="for example: --set length.unit=chars or --set language.min_confidence=0.8",
+            )
         name, key = dotted.split(".", 1)
         _rule_class(name, None)
         target = next((p for n, p in spec if n == name), None)

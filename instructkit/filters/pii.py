@@ -29,7 +29,9 @@ KINDS = ("email", "phone", "ip", "credit_card")
 TAGS = {"email": "[EMAIL]", "phone": "[PHONE]", "ip": "[IP]", "credit_card": "[CREDIT_CARD]"}
 
 # Lookarounds are ASCII-only: in Chinese text a number or address touches CJK characters, which are \w.
-EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])")
+EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])"
+)
 PHONE = re.compile(
     r"(?<![A-Za-z0-9+])(?:\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)|\d{1,4})(?:[\s.-]?\d{2,4}){2,4}"  # +44 20 7946 0958
     r"|\(\d{3}\)\s?\d{3}[\s.-]\d{4}"  # (555) 123-4567
@@ -67,13 +69,17 @@ def find(text: str, kinds: tuple[str, ...] | list[str] = KINDS) -> list[tuple[st
     if "email" in kinds and "@" in text:
         spans += [("email", m.start(), m.end()) for m in EMAIL.finditer(text)]
     if "credit_card" in kinds and has_digit:
-        spans += [("credit_card", m.start(), m.end()) for m in CARD.finditer(text)
-                  if luhn(re.sub(r"\D", "", m.group(0)))]
+        spans += [
+            ("credit_card", m.start(), m.end()) for m in CARD.finditer(text) if luhn(re.sub(r"\D", "", m.group(0)))
+        ]
     if "ip" in kinds and has_digit and text.count(".") >= 3:
         spans += [("ip", m.start(), m.end()) for m in IPV4.finditer(text) if _public_ip(m.group(0))]
     if "ip" in kinds and text.count(":") >= 2:
-        spans += [("ip", m.start(), m.end()) for m in IPV6.finditer(text)
-                  if m.group(0).count(":") >= 2 and _public_ip(m.group(0))]
+        spans += [
+            ("ip", m.start(), m.end())
+            for m in IPV6.finditer(text)
+            if m.group(0).count(":") >= 2 and _public_ip(m.group(0))
+        ]
     if "phone" in kinds and has_digit:
         spans += [("phone", m.start(), m.end()) for m in PHONE.finditer(text)]
     spans.sort(key=lambda s: (s[1], -(s[2] - s[1])))
@@ -86,12 +92,19 @@ def find(text: str, kinds: tuple[str, ...] | list[str] = KINDS) -> list[tuple[st
 
 @dataclasses.dataclass(kw_only=True)
 class PIIParams:
-    action: Literal["drop", "mask"] = field(default="drop", metadata={
-        "help": "drop: reject records with PII; mask: replace it with [EMAIL], [PHONE], [IP], [CREDIT_CARD]."})
-    kinds: list[str] = field(default_factory=lambda: list(KINDS), metadata={
-        "help": "What to look for: " + ", ".join(KINDS)})
-    roles: list[str] = field(default_factory=lambda: ["system", "user", "assistant", "tool"], metadata={
-        "help": "Roles whose turns are searched."})
+    action: Literal["drop", "mask"] = field(
+        default="drop",
+        metadata={
+            "help": "drop: reject records with PII; mask: replace it with [EMAIL], [PHONE], [IP], [CREDIT_CARD]."
+        },
+    )
+    kinds: list[str] = field(
+        default_factory=lambda: list(KINDS), metadata={"help": "What to look for: " + ", ".join(KINDS)}
+    )
+    roles: list[str] = field(
+        default_factory=lambda: ["system", "user", "assistant", "tool"],
+        metadata={"help": "Roles whose turns are searched."},
+    )
 
 
 @register("filter", "pii")
@@ -153,8 +166,10 @@ class PIIMasker(Mapper):
             if isinstance(record.get(field_), list):
                 new[field_] = self._messages(record[field_], counts)
         if isinstance(record.get("responses"), list) and "assistant" in self.params.roles:
-            new["responses"] = [{**r, "content": self._mask(r.get("content") or "", counts)}
-                                if isinstance(r, dict) else r for r in record["responses"]]
+            new["responses"] = [
+                {**r, "content": self._mask(r.get("content") or "", counts)} if isinstance(r, dict) else r
+                for r in record["responses"]
+            ]
         if not counts:
             return record
         return add_meta(new, pii={"action": "mask", **counts})

@@ -92,35 +92,60 @@ def _responses(record: dict):
 
 @dataclasses.dataclass(kw_only=True)
 class RepetitionParams:
-    min_words: int = field(default=50, metadata={
-        "help": "Responses with fewer words skip the n-gram checks (Gopher fitted them to >= 50-word documents)."})
-    min_words_composition: int = field(default=10, metadata={
-        "help": "Responses with fewer words skip symbol, alphabetic-word and mean-word-length checks."})
+    min_words: int = field(
+        default=50,
+        metadata={
+            "help": "Responses with fewer words skip the n-gram checks (Gopher fitted them to >= 50-word documents)."
+        },
+    )
+    min_words_composition: int = field(
+        default=10,
+        metadata={"help": "Responses with fewer words skip symbol, alphabetic-word and mean-word-length checks."},
+    )
     min_lines: int = field(default=4, metadata={"help": "Responses with fewer non-empty lines skip the line checks."})
     dup_line_frac: float = field(default=0.30, metadata={"help": "Max fraction of lines that repeat an earlier line."})
     dup_para_frac: float = field(default=0.30, metadata={"help": "Max fraction of paragraphs that repeat."})
     dup_line_char_frac: float = field(default=0.20, metadata={"help": "Max share of characters in repeated lines."})
-    dup_para_char_frac: float = field(default=0.20, metadata={"help": "Max share of characters in repeated paragraphs."})
+    dup_para_char_frac: float = field(
+        default=0.20, metadata={"help": "Max share of characters in repeated paragraphs."}
+    )
     # Gopher's web values (2: 0.20 ... 10: 0.10) dropped 5% of GSM8K's correct step-by-step answers, whose
     # steps repeat phrases on purpose ("the sunflowers from Packet A"); on GSM8K + GPTeacher (10.6k answers)
     # the largest shares were 0.29 (top 2-gram) to 0.41 (dup 7-gram). A looping generation scores > 0.6.
-    top_ngram_frac: dict[int, float] = field(default_factory=lambda: {2: 0.35, 3: 0.40, 4: 0.45}, metadata={
-        "help": "n -> max character share of the most frequent n-gram (Gopher: 2: 0.20, 3: 0.18, 4: 0.16)."})
-    dup_ngram_frac: dict[int, float] = field(default_factory=lambda: {5: 0.50, 6: 0.49, 7: 0.48, 8: 0.47, 9: 0.46,
-                                                                      10: 0.45}, metadata={
-        "help": "n -> max character share of repeated n-grams (Gopher: 5: 0.15 down to 10: 0.10)."})
-    max_symbol_word_ratio: float = field(default=0.10, metadata={
-        "help": "Max (runs of '#' + ellipses) per word (Gopher; a markdown heading's '##' counts once)."})
-    min_alpha_word_frac: float = field(default=0.30, metadata={
-        "help": "Min fraction of words with a letter (Gopher: 0.8 on web text; GSM8K answers such as "
-                "'33 * 16 = $528' go down to 0.375)."})
-    mean_word_length: list[float] = field(default_factory=lambda: [2.0, 12.0], metadata={
-        "help": "Allowed [min, max] mean length of non-CJK words (Gopher: [3, 10]; GSM8K + GPTeacher: 2.7 to 9.8)."})
-    max_word_length: int = field(default=100, metadata={
-        "help": "Longest non-URL word in characters (base64 blobs, hashes and run-together junk)."})
+    top_ngram_frac: dict[int, float] = field(
+        default_factory=lambda: {2: 0.35, 3: 0.40, 4: 0.45},
+        metadata={"help": "n -> max character share of the most frequent n-gram (Gopher: 2: 0.20, 3: 0.18, 4: 0.16)."},
+    )
+    dup_ngram_frac: dict[int, float] = field(
+        default_factory=lambda: {5: 0.50, 6: 0.49, 7: 0.48, 8: 0.47, 9: 0.46, 10: 0.45},
+        metadata={"help": "n -> max character share of repeated n-grams (Gopher: 5: 0.15 down to 10: 0.10)."},
+    )
+    max_symbol_word_ratio: float = field(
+        default=0.10,
+        metadata={"help": "Max (runs of '#' + ellipses) per word (Gopher; a markdown heading's '##' counts once)."},
+    )
+    min_alpha_word_frac: float = field(
+        default=0.30,
+        metadata={
+            "help": "Min fraction of words with a letter (Gopher: 0.8 on web text; GSM8K answers such as "
+            "'33 * 16 = $528' go down to 0.375)."
+        },
+    )
+    mean_word_length: list[float] = field(
+        default_factory=lambda: [2.0, 12.0],
+        metadata={
+            "help": "Allowed [min, max] mean length of non-CJK words (Gopher: [3, 10]; GSM8K + GPTeacher: 2.7 to 9.8)."
+        },
+    )
+    max_word_length: int = field(
+        default=100,
+        metadata={"help": "Longest non-URL word in characters (base64 blobs, hashes and run-together junk)."},
+    )
     lorem_ipsum: bool = field(default=True, metadata={"help": "Drop responses with 'lorem ipsum' (C4)."})
-    max_newline_ratio: float | None = field(default=None, metadata={
-        "help": "Max newlines per word (FineWeb uses 0.3 on web pages); null: off, answers are often lists."})
+    max_newline_ratio: float | None = field(
+        default=None,
+        metadata={"help": "Max newlines per word (FineWeb uses 0.3 on web pages); null: off, answers are often lists."},
+    )
 
 
 @register("filter", "repetition")

@@ -51,21 +51,28 @@ def detect(sample: list[dict], path: Path, readers: dict[str, Reader]) -> Reader
     """The one format whose ``detect`` accepts the sample rows; a clear error when none or several do."""
     dict_rows = [r for r in sample if isinstance(r, dict)]
     if not dict_rows:
-        raise InputError("cannot detect the format: no JSON objects in the first rows", file=str(path),
-                         hint="pass --format NAME")
+        raise InputError(
+            "cannot detect the format: no JSON objects in the first rows", file=str(path), hint="pass --format NAME"
+        )
     # Score by how many sample rows each format accepts: one bad row must not hide the format.
     scores = {name: sum(1 for row in dict_rows if r.detect(row)) for name, r in readers.items()}
     top_score = max(scores.values())
     if top_score == 0:
         keys = sorted({str(k) for row in dict_rows for k in row})
-        raise InputError(f"cannot detect the format from the fields {keys}", file=str(path),
-                         hint=f"pass --format ({', '.join(sorted(readers))}) or rename fields with --map dst=src")
+        raise InputError(
+            f"cannot detect the format from the fields {keys}",
+            file=str(path),
+            hint=f"pass --format ({', '.join(sorted(readers))}) or rename fields with --map dst=src",
+        )
     matches = [readers[name] for name, score in scores.items() if score == top_score]
     top = max(r.priority for r in matches)
     best = [r for r in matches if r.priority == top]
     if len(best) > 1:
-        raise InputError(f"ambiguous format: the rows fit {', '.join(sorted(r.name for r in best))}",
-                         file=str(path), hint="pass --format with one of them")
+        raise InputError(
+            f"ambiguous format: the rows fit {', '.join(sorted(r.name for r in best))}",
+            file=str(path),
+            hint="pass --format with one of them",
+        )
     return best[0]
 
 
@@ -90,8 +97,15 @@ def _where(source: dict) -> tuple[str, int | None]:
     return f"row {source.get('row', 0) + 1}", None
 
 
-def ingest(paths: list[str], writer: ShardWriter, *, fmt: str = "auto", maps: dict[str, str] | None = None,
-           on_error: str = "fail", advance=lambda n=1: None) -> dict[str, int]:
+def ingest(
+    paths: list[str],
+    writer: ShardWriter,
+    *,
+    fmt: str = "auto",
+    maps: dict[str, str] | None = None,
+    on_error: str = "fail",
+    advance=lambda n=1: None,
+) -> dict[str, int]:
     """Read every input into canonical records and write them; return the rows read per format.
 
     ``counts.in`` of the manifest counts records made plus rows quarantined (a Self-Instruct task with
@@ -132,8 +146,12 @@ def ingest(paths: list[str], writer: ShardWriter, *, fmt: str = "auto", maps: di
                 if on_error != "skip":
                     label, line = _where(source)
                     where = "" if line else f"{label}: "  # a line number goes into "file:line:" already
-                    raise InputError(f"{where}{exc.message} (read as {name})", file=source["file"], line=line,
-                                     hint=exc.hint or "fix the row or pass --on-error skip") from None
+                    raise InputError(
+                        f"{where}{exc.message} (read as {name})",
+                        file=source["file"],
+                        line=line,
+                        hint=exc.hint or "fix the row or pass --on-error skip",
+                    ) from None
                 count_in()
                 quarantine(raw, "invalid_record", source=source, error=exc.message)
                 continue
@@ -164,8 +182,12 @@ def _rows_or_quarantine(path: Path, writer: ShardWriter, on_error: str) -> Itera
         for row, source in rows(path):
             if isinstance(row, RowError):
                 if on_error != "skip":
-                    raise InputError(str(row), file=source["file"], line=source.get("line"),
-                                     hint="fix the line or pass --on-error skip to quarantine bad rows")
+                    raise InputError(
+                        str(row),
+                        file=source["file"],
+                        line=source.get("line"),
+                        hint="fix the line or pass --on-error skip to quarantine bad rows",
+                    )
                 writer.count_in()
                 writer.quarantine(row.raw, row.reason, source=source, error=str(row))
                 continue

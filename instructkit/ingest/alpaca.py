@@ -31,5 +31,6 @@ class Alpaca(Reader):
                 raise RecordError(f"'history[{i}]' must be a [instruction, response] pair")
             messages += [message("user", turn[0]), message("assistant", turn[1])]
         messages += [message("user", prompt), message("assistant", as_text(output, "output"))]
-        return build("sft", trusted=True, id=row.get("id"), messages=messages, source=source,
-                           meta=extra_meta(row, USED))
+        return build(
+            "sft", trusted=True, id=row.get("id"), messages=messages, source=source, meta=extra_meta(row, USED)
+        )

@@ -47,8 +47,10 @@ def require(row: dict, *fields: str) -> list[Any]:
     """The values of required fields; a RecordError names the first missing one."""
     missing = [f for f in fields if f not in row or row[f] is None]
     if missing:
-        raise RecordError(f"missing required field {missing[0]!r} (row has: {', '.join(sorted(map(str, row)))})",
-                          hint="fix the row, map a column with --map dst=src, or pass --on-error skip")
+        raise RecordError(
+            f"missing required field {missing[0]!r} (row has: {', '.join(sorted(map(str, row)))})",
+            hint="fix the row, map a column with --map dst=src, or pass --on-error skip",
+        )
     return [row[f] for f in fields]
 
 
@@ -114,8 +116,10 @@ def to_messages(value: Any, field: str, *, role: str = "user") -> list[dict]:
     if isinstance(value, dict):
         return [to_message(value, field)]
     if not isinstance(value, list) or not value:
-        raise RecordError(f"field {field!r} must be a string or a non-empty list of messages, "
-                          f"got {type(value).__name__ if not isinstance(value, list) else 'an empty list'}")
+        raise RecordError(
+            f"field {field!r} must be a string or a non-empty list of messages, "
+            f"got {type(value).__name__ if not isinstance(value, list) else 'an empty list'}"
+        )
     return [to_message(m, f"{field}[{i}]") for i, m in enumerate(value)]
 
 
@@ -132,8 +136,10 @@ def split_shared_prefix(chosen: list[dict], rejected: list[dict]) -> tuple[list[
     while n > 0 and chosen[n - 1]["role"] == "assistant":
         n -= 1
     if n == 0:
-        raise RecordError("'chosen' and 'rejected' share no prompt (their first messages differ)",
-                          hint="give both sides the same conversation up to the final answer")
+        raise RecordError(
+            "'chosen' and 'rejected' share no prompt (their first messages differ)",
+            hint="give both sides the same conversation up to the final answer",
+        )
     return chosen[:n], chosen[n:], rejected[n:]
 
 
@@ -150,8 +156,15 @@ def _plain(value: Any) -> bool:
     return type(value) is list and max(map(len, value), default=0) <= 2
 
 
-def build(kind: str, *, id: Any = None, source: dict | None = None, meta: dict | None = None,
-          trusted: bool = False, **fields: Any) -> dict:
+def build(
+    kind: str,
+    *,
+    id: Any = None,
+    source: dict | None = None,
+    meta: dict | None = None,
+    trusted: bool = False,
+    **fields: Any,
+) -> dict:
     """``records.make_record`` with a faster id for plain content, and optionally without validation.
 
     ``record_id`` serialises with the stdlib ``json`` (about 25% of ingest time); for content made only of

@@ -14,8 +14,11 @@ from instructkit.records import CONTENT_FIELDS, validate
 @reader("records", priority=20)  # above openai/preference/prompt_only, whose fields a record also has
 class Records(Reader):
     def detect(self, row: dict) -> bool:
-        return (isinstance(row.get("id"), str) and isinstance(row.get("meta"), dict)
-                and any(all(f in row for f in fields) for fields in CONTENT_FIELDS.values()))
+        return (
+            isinstance(row.get("id"), str)
+            and isinstance(row.get("meta"), dict)
+            and any(all(f in row for f in fields) for fields in CONTENT_FIELDS.values())
+        )
 
     def read(self, row: dict, source: dict) -> dict:
         record = dict(row)

@@ -24,12 +24,14 @@ def parse_transcript(text: str, field: str) -> list[dict]:
         raise RecordError(f"'{field}' must be a transcript string, got {type(text).__name__}")
     parts = TURN.split(text)
     if parts[0].strip():
-        raise RecordError(f"'{field}' does not start with a 'Human:' turn", hint="HH-RLHF transcripts start with "
-                          "'\\n\\nHuman: '")
+        raise RecordError(
+            f"'{field}' does not start with a 'Human:' turn", hint="HH-RLHF transcripts start with '\\n\\nHuman: '"
+        )
     if len(parts) < 3:
         raise RecordError(f"'{field}' has no 'Human:' / 'Assistant:' turns")
-    return [message("user" if parts[i] == "Human" else "assistant", parts[i + 1].strip())
-            for i in range(1, len(parts), 2)]
+    return [
+        message("user" if parts[i] == "Human" else "assistant", parts[i + 1].strip()) for i in range(1, len(parts), 2)
+    ]
 
 
 @reader("hh_rlhf", priority=10)
@@ -40,7 +42,15 @@ class HHRLHF(Reader):
 
     def read(self, row: dict, source: dict) -> dict:
         chosen, rejected = require(row, "chosen", "rejected")
-        prompt, chosen, rejected = split_shared_prefix(parse_transcript(chosen, "chosen"),
-                                                       parse_transcript(rejected, "rejected"))
-        return build("preference", id=row.get("id"), prompt=prompt, chosen=chosen, rejected=rejected,
-                           source=source, meta=extra_meta(row, USED))
+        prompt, chosen, rejected = split_shared_prefix(
+            parse_transcript(chosen, "chosen"), parse_transcript(rejected, "rejected")
+        )
+        return build(
+            "preference",
+            id=row.get("id"),
+            prompt=prompt,
+            chosen=chosen,
+            rejected=rejected,
+            source=source,
+            meta=extra_meta(row, USED),
+        )

@@ -19,5 +19,10 @@ class OpenAI(Reader):
 
     def read(self, row: dict, source: dict) -> dict:
         (messages,) = require(row, "messages")
-        return build("sft", id=row.get("id"), messages=to_messages(messages, "messages"), source=source,
-                           meta=extra_meta(row, USED))
+        return build(
+            "sft",
+            id=row.get("id"),
+            messages=to_messages(messages, "messages"),
+            source=source,
+            meta=extra_meta(row, USED),
+        )

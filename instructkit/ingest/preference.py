@@ -27,18 +27,36 @@ class Preference(Reader):
         n = len(prompt)
         if len(chosen) > n and len(rejected) > n and chosen[:n] == prompt and rejected[:n] == prompt:
             chosen, rejected = chosen[n:], rejected[n:]
-        return build("preference", id=row.get("id"), prompt=prompt, chosen=chosen, rejected=rejected,
-                           source=source, meta=extra_meta(row, USED))
+        return build(
+            "preference",
+            id=row.get("id"),
+            prompt=prompt,
+            chosen=chosen,
+            rejected=rejected,
+            source=source,
+            meta=extra_meta(row, USED),
+        )
 
 
 @reader("preference_implicit", priority=10)
 class PreferenceImplicit(Reader):
     def detect(self, row: dict) -> bool:
-        return (isinstance(row.get("chosen"), list) and isinstance(row.get("rejected"), list)
-                and "prompt" not in row and "conversations" not in row)
+        return (
+            isinstance(row.get("chosen"), list)
+            and isinstance(row.get("rejected"), list)
+            and "prompt" not in row
+            and "conversations" not in row
+        )
 
     def read(self, row: dict, source: dict) -> dict:
         chosen, rejected = require(row, "chosen", "rejected")
         prompt, chosen, rejected = split_shared_prefix(to_messages(chosen, "chosen"), to_messages(rejected, "rejected"))
-        return build("preference", id=row.get("id"), prompt=prompt, chosen=chosen, rejected=rejected,
-                           source=source, meta=extra_meta(row, USED))
+        return build(
+            "preference",
+            id=row.get("id"),
+            prompt=prompt,
+            chosen=chosen,
+            rejected=rejected,
+            source=source,
+            meta=extra_meta(row, USED),
+        )

@@ -19,5 +19,6 @@ class PromptOnly(Reader):
 
     def read(self, row: dict, source: dict) -> dict:
         (prompt,) = require(row, "prompt")
-        return build("prompt", id=row.get("id"), prompt=to_messages(prompt, "prompt"), source=source,
-                           meta=extra_meta(row, USED))
+        return build(
+            "prompt", id=row.get("id"), prompt=to_messages(prompt, "prompt"), source=source, meta=extra_meta(row, USED)
+        )

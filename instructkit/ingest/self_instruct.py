@@ -34,7 +34,12 @@ class SelfInstruct(Reader):
                 raise RecordError(f"'instances[{k}]' must be an object with 'output'")
             inp = inst.get("input")
             prompt = instruction if is_empty_input(inp) else f"{instruction}\n\n{as_text(inp, f'instances[{k}].input')}"
-            messages = [message("user", prompt), message("assistant", as_text(inst["output"], f"instances[{k}].output"))]
+            messages = [
+                message("user", prompt),
+                message("assistant", as_text(inst["output"], f"instances[{k}].output")),
+            ]
             rid = f"{row['id']}#{k}" if row.get("id") not in (None, "") else None
-            out.append(build("sft", trusted=True, id=rid, messages=messages, source=source, meta={**base, "instance": k}))
+            out.append(
+                build("sft", trusted=True, id=rid, messages=messages, source=source, meta={**base, "instance": k})
+            )
         return out

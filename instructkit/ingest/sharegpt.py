@@ -32,8 +32,15 @@ def _tool_call(value: str, where: str) -> dict:
     out = []
     for c in calls:
         args = c.get("arguments", {})
-        out.append({"type": "function", "function": {
-            "name": c["name"], "arguments": args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)}})
+        out.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": c["name"],
+                    "arguments": args if isinstance(args, str) else json.dumps(args, ensure_ascii=False),
+                },
+            }
+        )
     return message("assistant", "", tool_calls=out)
 
 
@@ -66,7 +73,13 @@ class ShareGPT(Reader):
         meta = extra_meta(row, USED)
         if "chosen" in row or "rejected" in row:
             chosen, rejected = require(row, "chosen", "rejected")
-            return build("preference", id=row.get("id"), prompt=messages,
-                               chosen=_turns(chosen, "chosen"), rejected=_turns(rejected, "rejected"),
-                               source=source, meta=meta)
+            return build(
+                "preference",
+                id=row.get("id"),
+                prompt=messages,
+                chosen=_turns(chosen, "chosen"),
+                rejected=_turns(rejected, "rejected"),
+                source=source,
+                meta=meta,
+            )
         return build("sft", id=row.get("id"), messages=messages, source=source, meta=meta)

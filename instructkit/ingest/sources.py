@@ -42,8 +42,11 @@ def expand(paths: list[str]) -> list[Path]:
             if path.is_dir() and not _is_saved_dataset(path):
                 files = sorted(f for f in path.rglob("*") if f.is_file() and _base_suffix(f) in SUFFIXES)
                 if not files:
-                    raise InputError("directory holds no readable data files", file=m,
-                                     hint=f"readable: {', '.join(sorted(SUFFIXES))}")
+                    raise InputError(
+                        "directory holds no readable data files",
+                        file=m,
+                        hint=f"readable: {', '.join(sorted(SUFFIXES))}",
+                    )
                 out.extend(files)
             else:
                 out.append(path)
@@ -82,8 +85,11 @@ def rows(path: Path) -> Iterator[tuple[Any, dict]]:
     elif suffix in (".json", ".jsonl"):
         yield from _json(path)
     else:
-        raise InputError(f"unknown file type {suffix or '(none)'!r}", file=str(path),
-                         hint=f"readable: {', '.join(sorted(SUFFIXES))}, optionally .gz or .zst")
+        raise InputError(
+            f"unknown file type {suffix or '(none)'!r}",
+            file=str(path),
+            hint=f"readable: {', '.join(sorted(SUFFIXES))}, optionally .gz or .zst",
+        )
 
 
 def _first_char(path: Path) -> bytes:
@@ -148,13 +154,21 @@ def _json_array(path: Path) -> Iterator[tuple[Any, dict]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError(f"invalid UTF-8 (byte 0x{data[exc.start]:02x})", file=str(path), line=line,
-                         hint="re-encode the file as UTF-8 (for example: iconv -f latin1 -t utf-8)") from None
+        raise InputError(
+            f"invalid UTF-8 (byte 0x{data[exc.start]:02x})",
+            file=str(path),
+            line=line,
+            hint="re-encode the file as UTF-8 (for example: iconv -f latin1 -t utf-8)",
+        ) from None
     try:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc.msg} at column {exc.colno}", file=str(path), line=exc.lineno,
-                         hint="fix the JSON (a JSON array file cannot be partly skipped)") from None
+        raise InputError(
+            f"malformed JSON: {exc.msg} at column {exc.colno}",
+            file=str(path),
+            line=exc.lineno,
+            hint="fix the JSON (a JSON array file cannot be partly skipped)",
+        ) from None
     if not isinstance(items, list):
         raise InputError("a .json file must hold an array of objects (or be JSON Lines)", file=str(path))
     if not items:
@@ -173,8 +187,9 @@ def _csv(path: Path, delimiter: str) -> Iterator[tuple[Any, dict]]:
                 any_row = True
                 yield dict(row), {"file": str(path), "row": i, "line": reader.line_num}
         except UnicodeDecodeError as exc:
-            raise InputError(f"invalid UTF-8: {exc.reason}", file=str(path),
-                             hint="re-encode the file as UTF-8") from None
+            raise InputError(
+                f"invalid UTF-8: {exc.reason}", file=str(path), hint="re-encode the file as UTF-8"
+            ) from None
         except csv.Error as exc:
             raise InputError(f"malformed CSV: {exc}", file=str(path)) from None
     if not any_row:

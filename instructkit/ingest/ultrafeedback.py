@@ -78,5 +78,12 @@ class UltraFeedback(Reader):
             judgment = _judgment(i, comp)
             if judgment:
                 judgments.append(judgment)
-        return build("feedback", id=row.get("id"), prompt=to_messages(prompt, "instruction"),
-                           responses=responses, judgments=judgments, source=source, meta=extra_meta(row, USED))
+        return build(
+            "feedback",
+            id=row.get("id"),
+            prompt=to_messages(prompt, "instruction"),
+            responses=responses,
+            judgments=judgments,
+            source=source,
+            meta=extra_meta(row, USED),
+        )

@@ -40,5 +40,12 @@ class UnpairedPreference(Reader):
             raise RecordError("'completion' must end with an assistant message")
         label = _label(label)
         rid = row.get("id") or content_id(prompt, completion, label)
-        return build("prompt", id=rid, prompt=prompt, completion=completion, label=label, source=source,
-                           meta=extra_meta(row, USED))
+        return build(
+            "prompt",
+            id=rid,
+            prompt=prompt,
+            completion=completion,
+            label=label,
+            source=source,
+            meta=extra_meta(row, USED),
+        )

@@ -27,10 +27,19 @@ def default_cache_path(output: str | os.PathLike) -> Path:
     return parent / "synth-cache.jsonl"
 
 
-def run_synth(seeds_path: str | os.PathLike, generator: Any, output: str | os.PathLike, params: SynthParams, *,
-              cache_path: str | os.PathLike | None = None, max_requests: int | None = None, force: bool = False,
-              shard_size: int = 100_000, compression: str | None = None,
-              extra_params: dict | None = None) -> tuple[Any, dict]:
+def run_synth(
+    seeds_path: str | os.PathLike,
+    generator: Any,
+    output: str | os.PathLike,
+    params: SynthParams,
+    *,
+    cache_path: str | os.PathLike | None = None,
+    max_requests: int | None = None,
+    force: bool = False,
+    shard_size: int = 100_000,
+    compression: str | None = None,
+    extra_params: dict | None = None,
+) -> tuple[Any, dict]:
     """Run one synth stage and commit a shard set.
 
     Args:
@@ -58,15 +67,32 @@ def run_synth(seeds_path: str | os.PathLike, generator: Any, output: str | os.Pa
     cache_path = Path(cache_path) if cache_path is not None else default_cache_path(output)
     with RequestCache(cache_path) as cache:
         engine = Engine(generator, cache, max_requests=max_requests)
-        manifest_params = {**asdict(params), "seeds": str(seeds_path), "generator": engine.ident,
-                           "cache": str(cache_path), "max_requests": max_requests, **(extra_params or {})}
-        with ShardWriter(output, stage="synth", params=manifest_params, inputs=[seed_set] if seed_set else [],
-                         kind="sft", shard_size=shard_size, compression=compression, force=force,
-                         conserving=False) as writer:
+        manifest_params = {
+            **asdict(params),
+            "seeds": str(seeds_path),
+            "generator": engine.ident,
+            "cache": str(cache_path),
+            "max_requests": max_requests,
+            **(extra_params or {}),
+        }
+        with ShardWriter(
+            output,
+            stage="synth",
+            params=manifest_params,
+            inputs=[seed_set] if seed_set else [],
+            kind="sft",
+            shard_size=shard_size,
+            compression=compression,
+            force=force,
+            conserving=False,
+        ) as writer:
             cls = SelfInstruct if params.method == "self-instruct" else EvolInstruct
             runner = cls(seeds, engine, writer, params)
-            total = params.num_instructions if params.method == "self-instruct" else \
-                min(params.num_instructions, params.rounds * len(seeds))
+            total = (
+                params.num_instructions
+                if params.method == "self-instruct"
+                else min(params.num_instructions, params.rounds * len(seeds))
+            )
             with SynthProgress(params.method, total) as progress:
                 stats = runner.run(progress)
             stats = {"seeds": len(seeds), **stats, **engine.stats()}

@@ -58,8 +58,12 @@ class RequestCache:
                 row = json.loads(line)
                 self._replies[row["key"]] = row["reply"]
             except (ValueError, KeyError, TypeError):
-                raise InputError("corrupt request cache line", file=str(self.path), line=number,
-                                 hint="delete the line (or the file, to start over)") from None
+                raise InputError(
+                    "corrupt request cache line",
+                    file=str(self.path),
+                    line=number,
+                    hint="delete the line (or the file, to start over)",
+                ) from None
 
     def __len__(self) -> int:
         return len(self._replies)

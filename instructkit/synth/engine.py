@@ -47,8 +47,15 @@ def identity(generator: Any) -> dict:
     out = {k: desc[k] for k in ("backend", "model", "url") if k in desc}
     if isinstance(out.get("url"), str):  # drop user:password@ and ?query (either may hold a secret)
         parts = urlsplit(out["url"])
-        out["url"] = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else "")
-                                 if parts.hostname else parts.netloc, parts.path, "", ""))
+        out["url"] = urlunsplit(
+            (
+                parts.scheme,
+                parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else parts.netloc,
+                parts.path,
+                "",
+                "",
+            )
+        )
     return out
 
 
@@ -74,16 +81,34 @@ class Engine:
     def __post_init__(self) -> None:
         self.ident = identity(self.generator)
 
-    def request(self, prompt: str, purpose: str, *, max_new_tokens: int, temperature: float, top_p: float,
-                seed: int, system: str | None = None) -> Request:
+    def request(
+        self,
+        prompt: str,
+        purpose: str,
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        seed: int,
+        system: str | None = None,
+    ) -> Request:
         """A new request with the next sequence number (deterministic for a deterministic loop)."""
         self._next += 1
         return Request(prompt, purpose, max_new_tokens, temperature, top_p, seed, self._next, system)
 
     def key(self, req: Request) -> str:
-        return request_key({"generator": self.ident, "template": TEMPLATE_VERSION, "messages": req.messages(),
-                            "max_new_tokens": req.max_new_tokens, "temperature": req.temperature,
-                            "top_p": req.top_p, "seed": req.seed, "number": req.number})
+        return request_key(
+            {
+                "generator": self.ident,
+                "template": TEMPLATE_VERSION,
+                "messages": req.messages(),
+                "max_new_tokens": req.max_new_tokens,
+                "temperature": req.temperature,
+                "top_p": req.top_p,
+                "seed": req.seed,
+                "number": req.number,
+            }
+        )
 
     @property
     def exhausted(self) -> bool:
@@ -100,15 +125,21 @@ class Engine:
         self.hits += len(requests) - len(missing)
         short = False
         if self.max_requests is not None and self.sent + len(missing) > self.max_requests:
-            missing = missing[:max(0, self.max_requests - self.sent)]
+            missing = missing[: max(0, self.max_requests - self.sent)]
             short = True
         groups: dict[tuple, list[int]] = {}
         for i in missing:
             r = requests[i]
             groups.setdefault((r.max_new_tokens, r.temperature, r.top_p, r.seed), []).append(i)
         for (max_new, temp, top_p, seed), idx in groups.items():
-            replies = self.generator.generate([requests[i].messages() for i in idx], max_new_tokens=max_new,
-                                              temperature=temp, top_p=top_p, seed=seed, n=1)
+            replies = self.generator.generate(
+                [requests[i].messages() for i in idx],
+                max_new_tokens=max_new,
+                temperature=temp,
+                top_p=top_p,
+                seed=seed,
+                n=1,
+            )
             if len(replies) != len(idx):
                 raise InstructkitError(f"the generator returned {len(replies)} replies for {len(idx)} requests")
             for i, reply in zip(idx, replies, strict=True):
@@ -121,5 +152,9 @@ class Engine:
         return [self.cache.get(k) for k in keys]
 
     def stats(self) -> dict:
-        return {"requests_sent": self.sent, "cache_hits": self.hits, "sent_by_purpose": dict(self.by_purpose),
-                "budget": self.max_requests}
+        return {
+            "requests_sent": self.sent,
+            "cache_hits": self.hits,
+            "sent_by_purpose": dict(self.by_purpose),
+            "budget": self.max_requests,
+        }

@@ -42,8 +42,13 @@ class EvolInstruct:
         self.rng = random.Random(params.seed)
         self.pool = [{"id": s.id, "instruction": s.instruction} for s in seeds]
         self.accepted = self.seen = self.batches = 0
-        self.stats: dict[str, Any] = {"rounds_done": 0, "judge_unclear": 0, "unfinished": 0,
-                                      "ops": {}, "stopped": "rounds"}
+        self.stats: dict[str, Any] = {
+            "rounds_done": 0,
+            "judge_unclear": 0,
+            "unfinished": 0,
+            "ops": {},
+            "stopped": "rounds",
+        }
 
     def _end(self, cand: dict, reason: str | None, **details: Any) -> None:
         self.writer.count_in()
@@ -54,8 +59,9 @@ class EvolInstruct:
             self.accepted += 1
             cand["child"] = {"id": rec["id"], "instruction": cand["text"]}
         else:
-            self.writer.reject(candidate_record(cand["text"], "", cand.get("response"), cand["synth"]),
-                               reason, **details)
+            self.writer.reject(
+                candidate_record(cand["text"], "", cand.get("response"), cand["synth"]), reason, **details
+            )
 
     def run(self, progress: SynthProgress | None = None) -> dict:
         """Evolve for ``rounds`` rounds, or until ``num_instructions`` are accepted or the budget is spent."""
@@ -65,8 +71,8 @@ class EvolInstruct:
                 for start in range(0, len(self.pool), self.p.batch_size):
                     if self.accepted >= self.p.num_instructions:
                         break
-                    batch = self.pool[start:start + self.p.batch_size]
-                    batch = batch[:self.p.num_instructions - self.accepted]
+                    batch = self.pool[start : start + self.p.batch_size]
+                    batch = batch[: self.p.num_instructions - self.accepted]
                     next_pool += self._batch(batch, round_no)
                     if progress:
                         progress.update(self.accepted, self.seen, self.engine.sent + self.engine.hits)
@@ -77,8 +83,11 @@ class EvolInstruct:
                     break
         except OutOfBudget:
             self.stats["stopped"] = "max_requests"
-        self.stats.update(candidates=self.seen, accepted=self.accepted,
-                          acceptance_rate=round(self.accepted / self.seen, 4) if self.seen else 0.0)
+        self.stats.update(
+            candidates=self.seen,
+            accepted=self.accepted,
+            acceptance_rate=round(self.accepted / self.seen, 4) if self.seen else 0.0,
+        )
         return self.stats
 
     def _batch(self, batch: list[dict], round_no: int) -> list[dict]:
@@ -89,10 +98,24 @@ class EvolInstruct:
         for parent in batch:
             op = self.rng.choice(p.evol_ops)
             self.stats["ops"][op] = self.stats["ops"].get(op, 0) + 1
-            req = eng.request(evol_prompt(op, parent["instruction"]), "evolve", max_new_tokens=p.evol_max_new_tokens,
-                              temperature=p.temperature, top_p=p.top_p, seed=seed, system=p.system)
-            cands.append({"parent": parent, "req": req, "synth": provenance(
-                METHOD, eng.ident, parents=[parent["id"]], round=round_no, request=eng.key(req), op=op)})
+            req = eng.request(
+                evol_prompt(op, parent["instruction"]),
+                "evolve",
+                max_new_tokens=p.evol_max_new_tokens,
+                temperature=p.temperature,
+                top_p=p.top_p,
+                seed=seed,
+                system=p.system,
+            )
+            cands.append(
+                {
+                    "parent": parent,
+                    "req": req,
+                    "synth": provenance(
+                        METHOD, eng.ident, parents=[parent["id"]], round=round_no, request=eng.key(req), op=op
+                    ),
+                }
+            )
         try:
             return self._finish(cands, seed)
         except OutOfBudget:
@@ -114,15 +137,27 @@ class EvolInstruct:
             elif p.judge == "similarity":
                 score = rouge_l(c["parent"]["instruction"], c["text"])
                 if score >= p.similarity_threshold:
-                    c["fail"] = ("no_information_gain", {"judge": "similarity", "value": round(score, 4),
-                                                         "threshold": p.similarity_threshold})
+                    c["fail"] = (
+                        "no_information_gain",
+                        {"judge": "similarity", "value": round(score, 4), "threshold": p.similarity_threshold},
+                    )
                 else:
                     live.append(c)
             else:
                 live.append(c)
         if p.judge == "generator" and live:
-            reqs = [eng.request(equal_prompt(c["parent"]["instruction"], c["text"]), "judge", max_new_tokens=8,
-                                temperature=0.0, top_p=1.0, seed=seed, system=p.system) for c in live]
+            reqs = [
+                eng.request(
+                    equal_prompt(c["parent"]["instruction"], c["text"]),
+                    "judge",
+                    max_new_tokens=8,
+                    temperature=0.0,
+                    top_p=1.0,
+                    seed=seed,
+                    system=p.system,
+                )
+                for c in live
+            ]
             for c, answer in zip(live, eng.run(reqs), strict=True):
                 equal = parse_equal(answer)
                 if equal is None:
@@ -131,9 +166,18 @@ class EvolInstruct:
                     c["fail"] = ("no_information_gain", {"judge": "generator", "value": answer.strip()[:100]})
             live = [c for c in live if "fail" not in c]
         if live:
-            reqs = [eng.request(c["text"], "respond", max_new_tokens=p.response_max_new_tokens,
-                                temperature=p.response_temperature, top_p=p.top_p, seed=seed, system=p.system)
-                    for c in live]
+            reqs = [
+                eng.request(
+                    c["text"],
+                    "respond",
+                    max_new_tokens=p.response_max_new_tokens,
+                    temperature=p.response_temperature,
+                    top_p=p.top_p,
+                    seed=seed,
+                    system=p.system,
+                )
+                for c in live
+            ]
             for c, req, answer in zip(live, reqs, eng.run(reqs), strict=True):
                 c["response"] = (answer or "").strip()
                 c["synth"]["response_request"] = eng.key(req)

@@ -54,8 +54,11 @@ def _clean(text: str) -> str:
 
 def _unbold(text: str) -> str:
     # "**Instruction:**" and "**Instruction**:" -> "Instruction:"
-    return _BOLD.sub(lambda m: m.group(1) if m.group(1).endswith(":") else m.group(1) + ":", text) \
-        if "**" in text else text
+    return (
+        _BOLD.sub(lambda m: m.group(1) if m.group(1).endswith(":") else m.group(1) + ":", text)
+        if "**" in text
+        else text
+    )
 
 
 def no_input(text: str | None) -> str:
@@ -98,7 +101,7 @@ def parse_instruction_list(text: str, *, start: int = 1, truncated: bool | None 
     items: list[Item] = []
     for i, m in enumerate(labels):
         end = labels[i + 1].start() if i + 1 < len(labels) else len(text)
-        field, value = m.group(1).lower(), _clean(text[m.end():end])
+        field, value = m.group(1).lower(), _clean(text[m.end() : end])
         if field == "instruction":
             items.append(Item(value))
         elif items and getattr(items[-1], field) is None:
@@ -119,13 +122,14 @@ def parse_instruction_list(text: str, *, start: int = 1, truncated: bool | None 
     return items
 
 
-_INSTANCE_STOP = re.compile(r"^[ \t]*(?:task|class label|input|example \d+)[ \t]*:|^[ \t]*#{3,}",
-                            re.IGNORECASE | re.MULTILINE)
+_INSTANCE_STOP = re.compile(
+    r"^[ \t]*(?:task|class label|input|example \d+)[ \t]*:|^[ \t]*#{3,}", re.IGNORECASE | re.MULTILINE
+)
 
 
 def _until_next(text: str) -> str:
     m = _INSTANCE_STOP.search(text)
-    return _clean(text[:m.start()] if m else text)
+    return _clean(text[: m.start()] if m else text)
 
 
 def _strip_label(text: str, label: str) -> str:
@@ -145,15 +149,15 @@ def parse_instance(text: str, *, output_first: bool) -> tuple[str, str] | None:
         m = re.search(r"(?:^|\n)[ \t]*input[ \t]*:", body, re.IGNORECASE)
         if not m:
             return None
-        label, rest = _clean(body[:m.start()]), body[m.end():]
+        label, rest = _clean(body[: m.start()]), body[m.end() :]
         inp = no_input(_until_next(rest))
         return (inp, label) if label else None
     body = _strip_label(text, "input")
     m = re.search(r"(?:^|\n|\s)output[ \t]*:", body, re.IGNORECASE)
     if not m:
         return None
-    inp = no_input(_clean(body[:m.start()]))
-    out = _until_next(body[m.end():])
+    inp = no_input(_clean(body[: m.start()]))
+    out = _until_next(body[m.end() :])
     return (inp, out) if out else None
 
 

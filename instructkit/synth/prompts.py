@@ -75,8 +75,9 @@ def instruction_prompt(tasks: list[dict], num: int = 20) -> str:
     return prompt
 
 
-CLASSIFY_HEADER = ("Can the following task be regarded as a classification task with finite output labels? "
-                   "Answer Yes or No.\n\n")
+CLASSIFY_HEADER = (
+    "Can the following task be regarded as a classification task with finite output labels? Answer Yes or No.\n\n"
+)
 
 
 def classify_prompt(instruction: str, examples: list[tuple[str, bool]]) -> str:
@@ -94,16 +95,19 @@ CLASSIFY_EXAMPLES = [
     ("Return the SSN number for the person.", False),
     ("Detect if the Reddit thread contains hate speech.", True),
     ("Analyze the sentences below to identify biases.", False),
-    ("Select the longest sentence in terms of the number of words in the paragraph, output the sentence index.",
-     True),
+    ("Select the longest sentence in terms of the number of words in the paragraph, output the sentence index.", True),
 ]
 
-INPUT_FIRST_HEADER = ("Come up with an example for the following task. If the task doesn't require additional "
-                      f"input, write {NO_INPUT} as the input and give the output directly.\n\n")
+INPUT_FIRST_HEADER = (
+    "Come up with an example for the following task. If the task doesn't require additional "
+    f"input, write {NO_INPUT} as the input and give the output directly.\n\n"
+)
 
-OUTPUT_FIRST_HEADER = ("Given the classification task definition, first choose one class label, then generate "
-                       "an input that corresponds to that label. If the task doesn't require input, write "
-                       f"{NO_INPUT} as the input.\n\n")
+OUTPUT_FIRST_HEADER = (
+    "Given the classification task definition, first choose one class label, then generate "
+    "an input that corresponds to that label. If the task doesn't require input, write "
+    f"{NO_INPUT} as the input.\n\n"
+)
 
 
 def instance_prompt(instruction: str, examples: list[dict], *, output_first: bool) -> str:
@@ -145,12 +149,12 @@ in #Rewritten Prompt#
 DEPTH_METHODS = {
     "constraints": "Please add one more constraints/requirements into #The Given Prompt#",
     "deepen": "If #The Given Prompt# contains inquiries about certain issues, the depth and breadth of the "
-              "inquiry can be increased.",
+    "inquiry can be increased.",
     "concretize": "Please replace general concepts with more specific concepts.",
     "reasoning": "If #The Given Prompt# can be solved with just a few simple thinking processes, you can rewrite "
-                 "it to explicitly request multiple-step reasoning.",
+    "it to explicitly request multiple-step reasoning.",
     "complicate_input": "Please add concrete input data that the prompt must work on, in a format such as a "
-                        "table, a code snippet, JSON or a short passage, and refer to it in the prompt.",
+    "table, a code snippet, JSON or a short passage, and refer to it in the prompt.",
 }
 
 BREADTH_TEMPLATE = """I want you act as a Prompt Creator.

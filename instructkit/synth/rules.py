@@ -26,15 +26,41 @@ from dataclasses import dataclass, field
 
 from instructkit.stage import Drop
 
-BLOCKLIST = ("image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
-             "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram")
+BLOCKLIST = (
+    "image",
+    "images",
+    "graph",
+    "graphs",
+    "picture",
+    "pictures",
+    "file",
+    "files",
+    "map",
+    "maps",
+    "draw",
+    "plot",
+    "go to",
+    "video",
+    "audio",
+    "music",
+    "flowchart",
+    "diagram",
+)
 
 # Words of the evolving prompts that must not leak into an evolved instruction (WizardLM).
-COPIED_WORDS = ("#given prompt#", "#the given prompt#", "#rewritten prompt#", "#created prompt#",
-                "given prompt", "rewritten prompt", "created prompt")
+COPIED_WORDS = (
+    "#given prompt#",
+    "#the given prompt#",
+    "#rewritten prompt#",
+    "#created prompt#",
+    "given prompt",
+    "rewritten prompt",
+    "created prompt",
+)
 
 # NLTK's English stop-word list (179 words), inlined: no download at run time.
-STOPWORDS = frozenset("""i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
+STOPWORDS = frozenset(
+    """i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
 yourselves he him his himself she she's her hers herself it it's its itself they them their theirs themselves
 what which who whom this that that'll these those am is are was were be been being have has had having do does
 did doing a an the and but if or because as until while of at by for with about against between into through
@@ -42,7 +68,8 @@ during before after above below to from up down in out on off over under again f
 where why how all any both each few more most other some such no nor not only own same so than too very s t can
 will just don don't should should've now d ll m o re ve y ain aren aren't couldn couldn't didn didn't doesn
 doesn't hadn hadn't hasn hasn't haven haven't isn isn't ma mightn mightn't mustn mustn't needn needn't shan
-shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn wouldn't""".split())
+shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn wouldn't""".split()
+)
 
 
 @dataclass

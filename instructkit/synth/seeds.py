@@ -34,9 +34,12 @@ class SeedTask:
 
 def _from_row(row: object, file: str, line: int) -> SeedTask:
     if not isinstance(row, dict) or not isinstance(row.get("instruction"), str) or not row["instruction"].strip():
-        raise InputError("a seed task needs a non-empty 'instruction' string", file=file, line=line,
-                         hint="Self-Instruct format: {id, instruction, instances: [{input, output}], "
-                              "is_classification}")
+        raise InputError(
+            "a seed task needs a non-empty 'instruction' string",
+            file=file,
+            line=line,
+            hint="Self-Instruct format: {id, instruction, instances: [{input, output}], is_classification}",
+        )
     inp, out = row.get("input", ""), row.get("output", "")
     if "instances" in row:
         instances = row["instances"]
@@ -44,9 +47,13 @@ def _from_row(row: object, file: str, line: int) -> SeedTask:
             raise InputError("'instances' must be a non-empty list of {input, output}", file=file, line=line)
         inp, out = instances[0].get("input", ""), instances[0].get("output", "")
     cls = row.get("is_classification")
-    return SeedTask(id=str(row.get("id") or f"seed_{line}"), instruction=row["instruction"].strip(),
-                    input=str(inp or ""), output=str(out or ""),
-                    is_classification=bool(cls) if cls is not None else None)
+    return SeedTask(
+        id=str(row.get("id") or f"seed_{line}"),
+        instruction=row["instruction"].strip(),
+        input=str(inp or ""),
+        output=str(out or ""),
+        is_classification=bool(cls) if cls is not None else None,
+    )
 
 
 def _from_file(path: Path) -> list[SeedTask]:
@@ -103,8 +110,11 @@ def load_seeds(path: str | os.PathLike) -> tuple[list[SeedTask], object | None]:
     elif path.is_dir():
         seeds, shard_set = _from_set(path)
     else:
-        raise InputError("no such seed set or seed file", file=str(path),
-                         hint="pass a shard set directory or a Self-Instruct seed_tasks.jsonl")
+        raise InputError(
+            "no such seed set or seed file",
+            file=str(path),
+            hint="pass a shard set directory or a Self-Instruct seed_tasks.jsonl",
+        )
     if not seeds:
         raise InputError("no seed tasks found", file=str(path), hint="the seeds need at least one instruction")
     return seeds, shard_set

@@ -32,8 +32,11 @@ def _classify_examples(seeds: list[SeedTask]) -> list[tuple[str, bool]]:
     """Up to 4 Yes and 4 No examples from labelled seeds; the built-in ones when there are none."""
     yes = [(s.instruction, True) for s in seeds if s.is_classification is True][:4]
     no = [(s.instruction, False) for s in seeds if s.is_classification is False][:4]
-    return [x for pair in zip(yes, no, strict=False) for x in pair] + yes[len(no):] + no[len(yes):] if yes and no \
+    return (
+        [x for pair in zip(yes, no, strict=False) for x in pair] + yes[len(no) :] + no[len(yes) :]
+        if yes and no
         else CLASSIFY_EXAMPLES
+    )
 
 
 class SelfInstruct:
@@ -49,23 +52,34 @@ class SelfInstruct:
     def __init__(self, seeds: list[SeedTask], engine: Engine, writer: Any, params: SynthParams):
         self.seeds, self.engine, self.writer, self.p = seeds, engine, writer, params
         self.rng = random.Random(params.seed)
-        self.rules = InstructionRules(min_words=params.min_words, max_words=params.max_words,
-                                      blocklist=tuple(params.blocklist))
+        self.rules = InstructionRules(
+            min_words=params.min_words, max_words=params.max_words, blocklist=tuple(params.blocklist)
+        )
         self.pool = RougePool([s.instruction for s in seeds])
         self.machine: list[dict] = []
         self.cls_examples = _classify_examples(seeds)
         self.with_output = [s for s in seeds if s.output]
         self.accepted = self.seen = 0
-        self.stats: dict[str, Any] = {"batches": 0, "replies": 0, "empty_replies": 0, "items": 0,
-                                      "unused_items": 0, "unfinished": 0, "stopped": "num_instructions"}
+        self.stats: dict[str, Any] = {
+            "batches": 0,
+            "replies": 0,
+            "empty_replies": 0,
+            "items": 0,
+            "unused_items": 0,
+            "unfinished": 0,
+            "stopped": "num_instructions",
+        }
 
     # --- one candidate's end ------------------------------------------------------------------
 
     def _reject(self, item: dict, reason: str, **details: Any) -> None:
         self.writer.count_in()
         self.seen += 1
-        self.writer.reject(candidate_record(item["instruction"], item.get("input"), item.get("output"),
-                                            item["synth"]), reason, **details)
+        self.writer.reject(
+            candidate_record(item["instruction"], item.get("input"), item.get("output"), item["synth"]),
+            reason,
+            **details,
+        )
 
     def _keep(self, item: dict) -> None:
         rec = sft_record(item["instruction"], item["input"], item["output"], item["synth"])
@@ -73,8 +87,9 @@ class SelfInstruct:
         self.writer.write(rec)
         self.seen += 1
         self.accepted += 1
-        self.machine.append({"id": rec["id"], "instruction": item["instruction"], "input": item["input"],
-                             "output": item["output"]})
+        self.machine.append(
+            {"id": rec["id"], "instruction": item["instruction"], "input": item["input"], "output": item["output"]}
+        )
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -99,8 +114,11 @@ class SelfInstruct:
                     break
         except OutOfBudget:
             self.stats["stopped"] = "max_requests"
-        self.stats.update(candidates=self.seen, accepted=self.accepted,
-                          acceptance_rate=round(self.accepted / self.seen, 4) if self.seen else 0.0)
+        self.stats.update(
+            candidates=self.seen,
+            accepted=self.accepted,
+            acceptance_rate=round(self.accepted / self.seen, 4) if self.seen else 0.0,
+        )
         return self.stats
 
     def _batch(self) -> None:
@@ -114,9 +132,15 @@ class SelfInstruct:
                 if (ids := tuple(e["id"] for e in examples)) not in used:
                     break
             used.add(ids)
-            req = self.engine.request(instruction_prompt(examples, p.instructions_per_request), "instructions",
-                                      max_new_tokens=p.max_new_tokens, temperature=p.temperature, top_p=p.top_p,
-                                      seed=p.seed + batch_no, system=p.system)
+            req = self.engine.request(
+                instruction_prompt(examples, p.instructions_per_request),
+                "instructions",
+                max_new_tokens=p.max_new_tokens,
+                temperature=p.temperature,
+                top_p=p.top_p,
+                seed=p.seed + batch_no,
+                system=p.system,
+            )
             prompts.append((req, examples))
         replies = self.engine.run([r for r, _ in prompts])
         pending: list[dict] = []
@@ -130,8 +154,13 @@ class SelfInstruct:
                 if self.accepted + len(pending) >= p.num_instructions:
                     self.stats["unused_items"] += 1
                     continue
-                synth = provenance(METHOD, self.engine.ident, parents=[e["id"] for e in examples], round=batch_no,
-                                   request=self.engine.key(req))
+                synth = provenance(
+                    METHOD,
+                    self.engine.ident,
+                    parents=[e["id"] for e in examples],
+                    round=batch_no,
+                    request=self.engine.key(req),
+                )
                 item = {"instruction": it.instruction, "input": it.input, "output": it.output, "synth": synth}
                 if it.partial:
                     self._reject(item, "partial_item")
@@ -141,8 +170,13 @@ class SelfInstruct:
                     continue
                 score, idx = self.pool.best(it.instruction)
                 if score > p.rouge_threshold:
-                    self._reject(item, "rouge_similar", value=round(score, 4), threshold=p.rouge_threshold,
-                                 similar=self.pool.texts[idx])
+                    self._reject(
+                        item,
+                        "rouge_similar",
+                        value=round(score, 4),
+                        threshold=p.rouge_threshold,
+                        similar=self.pool.texts[idx],
+                    )
                     continue
                 self.pool.add(it.instruction)
                 synth["rouge_max"] = round(score, 4)
@@ -162,9 +196,18 @@ class SelfInstruct:
         """Classify each instruction, then generate its instance input-first or output-first."""
         p = self.p
         batch_no = self.stats["batches"]
-        reqs = [self.engine.request(classify_prompt(it["instruction"], self.cls_examples), "classify",
-                                    max_new_tokens=8, temperature=0.0, top_p=1.0, seed=p.seed + batch_no,
-                                    system=p.system) for it in pending]
+        reqs = [
+            self.engine.request(
+                classify_prompt(it["instruction"], self.cls_examples),
+                "classify",
+                max_new_tokens=8,
+                temperature=0.0,
+                top_p=1.0,
+                seed=p.seed + batch_no,
+                system=p.system,
+            )
+            for it in pending
+        ]
         for it, answer in zip(pending, self.engine.run(reqs), strict=True):
             it["synth"]["is_classification"] = bool(parse_yes_no(answer))
         reqs = []
@@ -172,10 +215,17 @@ class SelfInstruct:
             cls = it["synth"]["is_classification"]
             same = [s for s in self.with_output if s.is_classification in (cls, None)] or self.with_output
             examples = self.rng.sample(same, min(p.instance_examples, len(same)))
-            reqs.append(self.engine.request(instance_prompt(it["instruction"], [s.as_example() for s in examples],
-                                                            output_first=cls), "instance",
-                                            max_new_tokens=p.instance_max_new_tokens, temperature=p.temperature,
-                                            top_p=p.top_p, seed=p.seed + batch_no, system=p.system))
+            reqs.append(
+                self.engine.request(
+                    instance_prompt(it["instruction"], [s.as_example() for s in examples], output_first=cls),
+                    "instance",
+                    max_new_tokens=p.instance_max_new_tokens,
+                    temperature=p.temperature,
+                    top_p=p.top_p,
+                    seed=p.seed + batch_no,
+                    system=p.system,
+                )
+            )
         for it, req, reply in zip(pending, reqs, self.engine.run(reqs), strict=True):
             it["done"] = True
             it["synth"]["instance_request"] = self.engine.key(req)

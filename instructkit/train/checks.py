@@ -39,9 +39,15 @@ class Preflight:
     dropped: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"examples": self.examples, "kept": self.kept, "tokens": self.tokens,
-                "assistant_tokens": self.assistant_tokens, "max_tokens": self.max_tokens,
-                "truncated": self.truncated, "dropped": dict(self.dropped)}
+        return {
+            "examples": self.examples,
+            "kept": self.kept,
+            "tokens": self.tokens,
+            "assistant_tokens": self.assistant_tokens,
+            "max_tokens": self.max_tokens,
+            "truncated": self.truncated,
+            "dropped": dict(self.dropped),
+        }
 
 
 def has_generation_markers(template: str | None) -> bool:
@@ -52,8 +58,10 @@ def has_generation_markers(template: str | None) -> bool:
 def end_of_turn_id(tokenizer) -> int:
     """The id of the end-of-turn token (the tokenizer's eos, as TRL uses it)."""
     if tokenizer.eos_token_id is None:
-        raise ConfigError("the tokenizer has no eos (end-of-turn) token",
-                          hint="use --chat-template chatml, which sets <|im_end|> as end of turn")
+        raise ConfigError(
+            "the tokenizer has no eos (end-of-turn) token",
+            hint="use --chat-template chatml, which sets <|im_end|> as end of turn",
+        )
     return tokenizer.eos_token_id
 
 
@@ -64,19 +72,20 @@ def check_tokenizer(tokenizer, *, model: str = "the model") -> None:
         ConfigError: naming the problem and the option that fixes it.
     """
     if not tokenizer.chat_template:
-        raise ConfigError(f"{model} has no chat template",
-                          hint="a base model needs one: pass --chat-template chatml")
+        raise ConfigError(f"{model} has no chat template", hint="a base model needs one: pass --chat-template chatml")
     if not has_generation_markers(tokenizer.chat_template):
         raise ConfigError(
             f"the chat template of {model} has no {{% generation %}} markers, so assistant-only loss cannot "
             "tell the response tokens from the prompt",
             hint="pass --chat-template training (TRL's variant for known families such as Qwen, Llama 3, Gemma), "
-                 "--chat-template chatml, or a Jinja file with {% generation %}...{% endgeneration %}",
+            "--chat-template chatml, or a Jinja file with {% generation %}...{% endgeneration %}",
         )
     eot = end_of_turn_id(tokenizer)
     if tokenizer.pad_token_id is None:
-        raise ConfigError(f"the tokenizer of {model} has no pad token",
-                          hint="add a dedicated pad token (not the end-of-turn token) to the tokenizer")
+        raise ConfigError(
+            f"the tokenizer of {model} has no pad token",
+            hint="add a dedicated pad token (not the end-of-turn token) to the tokenizer",
+        )
     if tokenizer.pad_token_id == eot:
         raise ConfigError(
             f"the pad token of {model} is the end-of-turn token {tokenizer.eos_token!r} (id {eot}): padding "
@@ -101,13 +110,13 @@ def _spans(mask: list[int]) -> list[tuple[int, int]]:
 
 def tokenize_example(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
     """``(input_ids, assistant_mask)`` of one conversation, the way TRL's SFTTrainer tokenizes it."""
-    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                        return_assistant_tokens_mask=True)
+    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     return list(out["input_ids"]), list(out["assistant_masks"])
 
 
-def preflight_sft(records: list[dict], tokenizer, *, max_length: int, overlong: str = "truncate",
-                  model: str = "the model") -> tuple[list[dict], Preflight]:
+def preflight_sft(
+    records: list[dict], tokenizer, *, max_length: int, overlong: str = "truncate", model: str = "the model"
+) -> tuple[list[dict], Preflight]:
     """Tokenize every record, check its assistant mask, and apply the truncation policy.
 
     Args:
@@ -141,7 +150,7 @@ def preflight_sft(records: list[dict], tokenizer, *, max_length: int, overlong: 
             raise InputError(
                 f"record {rid}: the assistant mask is empty (no token would be trained on)",
                 hint="the chat template's {% generation %} block renders no assistant tokens; fix the template "
-                     "or pass --chat-template chatml",
+                "or pass --chat-template chatml",
             )
         for start, end in spans:
             if eot not in ids[start:end]:
@@ -149,18 +158,21 @@ def preflight_sft(records: list[dict], tokenizer, *, max_length: int, overlong: 
                     f"record {rid}: an assistant turn's mask does not include the end-of-turn token "
                     f"{tokenizer.eos_token!r}, so the model would never learn to stop",
                     hint="move the end-of-turn token inside {% generation %}...{% endgeneration %} in the "
-                         "template, or pass --chat-template chatml",
+                    "template, or pass --chat-template chatml",
                 )
         if len(ids) > max_length:
             if overlong == "error":
-                raise InputError(f"record {rid} has {len(ids)} tokens, over max_length {max_length}",
-                                 hint="raise --max-length, or set overlong=truncate or overlong=drop")
+                raise InputError(
+                    f"record {rid} has {len(ids)} tokens, over max_length {max_length}",
+                    hint="raise --max-length, or set overlong=truncate or overlong=drop",
+                )
             if overlong == "drop":
                 report.dropped["overlong"] = report.dropped.get("overlong", 0) + 1
                 continue
             if not any(mask[:max_length]):
-                report.dropped["no_response_within_max_length"] = \
+                report.dropped["no_response_within_max_length"] = (
                     report.dropped.get("no_response_within_max_length", 0) + 1
+                )
                 continue
             report.truncated += 1
             ids, mask = ids[:max_length], mask[:max_length]
@@ -170,8 +182,9 @@ def preflight_sft(records: list[dict], tokenizer, *, max_length: int, overlong: 
         report.max_tokens = max(report.max_tokens, len(ids))
         kept.append(rec)
     if not kept:
-        raise InputError(f"no example is left to train on ({report.dropped})",
-                         hint="raise --max-length or set overlong=truncate")
+        raise InputError(
+            f"no example is left to train on ({report.dropped})", hint="raise --max-length or set overlong=truncate"
+        )
     return kept, report
 
 

@@ -50,33 +50,47 @@ class TrainParams:
     """Knobs shared by every training stage. Stages subclass this and add their own fields."""
 
     learning_rate: float = field(default=2e-5, metadata={"help": "Peak learning rate (AdamW)."})
-    epochs: float = field(default=1.0, metadata={"help": "Passes over the training data (ignored when max_steps is set)."})
+    epochs: float = field(
+        default=1.0, metadata={"help": "Passes over the training data (ignored when max_steps is set)."}
+    )
     max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimizer steps."})
     batch_size: int = field(default=8, metadata={"help": "Examples per device per forward pass."})
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Forward passes per optimizer step."})
     warmup_ratio: float = field(default=0.0, metadata={"help": "Fraction of steps of linear warmup."})
-    lr_scheduler: str = field(default="linear", metadata={"help": "linear, cosine, constant, ... (transformers names)."})
+    lr_scheduler: str = field(
+        default="linear", metadata={"help": "linear, cosine, constant, ... (transformers names)."}
+    )
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
     optim: str = field(default="adamw_torch", metadata={"help": "Optimizer name (transformers OptimizerNames)."})
     max_length: int = field(default=1024, metadata={"help": "Maximum tokens per example; longer ones are truncated."})
     seed: int = field(default=42, metadata={"help": "Seed for init, shuffling, dropout and the eval split."})
     bf16: str = field(default="auto", metadata={"help": "auto (bf16 on a GPU that supports it), true or false."})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations (saves memory, ~20% slower)."})
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute activations (saves memory, ~20% slower)."}
+    )
     eval_split: float = field(default=0.0, metadata={"help": "Fraction of records held out for evaluation (0: none)."})
     eval_steps: int | None = field(default=None, metadata={"help": "Evaluate every N steps (None: at the end only)."})
     logging_steps: int = field(default=10, metadata={"help": "Log the loss every N steps."})
     save_steps: int | None = field(default=500, metadata={"help": "Checkpoint every N steps (None: no checkpoints)."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most N checkpoints."})
-    keep_checkpoints: bool = field(default=False, metadata={"help": "Move the checkpoints into OUT/checkpoints at the end."})
+    keep_checkpoints: bool = field(
+        default=False, metadata={"help": "Move the checkpoints into OUT/checkpoints at the end."}
+    )
     lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"],
-                                           metadata={"help": "Modules to adapt (peft names; all-linear for every linear layer)."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow model code from the model repo (off: safer)."})
-    dtype: str = field(default="auto", metadata={"help": "Weights dtype when loading: auto, float32, bfloat16, float16."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"],
+        metadata={"help": "Modules to adapt (peft names; all-linear for every linear layer)."},
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow model code from the model repo (off: safer)."}
+    )
+    dtype: str = field(
+        default="auto", metadata={"help": "Weights dtype when loading: auto, float32, bfloat16, float16."}
+    )
 
     def __post_init__(self) -> None:
         if self.bf16 not in ("auto", "true", "false", True, False):
@@ -92,8 +106,14 @@ class TrainParams:
             raise ValueError(f"learning_rate must be >= 0, got {self.learning_rate}")
 
 
-def load_params(cls: type[T], *, config: str | Path | None = None, sets: list[str] | None = None,
-                flags: dict[str, Any] | None = None, what: str | None = None) -> T:
+def load_params(
+    cls: type[T],
+    *,
+    config: str | Path | None = None,
+    sets: list[str] | None = None,
+    flags: dict[str, Any] | None = None,
+    what: str | None = None,
+) -> T:
     """Build a params dataclass: defaults < YAML ``config`` < explicit CLI ``flags`` < ``--set`` items.
 
     Flags whose value is None (not given on the command line) are ignored. Unknown keys are a
@@ -119,7 +139,9 @@ _KIND_HINTS = {
 }
 
 
-def load_records(paths: list[str | Path], kinds: set[str], *, stage: str | None = None) -> tuple[list[dict], list[ShardSet]]:
+def load_records(
+    paths: list[str | Path], kinds: set[str], *, stage: str | None = None
+) -> tuple[list[dict], list[ShardSet]]:
     """Read every record of the shard sets at ``paths``, accepting only the given kinds.
 
     Args:
@@ -143,14 +165,18 @@ def load_records(paths: list[str | Path], kinds: set[str], *, stage: str | None 
         set_kinds = set(s.manifest.get("kinds") or {}) or ({s.kind} if s.kind not in ("mixed", "empty") else set())
         bad = set_kinds - kinds
         if bad:
-            raise InputError(f"{stage} needs {wanted} records; {s.path} holds {', '.join(map(repr, sorted(bad)))}",
-                             hint=_KIND_HINTS.get(next(iter(sorted(kinds))), "pass a set of the right kind"))
+            raise InputError(
+                f"{stage} needs {wanted} records; {s.path} holds {', '.join(map(repr, sorted(bad)))}",
+                hint=_KIND_HINTS.get(next(iter(sorted(kinds))), "pass a set of the right kind"),
+            )
         n = 0
         for rec in s:
             k = kind_of(rec)
             if k not in kinds:
-                raise InputError(f"{stage} needs {wanted} records; {s.path} holds {k!r} (record {rec.get('id')})",
-                                 hint=_KIND_HINTS.get(next(iter(sorted(kinds))), "pass a set of the right kind"))
+                raise InputError(
+                    f"{stage} needs {wanted} records; {s.path} holds {k!r} (record {rec.get('id')})",
+                    hint=_KIND_HINTS.get(next(iter(sorted(kinds))), "pass a set of the right kind"),
+                )
             records.append(rec)
             n += 1
         if n == 0:
@@ -167,8 +193,10 @@ def split_records(records: list[dict], fraction: float, seed: int) -> tuple[list
     random.Random(seed).shuffle(order)
     n_eval = max(1, round(len(records) * fraction))
     if n_eval >= len(records):
-        raise ConfigError(f"eval_split {fraction} leaves no training records out of {len(records)}",
-                          hint="lower --eval-split or add data")
+        raise ConfigError(
+            f"eval_split {fraction} leaves no training records out of {len(records)}",
+            hint="lower --eval-split or add data",
+        )
     held = set(order[:n_eval])
     return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
 
@@ -182,11 +210,15 @@ def _check_model_path(name_or_path: str | Path) -> str:
     looks_local = path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep + os.sep in text
     if looks_local:
         if not path.is_dir():
-            raise InputError("model directory not found", file=text,
-                             hint="build one with: instructkit model tiny out/tiny, or pass a hub id")
+            raise InputError(
+                "model directory not found",
+                file=text,
+                hint="build one with: instructkit model tiny out/tiny, or pass a hub id",
+            )
         if not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
-            raise InputError("not a model directory (no config.json)", file=text,
-                             hint="pass the directory save_pretrained wrote")
+            raise InputError(
+                "not a model directory (no config.json)", file=text, hint="pass the directory save_pretrained wrote"
+            )
     return text
 
 
@@ -206,8 +238,11 @@ def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False,
     try:
         tok = AutoTokenizer.from_pretrained(text, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot load a tokenizer: {str(exc).splitlines()[0]}", file=text,
-                         hint="pass a model directory or a hub id reachable from here") from None
+        raise InputError(
+            f"cannot load a tokenizer: {str(exc).splitlines()[0]}",
+            file=text,
+            hint="pass a model directory or a hub id reachable from here",
+        ) from None
     if chat_template is not None:
         if chat_template == "chatml":
             from instructkit.train.tiny import CHATML_TEMPLATE
@@ -223,17 +258,20 @@ def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False,
             try:
                 patched = get_training_chat_template(tok)
             except ValueError:
-                raise ConfigError(f"TRL has no training variant of the chat template of {text}",
-                                  hint="use --chat-template chatml or a Jinja file with {% generation %} "
-                                       "markers") from None
+                raise ConfigError(
+                    f"TRL has no training variant of the chat template of {text}",
+                    hint="use --chat-template chatml or a Jinja file with {% generation %} markers",
+                ) from None
             if patched is not None:
                 tok.chat_template = patched
         elif Path(chat_template).is_file():
             tok.chat_template = Path(chat_template).read_text("utf-8")
         else:
-            raise ConfigError(f"unknown chat template {chat_template!r}",
-                              hint="use 'chatml', 'training' (TRL's variant for known model families) "
-                                   "or the path of a Jinja template file")
+            raise ConfigError(
+                f"unknown chat template {chat_template!r}",
+                hint="use 'chatml', 'training' (TRL's variant for known model families) "
+                "or the path of a Jinja template file",
+            )
     return tok
 
 
@@ -247,13 +285,19 @@ def load_causal_lm(name_or_path: str | Path, *, trust_remote_code: bool = False,
     return _load(AutoModelForCausalLM, name_or_path, trust_remote_code=trust_remote_code, dtype=dtype, **kwargs)
 
 
-def load_sequence_classifier(name_or_path: str | Path, *, trust_remote_code: bool = False, dtype: Any = None,
-                             num_labels: int = 1):
+def load_sequence_classifier(
+    name_or_path: str | Path, *, trust_remote_code: bool = False, dtype: Any = None, num_labels: int = 1
+):
     """Load a sequence-classification model (a reward model: ``num_labels=1``), safetensors only."""
     from transformers import AutoModelForSequenceClassification
 
-    return _load(AutoModelForSequenceClassification, name_or_path, trust_remote_code=trust_remote_code,
-                 dtype=dtype, num_labels=num_labels)
+    return _load(
+        AutoModelForSequenceClassification,
+        name_or_path,
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+        num_labels=num_labels,
+    )
 
 
 def _load(auto_cls, name_or_path, *, trust_remote_code: bool, dtype: Any, **kwargs):
@@ -266,12 +310,20 @@ def _load(auto_cls, name_or_path, *, trust_remote_code: bool, dtype: Any, **kwar
         if not isinstance(dtype, torch.dtype):
             raise ConfigError(f"unknown dtype {name!r}", hint="use auto, float32, bfloat16 or float16")
     try:
-        return auto_cls.from_pretrained(text, trust_remote_code=trust_remote_code, use_safetensors=True,
-                                        dtype=dtype if dtype is not None else "auto", **kwargs)
+        return auto_cls.from_pretrained(
+            text,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True,
+            dtype=dtype if dtype is not None else "auto",
+            **kwargs,
+        )
     except (OSError, ValueError) as exc:
-        raise InputError(f"cannot load the model: {str(exc).splitlines()[0]}", file=text,
-                         hint="the directory needs config.json and *.safetensors weights "
-                              "(pickle .bin weights are refused for safety)") from None
+        raise InputError(
+            f"cannot load the model: {str(exc).splitlines()[0]}",
+            file=text,
+            hint="the directory needs config.json and *.safetensors weights "
+            "(pickle .bin weights are refused for safety)",
+        ) from None
 
 
 def quiet_libraries() -> None:
@@ -299,8 +351,12 @@ def device_info() -> dict[str, Any]:
     import torch
 
     if torch.cuda.is_available():
-        return {"device": "cuda", "gpus": torch.cuda.device_count(), "name": torch.cuda.get_device_name(0),
-                "bf16": bool(torch.cuda.is_bf16_supported())}
+        return {
+            "device": "cuda",
+            "gpus": torch.cuda.device_count(),
+            "name": torch.cuda.get_device_name(0),
+            "bf16": bool(torch.cuda.is_bf16_supported()),
+        }
     return {"device": "cpu", "gpus": 0, "name": "cpu", "bf16": False}
 
 
@@ -310,8 +366,9 @@ def flash_attention_available() -> bool:
 
     import torch
 
-    return torch.cuda.is_available() and any(importlib.util.find_spec(m) is not None
-                                             for m in ("flash_attn", "flash_attn_interface"))
+    return torch.cuda.is_available() and any(
+        importlib.util.find_spec(m) is not None for m in ("flash_attn", "flash_attn_interface")
+    )
 
 
 # --- trainer config --------------------------------------------------------------------------
@@ -321,8 +378,9 @@ def resolve_bf16(value: str | bool, device: dict[str, Any]) -> bool:
     """``auto`` means bf16 on a GPU that supports it and fp32 on the CPU."""
     if value in (True, "true"):
         if not device["bf16"]:
-            raise ConfigError("bf16=true but this device does not support bf16",
-                              hint="use --set bf16=auto (fp32 on the CPU)")
+            raise ConfigError(
+                "bf16=true but this device does not support bf16", hint="use --set bf16=auto (fp32 on the CPU)"
+            )
         return True
     if value in (False, "false"):
         return False
@@ -383,13 +441,36 @@ def peft_config(p: TrainParams, task_type: str):
     from peft import LoraConfig
 
     target = p.lora_target_modules
-    return LoraConfig(r=p.lora_r, lora_alpha=p.lora_alpha, lora_dropout=p.lora_dropout, task_type=task_type,
-                      target_modules=target[0] if target == ["all-linear"] else target)
+    return LoraConfig(
+        r=p.lora_r,
+        lora_alpha=p.lora_alpha,
+        lora_dropout=p.lora_dropout,
+        task_type=task_type,
+        target_modules=target[0] if target == ["all-linear"] else target,
+    )
 
 
 __all__ = [
-    "LIBRARIES", "OutputDir", "TrainParams", "device_info", "flash_attention_available", "library_versions",
-    "load_causal_lm", "load_params", "load_records", "load_sequence_classifier", "load_tokenizer", "peft_config",
-    "progress_callback", "quiet_libraries", "read_model_manifest", "resolve_bf16", "seed_everything",
-    "split_records", "trainer_config_dict", "trainer_kwargs", "use_our_progress", "write_model_manifest",
+    "LIBRARIES",
+    "OutputDir",
+    "TrainParams",
+    "device_info",
+    "flash_attention_available",
+    "library_versions",
+    "load_causal_lm",
+    "load_params",
+    "load_records",
+    "load_sequence_classifier",
+    "load_tokenizer",
+    "peft_config",
+    "progress_callback",
+    "quiet_libraries",
+    "read_model_manifest",
+    "resolve_bf16",
+    "seed_everything",
+    "split_records",
+    "trainer_config_dict",
+    "trainer_kwargs",
+    "use_our_progress",
+    "write_model_manifest",
 ]

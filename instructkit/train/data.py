@@ -51,16 +51,21 @@ def preference_rows(records: list[dict], *, margins: str = "none", margin_scale:
     rows = []
     found = 0
     for r in records:
-        row = {"prompt": training_messages(r["prompt"]), "chosen": training_messages(r["chosen"]),
-               "rejected": training_messages(r["rejected"])}
+        row = {
+            "prompt": training_messages(r["prompt"]),
+            "chosen": training_messages(r["chosen"]),
+            "rejected": training_messages(r["rejected"]),
+        }
         if margins == "meta":
             m = margin_of(r)
             found += m is not None
             row["margin"] = (m or 0.0) * margin_scale
         rows.append(row)
     if margins == "meta" and not found:
-        raise ConfigError("margins=meta but no record carries meta.margin or meta.annotate.margin",
-                          hint="use margins=none, or binarise ratings with annotate-import --binarize")
+        raise ConfigError(
+            "margins=meta but no record carries meta.margin or meta.annotate.margin",
+            hint="use margins=none, or binarise ratings with annotate-import --binarize",
+        )
     return rows
 
 

@@ -100,11 +100,17 @@ class OutputDir:
             raise InputError("output path is a file", file=str(self.out))
         out_busy = self.out.is_dir() and any(self.out.iterdir())
         if out_busy and not (force or resume):
-            raise InputError("output directory exists and is not empty", file=str(self.out),
-                             hint="pass --force to replace it, or --resume to continue its training")
+            raise InputError(
+                "output directory exists and is not empty",
+                file=str(self.out),
+                hint="pass --force to replace it, or --resume to continue its training",
+            )
         if self.partial.exists() and not (force or resume):
-            raise InputError(f"an interrupted run left {self.partial}", file=str(self.out),
-                             hint="pass --resume to continue it from its last checkpoint, or --force to start over")
+            raise InputError(
+                f"an interrupted run left {self.partial}",
+                file=str(self.out),
+                hint="pass --resume to continue it from its last checkpoint, or --force to start over",
+            )
 
     def start(self) -> None:
         """Create ``OUT.partial`` (call once inputs and config are checked, just before training)."""
@@ -142,8 +148,11 @@ class OutputDir:
         if self._resumed_from is None:
             ckpt = self.latest_checkpoint()
             if ckpt is None:
-                raise InputError("--resume: no checkpoint to resume from", file=str(self.out),
-                                 hint="checkpoints are written every save_steps steps; run without --resume")
+                raise InputError(
+                    "--resume: no checkpoint to resume from",
+                    file=str(self.out),
+                    hint="checkpoints are written every save_steps steps; run without --resume",
+                )
             self._resumed_from = str(ckpt)
         return self._resumed_from
 
@@ -187,9 +196,17 @@ def trainer_config_dict(args) -> dict:
     return _scrub(data)
 
 
-def write_model_manifest(out: str | Path, *, stage: str, inputs: list[ShardSet], config: dict,
-                         metrics: dict, extra: dict | None = None, log_history: list[dict] | None = None,
-                         started: float | None = None) -> Path:
+def write_model_manifest(
+    out: str | Path,
+    *,
+    stage: str,
+    inputs: list[ShardSet],
+    config: dict,
+    metrics: dict,
+    extra: dict | None = None,
+    log_history: list[dict] | None = None,
+    started: float | None = None,
+) -> Path:
     """Write ``OUT/manifest.json`` atomically (temp file + rename); secrets are redacted.
 
     Args:
@@ -206,8 +223,9 @@ def write_model_manifest(out: str | Path, *, stage: str, inputs: list[ShardSet],
     manifest = {
         "format": "instructkit.model/1",
         "stage": stage,
-        "inputs": [{"path": str(s.path), "fingerprint": s.fingerprint, "kind": s.kind, "records": len(s)}
-                   for s in inputs],
+        "inputs": [
+            {"path": str(s.path), "fingerprint": s.fingerprint, "kind": s.kind, "records": len(s)} for s in inputs
+        ],
         "config": _scrub(config),
         "metrics": _scrub(metrics),
         "versions": library_versions(),

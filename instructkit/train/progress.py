@@ -24,10 +24,17 @@ def progress_callback(*, description: str = "training"):
 
             from instructkit.cli.common import console
 
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(), console=console)
-            self.task = self.progress.add_task(description, total=state.max_steps, completed=state.global_step,
-                                               loss="-")
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self.task = self.progress.add_task(
+                description, total=state.max_steps, completed=state.global_step, loss="-"
+            )
             self.progress.start()
 
         def on_step_end(self, args, state, control, **kwargs):
@@ -43,8 +50,11 @@ def progress_callback(*, description: str = "training"):
                     self.progress.update(self.task, loss=f"{logs['loss']:.4f}")
                 return
             shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in logs.items() if k != "total_flos"}
-            print(f"step {state.global_step}/{state.max_steps} " + " ".join(f"{k}={v}" for k, v in shown.items()),
-                  file=sys.stderr, flush=True)
+            print(
+                f"step {state.global_step}/{state.max_steps} " + " ".join(f"{k}={v}" for k, v in shown.items()),
+                file=sys.stderr,
+                flush=True,
+            )
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.progress is not None:
@@ -61,5 +71,3 @@ def use_our_progress(trainer, *, description: str = "training") -> None:
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(progress_callback(description=description))
-
-

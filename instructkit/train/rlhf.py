@@ -40,8 +40,23 @@ from instructkit.train.common import (
 
 ALGOS = ("ppo", "grpo", "rloo", "dpo", "kto")
 # Loss names of the stable TRL 1.16 configs (trl/trainer/*_config.py), checked before TRL sees them.
-DPO_LOSSES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
-              "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
+DPO_LOSSES = (
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sft",
+    "sigmoid_norm",
+)
 KTO_LOSSES = ("kto", "apo_zero_unpaired")
 GRPO_LOSSES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 
@@ -94,8 +109,10 @@ class DPOParams(TrainParams):
     learning_rate: float = field(default=1e-6, metadata=_h("Peak learning rate (AdamW)."))
     logging_steps: int = field(default=1, metadata=_h("Log every N optimizer steps (1: every step)."))
     beta: float = field(default=0.1, metadata=_h("Deviation from the reference (tau for ipo)."))
-    loss_type: list[str] = field(default_factory=lambda: ["sigmoid"], metadata=_h(
-        f"DPO loss(es): {', '.join(DPO_LOSSES)}; several are summed with loss_weights."))
+    loss_type: list[str] = field(
+        default_factory=lambda: ["sigmoid"],
+        metadata=_h(f"DPO loss(es): {', '.join(DPO_LOSSES)}; several are summed with loss_weights."),
+    )
     loss_weights: list[float] | None = field(default=None, metadata=_h("Weights when several losses are given."))
     label_smoothing: float = field(default=0.0, metadata=_h("Robust DPO / EXO label smoothing."))
     truncation_mode: str = field(default="keep_start", metadata=_h("keep_start or keep_end when over max_length."))
@@ -167,17 +184,30 @@ def unpaired_rows(records: list[dict]) -> list[dict]:
             rows.append({"prompt": _messages(r["prompt"]), "completion": _messages(r["chosen"]), "label": True})
             rows.append({"prompt": _messages(r["prompt"]), "completion": _messages(r["rejected"]), "label": False})
         elif "completion" in r and "label" in r:
-            rows.append({"prompt": _messages(r["prompt"]), "completion": _messages(r["completion"]),
-                         "label": bool(r["label"])})
+            rows.append(
+                {"prompt": _messages(r["prompt"]), "completion": _messages(r["completion"]), "label": bool(r["label"])}
+            )
         else:
-            raise InputError(f"kto: record {r.get('id')} is a prompt without 'completion' and 'label'",
-                             hint="pass preference sets or unpaired sets (prompt, completion, label)")
+            raise InputError(
+                f"kto: record {r.get('id')} is a prompt without 'completion' and 'label'",
+                hint="pass preference sets or unpaired sets (prompt, completion, label)",
+            )
     return rows
 
 
 # Per-step values worth surfacing in the summary and manifest metrics (TRL's log names).
-SUMMARY_KEYS = ("reward", "reward_std", "kl", "entropy", "clip_ratio/region_mean", "rewards/chosen", "rewards/rejected",
-                "rewards/margins", "rewards/accuracies", "loss")
+SUMMARY_KEYS = (
+    "reward",
+    "reward_std",
+    "kl",
+    "entropy",
+    "clip_ratio/region_mean",
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "rewards/accuracies",
+    "loss",
+)
 
 
 def last_logged(history: list[dict]) -> dict[str, float]:
@@ -200,30 +230,77 @@ def _trl_config(algo: str, p, output_dir: Path, has_eval: bool):
     common = dict(disable_dropout=True, model_init_kwargs=None)
     if algo in ("grpo", "rloo"):
         kw["remove_unused_columns"] = False  # keep the records' columns: reward functions receive them
-        online = dict(num_generations=p.num_generations, max_completion_length=p.max_completion_length,
-                      steps_per_generation=p.steps_per_generation, generation_batch_size=None,
-                      num_iterations=p.num_iterations, temperature=p.temperature, top_p=p.top_p, top_k=p.top_k,
-                      min_p=None, repetition_penalty=p.repetition_penalty, beta=p.beta, epsilon=p.epsilon,
-                      reward_weights=p.reward_weights, mask_truncated_completions=p.mask_truncated_completions,
-                      use_vllm=False, log_completions=False, shuffle_dataset=True, pad_to_multiple_of=None,
-                      sync_ref_model=False, generation_kwargs=None)
+        online = dict(
+            num_generations=p.num_generations,
+            max_completion_length=p.max_completion_length,
+            steps_per_generation=p.steps_per_generation,
+            generation_batch_size=None,
+            num_iterations=p.num_iterations,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            top_k=p.top_k,
+            min_p=None,
+            repetition_penalty=p.repetition_penalty,
+            beta=p.beta,
+            epsilon=p.epsilon,
+            reward_weights=p.reward_weights,
+            mask_truncated_completions=p.mask_truncated_completions,
+            use_vllm=False,
+            log_completions=False,
+            shuffle_dataset=True,
+            pad_to_multiple_of=None,
+            sync_ref_model=False,
+            generation_kwargs=None,
+        )
         if algo == "grpo":
             return trl.GRPOConfig(**kw, **common, **online, loss_type=p.loss_type, scale_rewards=p.scale_rewards)
         return trl.RLOOConfig(**kw, **common, **online, normalize_advantages=p.normalize_advantages)
-    offline = dict(max_length=p.max_length, pad_to_multiple_of=None, beta=p.beta, dataset_num_proc=None,
-                   precompute_ref_log_probs=p.precompute_ref_log_probs, sync_ref_model=False,
-                   activation_offloading=False)
+    offline = dict(
+        max_length=p.max_length,
+        pad_to_multiple_of=None,
+        beta=p.beta,
+        dataset_num_proc=None,
+        precompute_ref_log_probs=p.precompute_ref_log_probs,
+        sync_ref_model=False,
+        activation_offloading=False,
+    )
     if algo == "dpo":
-        return trl.DPOConfig(**kw, **common, **offline, loss_type=list(p.loss_type), loss_weights=p.loss_weights,
-                             label_smoothing=p.label_smoothing, truncation_mode=p.truncation_mode,
-                             use_weighting=p.use_weighting, padding_free=False, ld_alpha=None)
-    return trl.KTOConfig(**kw, **common, **offline, loss_type=p.loss_type, desirable_weight=p.desirable_weight,
-                         undesirable_weight=p.undesirable_weight)
+        return trl.DPOConfig(
+            **kw,
+            **common,
+            **offline,
+            loss_type=list(p.loss_type),
+            loss_weights=p.loss_weights,
+            label_smoothing=p.label_smoothing,
+            truncation_mode=p.truncation_mode,
+            use_weighting=p.use_weighting,
+            padding_free=False,
+            ld_alpha=None,
+        )
+    return trl.KTOConfig(
+        **kw,
+        **common,
+        **offline,
+        loss_type=p.loss_type,
+        desirable_weight=p.desirable_weight,
+        undesirable_weight=p.undesirable_weight,
+    )
 
 
-def run_rlhf(inputs: list[str | Path], *, algo: str, policy: str, out: str | Path, params: Any,
-             reward_model: str | None = None, reward_fns: list[str] = (), ref_model: str | None = None,
-             force: bool = False, resume: bool = False, callbacks: list[Any] = ()) -> dict[str, Any]:
+def run_rlhf(
+    inputs: list[str | Path],
+    *,
+    algo: str,
+    policy: str,
+    out: str | Path,
+    params: Any,
+    reward_model: str | None = None,
+    reward_fns: list[str] = (),
+    ref_model: str | None = None,
+    force: bool = False,
+    resume: bool = False,
+    callbacks: list[Any] = (),
+) -> dict[str, Any]:
     """Train ``policy`` with ``algo`` on the shard sets ``inputs``; write a HF model dir plus manifest at ``out``.
 
     Returns:
@@ -232,8 +309,17 @@ def run_rlhf(inputs: list[str | Path], *, algo: str, policy: str, out: str | Pat
     if algo == "ppo":
         from instructkit.train.ppo.run import run_ppo
 
-        return run_ppo(inputs, policy=policy, out=out, cfg=params, reward_model=reward_model, reward_fns=reward_fns,
-                       ref_model=ref_model, force=force, resume=resume)
+        return run_ppo(
+            inputs,
+            policy=policy,
+            out=out,
+            cfg=params,
+            reward_model=reward_model,
+            reward_fns=reward_fns,
+            ref_model=ref_model,
+            force=force,
+            resume=resume,
+        )
     started = time.time()
     online = algo in ("grpo", "rloo")
     if online and not (reward_model or reward_fns):
@@ -242,7 +328,9 @@ def run_rlhf(inputs: list[str | Path], *, algo: str, policy: str, out: str | Pat
         raise ConfigError(f"{algo} learns from preferences, not rewards: drop --reward-model/--reward-fn")
     if online and ref_model:
         raise ConfigError(f"{algo}: TRL's reference is the initial policy; --ref-model is only for ppo, dpo and kto")
-    kinds = {"prompt", "sft", "preference"} if online else ({"preference"} if algo == "dpo" else {"preference", "prompt"})
+    kinds = (
+        {"prompt", "sft", "preference"} if online else ({"preference"} if algo == "dpo" else {"preference", "prompt"})
+    )
     records, sets = load_records(inputs, kinds, stage=f"rlhf --algo {algo}")
     outdir = OutputDir(out, force=force, resume=resume)
     quiet_libraries()
@@ -276,9 +364,15 @@ def run_rlhf(inputs: list[str | Path], *, algo: str, policy: str, out: str | Pat
             config = _trl_config(algo, params, outdir.checkpoints, has_eval=eval_ds is not None)
         except ValueError as exc:  # TRL's own consistency checks (e.g. batch size vs num_generations)
             raise ConfigError(f"{algo}: {str(exc).splitlines()[0]}", hint="fix the value with --set") from None
-        common = dict(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
-                      processing_class=tokenizer, peft_config=peft_config(params, "CAUSAL_LM"),
-                      callbacks=list(callbacks))
+        common = dict(
+            model=model,
+            args=config,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=tokenizer,
+            peft_config=peft_config(params, "CAUSAL_LM"),
+            callbacks=list(callbacks),
+        )
         if online:
             from instructkit.train.ppo.rewards import load_reward_fn
 
@@ -295,8 +389,11 @@ def run_rlhf(inputs: list[str | Path], *, algo: str, policy: str, out: str | Pat
             cls = trl.GRPOTrainer if algo == "grpo" else trl.RLOOTrainer
             trainer = cls(reward_funcs=funcs, reward_processing_classes=procs, **common)
         else:
-            ref = load_causal_lm(ref_model, trust_remote_code=params.trust_remote_code, dtype=params.dtype) \
-                if ref_model else None
+            ref = (
+                load_causal_lm(ref_model, trust_remote_code=params.trust_remote_code, dtype=params.dtype)
+                if ref_model
+                else None
+            )
             cls = trl.DPOTrainer if algo == "dpo" else trl.KTOTrainer
             trainer = cls(ref_model=ref, **common)
         use_our_progress(trainer, description=algo)
@@ -317,18 +414,33 @@ def run_rlhf(inputs: list[str | Path], *, algo: str, policy: str, out: str | Pat
             final = final.merge_and_unload()
         if pairs_eval:
             ref_for_eval = trainer.ref_model if trainer.ref_model is not None else load_causal_lm(policy)
-            metrics.update({f"heldout_{k}": v for k, v in preference_margins(
-                final, ref_for_eval, tokenizer, eval_recs, beta=params.beta).items()})
+            metrics.update(
+                {
+                    f"heldout_{k}": v
+                    for k, v in preference_margins(final, ref_for_eval, tokenizer, eval_recs, beta=params.beta).items()
+                }
+            )
         final.save_pretrained(outdir.model, safe_serialization=True)
         tokenizer.save_pretrained(outdir.model)
         write_model_manifest(
-            outdir.model, stage=f"rlhf-{algo}", inputs=sets, metrics=metrics, started=started,
-            config={"params": params, "trainer": trainer_config_dict(config)}, log_history=trainer.state.log_history,
-            extra={"algo": algo, "policy": str(policy), "reward_model": reward_model, "reward_fns": list(reward_fns),
-                   "ref_model": ref_model or "policy (TRL)", "device": device_info(),
-                   "resumed_from": outdir.resume_from(),
-                   "data": {"train_records": len(train_recs), "eval_records": len(eval_recs),
-                            "train_rows": len(train_ds)}})
+            outdir.model,
+            stage=f"rlhf-{algo}",
+            inputs=sets,
+            metrics=metrics,
+            started=started,
+            config={"params": params, "trainer": trainer_config_dict(config)},
+            log_history=trainer.state.log_history,
+            extra={
+                "algo": algo,
+                "policy": str(policy),
+                "reward_model": reward_model,
+                "reward_fns": list(reward_fns),
+                "ref_model": ref_model or "policy (TRL)",
+                "device": device_info(),
+                "resumed_from": outdir.resume_from(),
+                "data": {"train_records": len(train_recs), "eval_records": len(eval_recs), "train_rows": len(train_ds)},
+            },
+        )
         path = outdir.commit(keep_checkpoints=params.keep_checkpoints)
     except BaseException:
         outdir.abandon()

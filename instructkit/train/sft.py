@@ -43,20 +43,34 @@ from instructkit.train.output import is_main_process, save_final
 class SFTParams(TrainParams):
     """Parameters of ``instructkit sft`` (YAML keys; ``--set key=value`` overrides)."""
 
-    chat_template: str | None = field(default=None, metadata={
-        "help": "None: the model's; chatml: ours, for base models; training: TRL's variant for known families; "
-                "or a Jinja file."})
-    overlong: str = field(default="truncate", metadata={
-        "help": "Examples over max_length: truncate (keep the start), drop, or error."})
-    packing: bool = field(default=False, metadata={
-        "help": "Pack examples into max_length blocks (GPU with FlashAttention only; refused on the CPU)."})
-    packing_strategy: str = field(default="bfd", metadata={
-        "help": "bfd (best-fit decreasing), bfd_split (splits overflow) or wrapped (cuts mid-example)."})
+    chat_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "None: the model's; chatml: ours, for base models; training: TRL's variant for known families; "
+            "or a Jinja file."
+        },
+    )
+    overlong: str = field(
+        default="truncate", metadata={"help": "Examples over max_length: truncate (keep the start), drop, or error."}
+    )
+    packing: bool = field(
+        default=False,
+        metadata={"help": "Pack examples into max_length blocks (GPU with FlashAttention only; refused on the CPU)."},
+    )
+    packing_strategy: str = field(
+        default="bfd",
+        metadata={"help": "bfd (best-fit decreasing), bfd_split (splits overflow) or wrapped (cuts mid-example)."},
+    )
     loss_type: str = field(default="nll", metadata={"help": "nll, or dft (Dynamic Fine-Tuning, arXiv 2508.05629)."})
-    merge_lora: bool = field(default=True, metadata={
-        "help": "With lora: merge the adapters into the weights and save a full model (false: adapters only)."})
-    neftune_noise_alpha: float | None = field(default=None, metadata={
-        "help": "NEFTune embedding noise (Jain et al. 2023, arXiv 2310.05914); None: off."})
+    merge_lora: bool = field(
+        default=True,
+        metadata={
+            "help": "With lora: merge the adapters into the weights and save a full model (false: adapters only)."
+        },
+    )
+    neftune_noise_alpha: float | None = field(
+        default=None, metadata={"help": "NEFTune embedding noise (Jain et al. 2023, arXiv 2310.05914); None: off."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -105,8 +119,16 @@ def sft_config(params: SFTParams, output_dir: Path, *, has_eval: bool):
     )
 
 
-def run_sft(inputs: list[str | Path], *, model: str, out: str | Path, params: SFTParams, force: bool = False,
-            resume: bool = False, callbacks: list[Any] = ()) -> dict[str, Any]:
+def run_sft(
+    inputs: list[str | Path],
+    *,
+    model: str,
+    out: str | Path,
+    params: SFTParams,
+    force: bool = False,
+    resume: bool = False,
+    callbacks: list[Any] = (),
+) -> dict[str, Any]:
     """Train ``model`` on the ``sft`` sets ``inputs`` and write a model directory at ``out``.
 
     Args:
@@ -129,26 +151,37 @@ def run_sft(inputs: list[str | Path], *, model: str, out: str | Path, params: SF
     seed_everything(params.seed)
     tokenizer = load_tokenizer(model, trust_remote_code=params.trust_remote_code, chat_template=params.chat_template)
     train_recs, eval_recs = split_records(records, params.eval_split, params.seed)
-    train_recs, pre = preflight_sft(train_recs, tokenizer, max_length=params.max_length,
-                                    overlong=params.overlong, model=str(model))
+    train_recs, pre = preflight_sft(
+        train_recs, tokenizer, max_length=params.max_length, overlong=params.overlong, model=str(model)
+    )
     pre_eval = None
     if eval_recs:
-        eval_recs, pre_eval = preflight_sft(eval_recs, tokenizer, max_length=params.max_length,
-                                            overlong=params.overlong, model=str(model))
+        eval_recs, pre_eval = preflight_sft(
+            eval_recs, tokenizer, max_length=params.max_length, overlong=params.overlong, model=str(model)
+        )
 
     from trl import SFTTrainer
 
-    lm = load_causal_lm(model, trust_remote_code=params.trust_remote_code, dtype=params.dtype,
-                        **({"attn_implementation": attn} if attn else {}))
+    lm = load_causal_lm(
+        model,
+        trust_remote_code=params.trust_remote_code,
+        dtype=params.dtype,
+        **({"attn_implementation": attn} if attn else {}),
+    )
     if len(tokenizer) > lm.get_input_embeddings().weight.shape[0]:
         lm.resize_token_embeddings(len(tokenizer))  # --chat-template chatml added <|im_start|>/<|im_end|>
     outdir.start()
     try:
         config = sft_config(params, outdir.checkpoints, has_eval=bool(eval_recs))
-        trainer = SFTTrainer(model=lm, args=config, train_dataset=sft_dataset(train_recs),
-                             eval_dataset=sft_dataset(eval_recs) if eval_recs else None,
-                             processing_class=tokenizer, peft_config=peft_config(params, "CAUSAL_LM"),
-                             callbacks=list(callbacks))
+        trainer = SFTTrainer(
+            model=lm,
+            args=config,
+            train_dataset=sft_dataset(train_recs),
+            eval_dataset=sft_dataset(eval_recs) if eval_recs else None,
+            processing_class=tokenizer,
+            peft_config=peft_config(params, "CAUSAL_LM"),
+            callbacks=list(callbacks),
+        )
         use_our_progress(trainer, description="sft")
         resumed_from = outdir.resume_from()
         result = trainer.train(resume_from_checkpoint=resumed_from)
@@ -159,12 +192,20 @@ def run_sft(inputs: list[str | Path], *, model: str, out: str | Path, params: SF
         save_final(trainer, outdir.model, tokenizer, merge_lora=params.lora and params.merge_lora)
         if is_main_process():
             write_model_manifest(
-                outdir.model, stage="sft", inputs=sets, metrics=metrics, started=started,
+                outdir.model,
+                stage="sft",
+                inputs=sets,
+                metrics=metrics,
+                started=started,
                 config={"params": params, "trainer": trainer_config_dict(config)},
                 log_history=trainer.state.log_history,
-                extra={"base_model": str(model), "chat_template": params.chat_template or "model",
-                       "device": device_info(), "resumed_from": resumed_from,
-                       "data": {"train": pre.as_dict(), "eval": pre_eval.as_dict() if pre_eval else None}},
+                extra={
+                    "base_model": str(model),
+                    "chat_template": params.chat_template or "model",
+                    "device": device_info(),
+                    "resumed_from": resumed_from,
+                    "data": {"train": pre.as_dict(), "eval": pre_eval.as_dict() if pre_eval else None},
+                },
             )
         path = outdir.commit(keep_checkpoints=params.keep_checkpoints)
     except BaseException:

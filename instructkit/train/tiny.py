@@ -65,13 +65,19 @@ def build_tokenizer(out: Path, *, vocab_size: int = 512, texts: list[Path] | Non
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(_corpus(texts if texts is not None else [default_sample_dir()]), trainer=trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|im_end|>", bos_token="<|endoftext|>",
-        unk_token=None, additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        tokenizer_object=tok,
+        pad_token="<|pad|>",
+        eos_token="<|im_end|>",
+        bos_token="<|endoftext|>",
+        unk_token=None,
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
     )
     fast.chat_template = CHATML_TEMPLATE
     fast.model_max_length = 2048
@@ -80,9 +86,17 @@ def build_tokenizer(out: Path, *, vocab_size: int = 512, texts: list[Path] | Non
     return fast
 
 
-def build_tiny(out: str | Path, *, hidden_size: int = 64, layers: int = 2, heads: int = 4,
-               vocab_size: int = 512, max_positions: int = 1024, seed: int = 0,
-               texts: list[Path] | None = None) -> Path:
+def build_tiny(
+    out: str | Path,
+    *,
+    hidden_size: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    vocab_size: int = 512,
+    max_positions: int = 1024,
+    seed: int = 0,
+    texts: list[Path] | None = None,
+) -> Path:
     """Build and save a tiny Llama plus tokenizer in ``out``; returns ``out``.
 
     Args:
@@ -103,18 +117,34 @@ def build_tiny(out: str | Path, *, hidden_size: int = 64, layers: int = 2, heads
     tokenizer = build_tokenizer(out, vocab_size=vocab_size, texts=texts)
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 4,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-        max_position_embeddings=max_positions, tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 4,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
     )
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)
-    (out / "instructkit.json").write_text(json.dumps({
-        "built_by": "instructkit model tiny", "hidden_size": hidden_size, "layers": layers, "heads": heads,
-        "vocab_size": len(tokenizer), "seed": seed,
-    }, indent=2) + "\n")
+    (out / "instructkit.json").write_text(
+        json.dumps(
+            {
+                "built_by": "instructkit model tiny",
+                "hidden_size": hidden_size,
+                "layers": layers,
+                "heads": heads,
+                "vocab_size": len(tokenizer),
+                "seed": seed,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     return out

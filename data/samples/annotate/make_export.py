@@ -53,8 +53,14 @@ def ratings(rng: random.Random, who: int, i: int, criteria: list[str], top: int)
     for c in criteria:
         noise = {2: 0.5, 3: 1.2, 4: 0.5}[who]
         value = truth(i, top) + rng.uniform(-noise, noise) + (1.0 if who == 4 else 0.0)
-        out.append({"from_name": c, "to_name": "response", "type": "rating",
-                    "value": {"rating": int(min(top, max(1, round(value))))}})
+        out.append(
+            {
+                "from_name": c,
+                "to_name": "response",
+                "type": "rating",
+                "value": {"rating": int(min(top, max(1, round(value))))},
+            }
+        )
     return out
 
 
@@ -80,16 +86,40 @@ def simulate(tasks_dir: Path, seed: int = 7) -> list[dict]:
             else:
                 raise SystemExit(f"make_export.py simulates pairwise and rating tasks, not {template}")
             stamp = clock.isoformat().replace("+00:00", "Z")
-            anns.append({"id": ann_id, "completed_by": who, "result": result, "was_cancelled": cancelled,
-                         "ground_truth": False, "created_at": stamp, "updated_at": stamp,
-                         "lead_time": None if cancelled else round(rng.uniform(5, 60), 3), "prediction": {},
-                         "result_count": len(result), "task": task_id, "project": 1, "parent_prediction": None,
-                         "parent_annotation": None})
-        out.append({"id": task_id, "annotations": anns, "drafts": [], "predictions": [], "data": data, "meta": {},
-                    "created_at": BASE_TIME.isoformat().replace("+00:00", "Z"), "inner_id": task_id,
-                    "total_annotations": len([a for a in anns if not a["was_cancelled"]]),
-                    "cancelled_annotations": len([a for a in anns if a["was_cancelled"]]),
-                    "total_predictions": 0, "project": 1})
+            anns.append(
+                {
+                    "id": ann_id,
+                    "completed_by": who,
+                    "result": result,
+                    "was_cancelled": cancelled,
+                    "ground_truth": False,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "lead_time": None if cancelled else round(rng.uniform(5, 60), 3),
+                    "prediction": {},
+                    "result_count": len(result),
+                    "task": task_id,
+                    "project": 1,
+                    "parent_prediction": None,
+                    "parent_annotation": None,
+                }
+            )
+        out.append(
+            {
+                "id": task_id,
+                "annotations": anns,
+                "drafts": [],
+                "predictions": [],
+                "data": data,
+                "meta": {},
+                "created_at": BASE_TIME.isoformat().replace("+00:00", "Z"),
+                "inner_id": task_id,
+                "total_annotations": len([a for a in anns if not a["was_cancelled"]]),
+                "cancelled_annotations": len([a for a in anns if a["was_cancelled"]]),
+                "total_predictions": 0,
+                "project": 1,
+            }
+        )
     return out
 
 

@@ -31,13 +31,17 @@ class PPOConfig:
     top_k: int = field(default=0, metadata=_h("Top-k sampling (0 = off: PPO needs the full distribution)."))
     top_p: float = field(default=1.0, metadata=_h("Nucleus sampling (1.0 = off)."))
     missing_eos_penalty: float | None = field(
-        default=None, metadata=_h("Added to the score of completions that hit max_new_tokens without EOS "
-                                  "(e.g. -1.0); None = no penalty."))
+        default=None,
+        metadata=_h(
+            "Added to the score of completions that hit max_new_tokens without EOS (e.g. -1.0); None = no penalty."
+        ),
+    )
     # --- rewards --------------------------------------------------------------------------------
     reward_norm: bool = field(default=True, metadata=_h("Normalise scores by a running mean/std."))
     reward_clip: float = field(default=10.0, metadata=_h("Clip (normalised) scores to [-c, c]."))
     reward_weights: list[float] | None = field(
-        default=None, metadata=_h("Weight per reward source (reward model first, then reward fns); None = 1 each."))
+        default=None, metadata=_h("Weight per reward source (reward model first, then reward fns); None = 1 each.")
+    )
     # --- KL penalty (Ziegler et al. 2019) -------------------------------------------------------
     kl_coef: float = field(default=0.05, metadata=_h("Initial KL coefficient beta."))
     kl_control: Literal["adaptive", "fixed"] = field(default="adaptive", metadata=_h("adaptive or fixed beta."))
@@ -56,12 +60,19 @@ class PPOConfig:
     lora_r: int = field(default=16, metadata=_h("LoRA rank."))
     lora_alpha: int = field(default=32, metadata=_h("LoRA alpha."))
     lora_dropout: float = field(default=0.0, metadata=_h("LoRA dropout (0: rollouts and updates see one policy)."))
-    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"],
-                                           metadata=_h("LoRA target modules (peft names; all-linear for every linear)."))
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"],
+        metadata=_h("LoRA target modules (peft names; all-linear for every linear)."),
+    )
     chat_template: str | None = field(default=None, metadata=_h("None: the policy's; chatml; or a Jinja file."))
     trust_remote_code: bool = field(default=False, metadata=_h("Allow model code from the model repo (off: safer)."))
-    bf16: str = field(default="auto", metadata=_h("Mixed precision: auto (bf16 on a GPU that supports it), true, "
-                                                  "false. Weights and optimizer state stay float32."))
+    bf16: str = field(
+        default="auto",
+        metadata=_h(
+            "Mixed precision: auto (bf16 on a GPU that supports it), true, "
+            "false. Weights and optimizer state stay float32."
+        ),
+    )
     # --- logging, checkpoints, held-out eval ----------------------------------------------------
     save_steps: int = field(default=50, metadata=_h("Write a checkpoint every N iterations (0 = only at the end)."))
     save_total_limit: int = field(default=2, metadata=_h("Checkpoints kept (oldest removed)."))
@@ -70,8 +81,9 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         if self.batch_size % self.mini_batch_size:
-            raise ValueError(f"batch_size {self.batch_size} must be a multiple of mini_batch_size "
-                             f"{self.mini_batch_size}")
+            raise ValueError(
+                f"batch_size {self.batch_size} must be a multiple of mini_batch_size {self.mini_batch_size}"
+            )
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
         if self.temperature <= 0:

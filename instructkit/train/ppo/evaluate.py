@@ -18,9 +18,19 @@ from instructkit.train.ppo.value import reference_logprobs
 
 
 @torch.no_grad()
-def evaluate_policy(policy, tokenizer, records: list[dict], sources: list[Callable], *, ref_fn=None,
-                    max_new_tokens: int = 16, max_prompt_length: int = 256, temperature: float = 1.0,
-                    batch_size: int = 16, weights: list[float] | None = None) -> dict[str, float]:
+def evaluate_policy(
+    policy,
+    tokenizer,
+    records: list[dict],
+    sources: list[Callable],
+    *,
+    ref_fn=None,
+    max_new_tokens: int = 16,
+    max_prompt_length: int = 256,
+    temperature: float = 1.0,
+    batch_size: int = 16,
+    weights: list[float] | None = None,
+) -> dict[str, float]:
     """Mean reward and mean sequence KL(policy || reference) over one sampled completion per prompt.
 
     Args:
@@ -36,19 +46,21 @@ def evaluate_policy(policy, tokenizer, records: list[dict], sources: list[Callab
     policy.eval()
     rewards, kls, lengths = [], [], []
     for i in range(0, len(records), batch_size):
-        chunk = records[i:i + batch_size]
+        chunk = records[i : i + batch_size]
         prompts = [prompt_of(r) for r in chunk]
         ids = encode_prompts(tokenizer, prompts, max_prompt_length)
-        roll = generate(policy, tokenizer, ids, max_new_tokens=max_new_tokens, temperature=temperature,
-                        top_k=0, top_p=1.0)
+        roll = generate(
+            policy, tokenizer, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_k=0, top_p=1.0
+        )
         total, _ = score(sources, weights, prompts, roll.completions)
         rewards.append(total)
         lengths.append(roll.response_mask.sum(1).float().cpu())
         if ref_fn is not None:
             full_ids, attn, pos = roll.full()
             n = roll.response.shape[1]
-            out = policy(input_ids=full_ids, attention_mask=attn, position_ids=pos, use_cache=False,
-                         logits_to_keep=n + 1)
+            out = policy(
+                input_ids=full_ids, attention_mask=attn, position_ids=pos, use_cache=False, logits_to_keep=n + 1
+            )
             logits = out.logits[:, :-1].float() / temperature
             logp = torch.gather(torch.log_softmax(logits, -1), 2, full_ids[:, -n:].unsqueeze(-1)).squeeze(-1)
             ref = ref_fn(full_ids, attn, pos, n)
@@ -61,8 +73,10 @@ def evaluate_policy(policy, tokenizer, records: list[dict], sources: list[Callab
 
 def reference_fn(ref_model, temperature: float = 1.0):
     """A ``ref_fn`` for :func:`evaluate_policy` from a frozen causal LM."""
+
     def fn(ids, attn, pos, n):
         return reference_logprobs(ref_model, ids, attn, pos, n, temperature)
+
     return fn
 
 
@@ -78,7 +92,7 @@ def sequence_logprob(model, tokenizer, prompt: list[dict], reply: list[dict]) ->
     x = torch.tensor([ids], device=device)
     logits = model(input_ids=x, use_cache=False).logits[0, :-1].float()
     logp = torch.log_softmax(logits, -1).gather(1, x[0, 1:].unsqueeze(-1)).squeeze(-1)
-    return float(logp[len(head_ids) - 1:].sum())
+    return float(logp[len(head_ids) - 1 :].sum())
 
 
 def preference_margins(policy, ref, tokenizer, records: list[dict], *, beta: float) -> dict[str, float]:
@@ -97,5 +111,9 @@ def preference_margins(policy, ref, tokenizer, records: list[dict], *, beta: flo
         logp_m.append(pc - pr)
         rew_m.append(beta * ((pc - rc) - (pr - rr)))
     n = max(1, len(records))
-    return {"logp_margin": sum(logp_m) / n, "reward_margin": sum(rew_m) / n,
-            "reward_accuracy": sum(m > 0 for m in rew_m) / n, "pairs": len(records)}
+    return {
+        "logp_margin": sum(logp_m) / n,
+        "reward_margin": sum(rew_m) / n,
+        "reward_accuracy": sum(m > 0 for m in rew_m) / n,
+        "pairs": len(records),
+    }

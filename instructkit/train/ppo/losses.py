@@ -8,8 +8,14 @@ import torch
 from instructkit.train.ppo.gae import masked_mean
 
 
-def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
-                mask: torch.Tensor, *, cliprange: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def policy_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    cliprange: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Clipped surrogate: L = -E[min(r A, clip(r, 1-eps, 1+eps) A)], r = exp(logp - logp_old)
     (Schulman et al. 2017, eq. 7). Returns the loss and stats: clip fraction (share of tokens where
     the clipped term is the active one) and the approximate KL to the rollout policy,
@@ -22,14 +28,15 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
     loss = masked_mean(torch.maximum(unclipped, clipped), mask)
     stats = {
         "clipfrac": masked_mean((clipped > unclipped).float(), mask).detach(),
-        "approx_kl": (0.5 * masked_mean(log_ratio ** 2, mask)).detach(),
+        "approx_kl": (0.5 * masked_mean(log_ratio**2, mask)).detach(),
         "ratio": masked_mean(ratio, mask).detach(),
     }
     return loss, stats
 
 
-def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, *,
-               cliprange_value: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, *, cliprange_value: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Clipped value loss: 0.5 * E[max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)], the form of
     the OpenAI baselines PPO2 code that Ziegler et al. 2019 build on."""
     clipped_values = old_values + torch.clamp(values - old_values, -cliprange_value, cliprange_value)

@@ -42,8 +42,10 @@ def load_reward_fn(spec: str) -> Callable:
         else:
             module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r} for --reward-fn: {exc}",
-                          hint="put the module on PYTHONPATH or pass a path like rewards.py:my_fn") from None
+        raise ConfigError(
+            f"cannot import {module_name!r} for --reward-fn: {exc}",
+            hint="put the module on PYTHONPATH or pass a path like rewards.py:my_fn",
+        ) from None
     fn = getattr(module, func_name, None)
     if not callable(fn):
         raise ConfigError(f"{module_name!r} has no function {func_name!r}", hint=f"--reward-fn {spec}")
@@ -55,33 +57,44 @@ class RewardModelScorer:
     formatted exactly as TRL's RewardTrainer and GRPOTrainer format them: the chat template applied to
     the prompt messages plus the assistant reply."""
 
-    def __init__(self, path: str, *, device, dtype=torch.float32, trust_remote_code: bool = False,
-                 batch_size: int = 16):
+    def __init__(
+        self, path: str, *, device, dtype=torch.float32, trust_remote_code: bool = False, batch_size: int = 16
+    ):
         from instructkit.train.common import load_sequence_classifier, load_tokenizer
 
         self.__name__ = f"reward_model:{Path(path).name}"
         arch = _architectures(path)
         if arch is not None and not any("SequenceClassification" in a for a in arch):
             # A causal LM dir would load with a freshly initialised (random) score head: silent garbage.
-            raise ConfigError(f"{path} is not a reward model (architectures: {', '.join(arch)})",
-                              hint="pass the output of `instructkit reward`")
+            raise ConfigError(
+                f"{path} is not a reward model (architectures: {', '.join(arch)})",
+                hint="pass the output of `instructkit reward`",
+            )
         self.tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
-        self.model = load_sequence_classifier(path, trust_remote_code=trust_remote_code,
-                                              dtype=dtype).to(device).eval()
+        self.model = load_sequence_classifier(path, trust_remote_code=trust_remote_code, dtype=dtype).to(device).eval()
         if self.model.config.num_labels != 1:
-            raise ConfigError(f"reward model {path!r} has num_labels={self.model.config.num_labels}, expected 1",
-                              hint="train it with `instructkit reward`")
+            raise ConfigError(
+                f"reward model {path!r} has num_labels={self.model.config.num_labels}, expected 1",
+                hint="train it with `instructkit reward`",
+            )
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.device, self.batch_size = device, batch_size
 
     @torch.no_grad()
     def __call__(self, prompts, completions, **_) -> list[float]:
-        texts = [self.tokenizer.apply_chat_template(p + c, tokenize=False) for p, c in zip(prompts, completions, strict=True)]
+        texts = [
+            self.tokenizer.apply_chat_template(p + c, tokenize=False) for p, c in zip(prompts, completions, strict=True)
+        ]
         scores: list[float] = []
         for i in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(texts[i:i + self.batch_size], return_tensors="pt", padding=True,
-                                 padding_side="right", add_special_tokens=False).to(self.device)
+            enc = self.tokenizer(
+                texts[i : i + self.batch_size],
+                return_tensors="pt",
+                padding=True,
+                padding_side="right",
+                add_special_tokens=False,
+            ).to(self.device)
             scores.extend(self.model(**enc).logits[:, 0].float().tolist())
         return scores
 
@@ -96,8 +109,9 @@ def _architectures(path: str) -> list[str] | None:
     return json.loads(cfg.read_text("utf-8")).get("architectures") or None
 
 
-def score(sources: list[Callable], weights: list[float] | None, prompts: list[list[dict]],
-          completions: list[str], **columns) -> tuple[torch.Tensor, dict[str, float]]:
+def score(
+    sources: list[Callable], weights: list[float] | None, prompts: list[list[dict]], completions: list[str], **columns
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of every source's scores, ``[B]``, and each source's mean for logging."""
     if weights is not None and len(weights) != len(sources):
         raise ConfigError(f"reward_weights has {len(weights)} values for {len(sources)} reward sources")
@@ -107,8 +121,10 @@ def score(sources: list[Callable], weights: list[float] | None, prompts: list[li
     for i, fn in enumerate(sources):
         values = fn(prompts=prompts, completions=wrapped, **columns)
         if len(values) != len(completions):
-            raise ConfigError(f"reward source {getattr(fn, '__name__', i)!r} returned {len(values)} scores "
-                              f"for {len(completions)} completions")
+            raise ConfigError(
+                f"reward source {getattr(fn, '__name__', i)!r} returned {len(values)} scores "
+                f"for {len(completions)} completions"
+            )
         vals = torch.tensor([math.nan if v is None else float(v) for v in values])
         means[getattr(fn, "__name__", f"fn{i}")] = float(torch.nanmean(vals)) if not vals.isnan().all() else 0.0
         total += (weights[i] if weights else 1.0) * torch.nan_to_num(vals, nan=0.0)
@@ -129,7 +145,7 @@ class RunningMoments:
         b_mean, b_var = float(x.mean()), float(x.var(unbiased=False))
         total = self.count + n
         delta = b_mean - self.mean
-        m2 = self.var * self.count + b_var * n + delta ** 2 * self.count * n / total
+        m2 = self.var * self.count + b_var * n + delta**2 * self.count * n / total
         self.mean += delta * n / total
         self.var = m2 / total
         self.count = total

@@ -19,8 +19,10 @@ from instructkit.errors import ConfigError
 def prompt_texts(tokenizer, prompts: list[list[dict]]) -> list[str]:
     """Chat-formatted prompt strings ending with the assistant header (the generation prompt)."""
     if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError("the policy's tokenizer has no chat template",
-                          hint="run sft with --chat-template chatml first, or use an instruct model")
+        raise ConfigError(
+            "the policy's tokenizer has no chat template",
+            hint="run sft with --chat-template chatml first, or use an instruct model",
+        )
     return [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
 
 
@@ -39,8 +41,8 @@ def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Te
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         if s:
-            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[i, width - len(s):] = 1
+            ids[i, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+            mask[i, width - len(s) :] = 1
     return ids, mask
 
 
@@ -92,8 +94,17 @@ class Rollout:
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: int, temperature: float,
-             top_k: int, top_p: float, do_sample: bool = True) -> Rollout:
+def generate(
+    model,
+    tokenizer,
+    prompt_ids: list[list[int]],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    do_sample: bool = True,
+) -> Rollout:
     """Sample one completion per prompt with ``model.generate`` (an unwrapped causal LM or peft model)."""
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -102,14 +113,25 @@ def generate(model, tokenizer, prompt_ids: list[list[int]], *, max_new_tokens: i
     query, query_mask = query.to(device), query_mask.to(device)
     # Every sampling knob is explicit: a model's generation_config (e.g. top_k=20, repetition_penalty)
     # would otherwise fill them, and the log-probs PPO computes would not be those of the sampler.
-    sampling = {"do_sample": True, "temperature": temperature, "top_k": top_k, "top_p": top_p} \
-        if do_sample else {"do_sample": False, "temperature": None, "top_k": None, "top_p": None}
+    sampling = (
+        {"do_sample": True, "temperature": temperature, "top_k": top_k, "top_p": top_p}
+        if do_sample
+        else {"do_sample": False, "temperature": None, "top_k": None, "top_p": None}
+    )
     sampling.update(repetition_penalty=1.0, no_repeat_ngram_size=0)
-    out = model.generate(input_ids=query, attention_mask=query_mask, max_new_tokens=max_new_tokens,
-                         min_new_tokens=1, pad_token_id=pad_id, eos_token_id=eos, **sampling)
-    response = out[:, query.shape[1]:]
+    out = model.generate(
+        input_ids=query,
+        attention_mask=query_mask,
+        max_new_tokens=max_new_tokens,
+        min_new_tokens=1,
+        pad_token_id=pad_id,
+        eos_token_id=eos,
+        **sampling,
+    )
+    response = out[:, query.shape[1] :]
     mask, has_eos = completion_mask(response.cpu(), eos)
     response = torch.where(mask.to(device).bool(), response, torch.full_like(response, pad_id))
-    texts = tokenizer.batch_decode([r[: int(m.sum())] for r, m in zip(response.cpu(), mask, strict=True)],
-                                   skip_special_tokens=True)
+    texts = tokenizer.batch_decode(
+        [r[: int(m.sum())] for r, m in zip(response.cpu(), mask, strict=True)], skip_special_tokens=True
+    )
     return Rollout(query, query_mask, response, mask.to(device), has_eos.to(device), texts)

@@ -43,9 +43,20 @@ class PPOTrainer:
         log: Called with each step's stats (the CLI prints them).
     """
 
-    def __init__(self, cfg: PPOConfig, *, policy, ref_model, tokenizer, sources: list[Callable],
-                 records: list[dict], eval_records: list[dict] | None = None, checkpoint_dir: Path | None = None,
-                 log: Callable[[dict], None] | None = None, accelerator=None):
+    def __init__(
+        self,
+        cfg: PPOConfig,
+        *,
+        policy,
+        ref_model,
+        tokenizer,
+        sources: list[Callable],
+        records: list[dict],
+        eval_records: list[dict] | None = None,
+        checkpoint_dir: Path | None = None,
+        log: Callable[[dict], None] | None = None,
+        accelerator=None,
+    ):
         from accelerate import Accelerator
 
         from instructkit.train.common import device_info, resolve_bf16
@@ -59,9 +70,16 @@ class PPOTrainer:
             from peft import LoraConfig, get_peft_model
 
             target = cfg.lora_target_modules
-            policy = get_peft_model(policy, LoraConfig(
-                r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, task_type="CAUSAL_LM",
-                target_modules=target[0] if target == ["all-linear"] else target))
+            policy = get_peft_model(
+                policy,
+                LoraConfig(
+                    r=cfg.lora_r,
+                    lora_alpha=cfg.lora_alpha,
+                    lora_dropout=cfg.lora_dropout,
+                    task_type="CAUSAL_LM",
+                    target_modules=target[0] if target == ["all-linear"] else target,
+                ),
+            )
         # Dropout off everywhere: rollout and update must score tokens with the same policy, or the
         # ratio pi/pi_old is not 1 on the first minibatch (TRL's former PPO did the same).
         policy.eval()
@@ -108,14 +126,23 @@ class PPOTrainer:
     def rollout(self, idx: list[int]) -> dict:
         """Sample, score, and compute everything the update needs (old log-probs, values, advantages)."""
         cfg = self.cfg
-        roll = generate(self.unwrapped.policy, self.tokenizer, [self.prompt_ids[i] for i in idx],
-                        max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-                        top_p=cfg.top_p)
+        roll = generate(
+            self.unwrapped.policy,
+            self.tokenizer,
+            [self.prompt_ids[i] for i in idx],
+            max_new_tokens=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            top_k=cfg.top_k,
+            top_p=cfg.top_p,
+        )
         recs = [self.records[i] for i in idx]
         columns = {k: [r.get(k) for r in recs] for k in recs[0] if k not in ("prompt", "messages", "completion")}
-        columns["completion_ids"] = [r[: int(m.sum())].tolist() for r, m in zip(roll.response, roll.response_mask, strict=True)]
-        raw, per_source = score(self.sources, cfg.reward_weights, [prompt_of(r) for r in recs], roll.completions,
-                                **columns)
+        columns["completion_ids"] = [
+            r[: int(m.sum())].tolist() for r, m in zip(roll.response, roll.response_mask, strict=True)
+        ]
+        raw, per_source = score(
+            self.sources, cfg.reward_weights, [prompt_of(r) for r in recs], roll.completions, **columns
+        )
         scores = raw.clone()
         if cfg.missing_eos_penalty is not None:
             scores[~roll.has_eos.cpu()] += cfg.missing_eos_penalty
@@ -132,15 +159,29 @@ class PPOTrainer:
         advantages, returns = gae(rewards, out["values"], mask, gamma=cfg.gamma, lam=cfg.lam)
         if cfg.whiten_advantages:
             advantages = whiten(advantages, mask)
-        stats = {"reward/mean": float(raw.mean()), "reward/std": float(raw.std()) if len(raw) > 1 else 0.0,
-                 "reward/normalised": float(scores.mean()),
-                 **{f"reward/{k}": v for k, v in per_source.items()},
-                 "objective/kl": float(kl.sum(1).mean()), "objective/kl_coef": self.kl_ctl.value,
-                 "policy/entropy": float(masked_mean(out["entropy"], mask)),
-                 "response/length": float(mask.sum(1).float().mean()),
-                 "response/eos_fraction": float(roll.has_eos.float().mean())}
-        return {"ids": ids, "attn": attn, "pos": pos, "mask": mask, "n": n, "old_logprobs": out["logprobs"],
-                "old_values": out["values"], "advantages": advantages, "returns": returns, "stats": stats}
+        stats = {
+            "reward/mean": float(raw.mean()),
+            "reward/std": float(raw.std()) if len(raw) > 1 else 0.0,
+            "reward/normalised": float(scores.mean()),
+            **{f"reward/{k}": v for k, v in per_source.items()},
+            "objective/kl": float(kl.sum(1).mean()),
+            "objective/kl_coef": self.kl_ctl.value,
+            "policy/entropy": float(masked_mean(out["entropy"], mask)),
+            "response/length": float(mask.sum(1).float().mean()),
+            "response/eos_fraction": float(roll.has_eos.float().mean()),
+        }
+        return {
+            "ids": ids,
+            "attn": attn,
+            "pos": pos,
+            "mask": mask,
+            "n": n,
+            "old_logprobs": out["logprobs"],
+            "old_values": out["values"],
+            "advantages": advantages,
+            "returns": returns,
+            "stats": stats,
+        }
 
     def update(self, batch: dict) -> dict[str, float]:
         """``ppo_epochs`` passes of minibatch steps over one rollout batch (Schulman et al. 2017, Alg. 1)."""
@@ -149,13 +190,19 @@ class PPOTrainer:
         for _ in range(cfg.ppo_epochs):
             perm = torch.randperm(size)
             for start in range(0, size, cfg.mini_batch_size):
-                mb = perm[start:start + cfg.mini_batch_size].to(batch["ids"].device)
+                mb = perm[start : start + cfg.mini_batch_size].to(batch["ids"].device)
                 mask = batch["mask"][mb]
                 out = self.model(batch["ids"][mb], batch["attn"][mb], batch["pos"][mb], batch["n"], cfg.temperature)
-                pg, pg_stats = policy_loss(out["logprobs"], batch["old_logprobs"][mb], batch["advantages"][mb], mask,
-                                           cliprange=cfg.cliprange)
-                vf, vf_stats = value_loss(out["values"], batch["old_values"][mb], batch["returns"][mb], mask,
-                                          cliprange_value=cfg.cliprange_value)
+                pg, pg_stats = policy_loss(
+                    out["logprobs"], batch["old_logprobs"][mb], batch["advantages"][mb], mask, cliprange=cfg.cliprange
+                )
+                vf, vf_stats = value_loss(
+                    out["values"],
+                    batch["old_values"][mb],
+                    batch["returns"][mb],
+                    mask,
+                    cliprange_value=cfg.cliprange_value,
+                )
                 entropy = masked_mean(out["entropy"], mask)
                 loss = pg + cfg.vf_coef * vf - cfg.ent_coef * entropy
                 self.accelerator.backward(loss)
@@ -163,9 +210,14 @@ class PPOTrainer:
                     self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                stats = {"loss/policy": pg, "loss/value": vf, "loss/total": loss, "policy/clipfrac":
-                         pg_stats["clipfrac"], "policy/approx_kl": pg_stats["approx_kl"],
-                         "value/clipfrac": vf_stats["vf_clipfrac"]}
+                stats = {
+                    "loss/policy": pg,
+                    "loss/value": vf,
+                    "loss/total": loss,
+                    "policy/clipfrac": pg_stats["clipfrac"],
+                    "policy/approx_kl": pg_stats["approx_kl"],
+                    "value/clipfrac": vf_stats["vf_clipfrac"],
+                }
                 for k, v in stats.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
                 count += 1
@@ -177,10 +229,18 @@ class PPOTrainer:
         """Reward and KL on the held-out prompts ({} when there are none)."""
         if not self.eval_records:
             return {}
-        return evaluate_policy(self.unwrapped.policy, self.tokenizer, self.eval_records[: self.cfg.eval_max_prompts],
-                               self.sources, ref_fn=self.ref_logprobs, max_new_tokens=self.cfg.max_new_tokens,
-                               max_prompt_length=self.cfg.max_prompt_length, temperature=self.cfg.temperature,
-                               batch_size=self.cfg.batch_size, weights=self.cfg.reward_weights)
+        return evaluate_policy(
+            self.unwrapped.policy,
+            self.tokenizer,
+            self.eval_records[: self.cfg.eval_max_prompts],
+            self.sources,
+            ref_fn=self.ref_logprobs,
+            max_new_tokens=self.cfg.max_new_tokens,
+            max_prompt_length=self.cfg.max_prompt_length,
+            temperature=self.cfg.temperature,
+            batch_size=self.cfg.batch_size,
+            weights=self.cfg.reward_weights,
+        )
 
     def train(self) -> dict:
         """Run until ``cfg.steps``; returns the final metrics (the last step's stats and held-out eval)."""
@@ -196,8 +256,9 @@ class PPOTrainer:
             n_samples = batch["ids"].shape[0] * self.accelerator.num_processes
             self.kl_ctl.update(stats["objective/kl"], n_samples)
             self.step += 1
-            stats.update({"step": self.step, "time/rollout_s": round(t1 - t0, 4),
-                          "time/update_s": round(time.time() - t1, 4)})
+            stats.update(
+                {"step": self.step, "time/rollout_s": round(t1 - t0, 4), "time/update_s": round(time.time() - t1, 4)}
+            )
             self.history.append(stats)
             self.log(stats)
             if cfg.save_steps and self.step % cfg.save_steps == 0 and self.step < cfg.steps:
@@ -223,8 +284,13 @@ class PPOTrainer:
         self.unwrapped.policy.save_pretrained(tmp)
         self.unwrapped.save_head(tmp / "value_head.safetensors")
         torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-        state = {"step": self.step, "kl_coef": self.kl_ctl.value, "moments": self.moments.state_dict(),
-                 "history": self.history, "torch_rng": torch.get_rng_state().tolist()}
+        state = {
+            "step": self.step,
+            "kl_coef": self.kl_ctl.value,
+            "moments": self.moments.state_dict(),
+            "history": self.history,
+            "torch_rng": torch.get_rng_state().tolist(),
+        }
         (tmp / "trainer_state.json").write_text(json.dumps(state))
         tmp.rename(path)
         done = sorted(Path(self.checkpoint_dir).glob("checkpoint-*[0-9]"), key=lambda p: int(p.name.split("-")[-1]))

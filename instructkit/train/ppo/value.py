@@ -39,21 +39,34 @@ class PolicyWithValue(nn.Module):
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-                n_response: int, temperature: float = 1.0, with_values: bool = True) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        n_response: int,
+        temperature: float = 1.0,
+        with_values: bool = True,
+    ) -> dict[str, torch.Tensor]:
         """Log-probs, entropies and values for the last ``n_response`` tokens of ``input_ids``.
 
         Logits at position i predict token i + 1, so the completion's tokens are scored by positions
         [L - T - 1, L - 1); the value V_t of the state before token t uses the same positions.
         Logits are divided by the sampling temperature, so log-probs are those of the sampler.
         """
-        out = self.policy(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                          output_hidden_states=with_values, use_cache=False, logits_to_keep=n_response + 1)
+        out = self.policy(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            output_hidden_states=with_values,
+            use_cache=False,
+            logits_to_keep=n_response + 1,
+        )
         logits = out.logits[:, :-1].float() / temperature
         tokens = input_ids[:, -n_response:]
         result = {"logprobs": logprobs_from_logits(logits, tokens), "entropy": entropy_from_logits(logits)}
         if with_values:
-            hidden = out.hidden_states[-1][:, -n_response - 1:-1]
+            hidden = out.hidden_states[-1][:, -n_response - 1 : -1]
             result["values"] = self.value_head(hidden.float()).squeeze(-1)
         return result
 
@@ -61,8 +74,9 @@ class PolicyWithValue(nn.Module):
         """The head's weights as safetensors (no pickle in a model directory)."""
         from safetensors.torch import save_file
 
-        save_file({k: v.detach().float().cpu().contiguous() for k, v in self.value_head.state_dict().items()},
-                  str(path))
+        save_file(
+            {k: v.detach().float().cpu().contiguous() for k, v in self.value_head.state_dict().items()}, str(path)
+        )
 
     def load_head(self, path: Path) -> None:
         from safetensors.torch import load_file
@@ -71,10 +85,16 @@ class PolicyWithValue(nn.Module):
 
 
 @torch.no_grad()
-def reference_logprobs(model: nn.Module, input_ids, attention_mask, position_ids, n_response: int,
-                       temperature: float) -> torch.Tensor:
+def reference_logprobs(
+    model: nn.Module, input_ids, attention_mask, position_ids, n_response: int, temperature: float
+) -> torch.Tensor:
     """Token log-probs of the completion under a frozen causal LM (the reference)."""
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False,
-                logits_to_keep=n_response + 1)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        use_cache=False,
+        logits_to_keep=n_response + 1,
+    )
     logits = out.logits[:, :-1].float() / temperature
     return logprobs_from_logits(logits, input_ids[:, -n_response:])
