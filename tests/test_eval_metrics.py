@@ -113,3 +113,12 @@ def test_rewardbench_accuracy_counts_ties_as_wrong():
     assert pairwise_accuracy([0.0] * 3, [0.0] * 3)["accuracy"] == 0.0  # a constant model scores 0, not 0.5
     with pytest.raises(ConfigError):
         pairwise_accuracy([1.0], [])
+
+
+def test_model_names_are_short_and_unique():
+    from instructkit.eval.runner import model_names
+
+    assert model_names(["out/sft", "out/dpo"]) == ["sft", "dpo"]
+    assert model_names(["a/model", "b/model"]) == ["a/model", "b/model"]
+    # Directories named by `instructkit run`'s cache key are labelled by their stage directory.
+    assert model_names(["w/models/sft/90f943d1cc0a", "w/models/dpo/686e62018350"]) == ["sft", "dpo"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +117,10 @@ def _check(p: EvalParams) -> None:
 
 def model_names(paths: list[str]) -> list[str]:
     """Short unique labels for model paths: the directory name, with its parent when names clash."""
-    names = [Path(p).name or str(p) for p in paths]
+    # `instructkit run` names model dirs by cache key (models/sft/90f943d1cc0a): label those "sft".
+    names = [
+        Path(p).parent.name if re.fullmatch(r"[0-9a-f]{12}", Path(p).name) else (Path(p).name or str(p)) for p in paths
+    ]
     if len(set(names)) < len(names):
         names = [f"{Path(p).parent.name}/{Path(p).name}" for p in paths]
     if len(set(names)) < len(names):
