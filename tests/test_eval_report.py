@@ -241,3 +241,62 @@ def test_eval_help_has_every_option(cli):
         "Example:",
     ):
         assert opt in out
+
+
+class _Bars:
+    """Stands in for ``stage.progress_bar``: records each bar's label, total and advance calls."""
+
+    def __init__(self):
+        self.bars: list[dict] = []
+
+    def __call__(self, description, total=None):
+        bar = {"description": description, "total": total, "calls": [], "open": False}
+        self.bars.append(bar)
+        outer = self
+
+        class _Ctx:
+            def __enter__(self):
+                bar["open"] = True
+                return lambda n=1: bar["calls"].append(n) if bar["open"] else outer.bars.append({"late": n})
+
+            def __exit__(self, *exc):
+                bar["open"] = False
+
+        return _Ctx()
+
+
+def test_eval_progress_bars_count_batches(setup, tmp_path, cli, monkeypatch):
+    from instructkit import stage
+    from instructkit.generation import LocalGenerator
+
+    bars = _Bars()
+    monkeypatch.setattr(stage, "progress_bar", bars)
+    root, out = setup, tmp_path / "report"
+    pref = str(root / "data" / "pref")
+    result = cli(
+        "eval",
+        *("--model", root / "sft", "--model", root / "dpo", "--reference", root / "sft"),
+        *("--reward-model", root / "rm", "--max-new-tokens", 6, "--n-boot", 10, "--batch-size", 3),
+        *("--data", root / "data" / "sft", "--data", pref, "--data", root / "data" / "prompts", "-o", out),
+    )
+    items = len(QA) + 3 + 1  # 8 prompts: batches of 3, 3, 2
+    assert "eval: model sft: perplexity and 8 generations" in result.output  # status lines unchanged
+    got = {b["description"]: (b["total"], b["calls"]) for b in bars.bars}
+    assert got == {
+        "sft: perplexity": (len(QA), [3, 1]),
+        "sft: generation": (items, [3, 3, 2]),
+        "dpo: perplexity": (len(QA), [3, 1]),
+        "dpo: generation": (items, [3, 3, 2]),
+        "reward: scoring generations": (2 * items, got["reward: scoring generations"][1]),
+        f"reward: preference pairs of {pref}": (6, got[f"reward: preference pairs of {pref}"][1]),
+    }
+    # Reward batches hold unique conversations; each advance counts the copies a batch scored.
+    for total, calls in (got["reward: scoring generations"], got[f"reward: preference pairs of {pref}"]):
+        assert sum(calls) == total and all(n >= 1 for n in calls)
+    assert len(got[f"reward: preference pairs of {pref}"][1]) == 2  # 6 distinct conversations, batches of 3
+    # Generating batch by batch gives the texts of one call with every prompt.
+    gens = [json.loads(x) for x in (out / "generations.jsonl").read_text().splitlines()]
+    whole = LocalGenerator(root / "dpo", batch_size=3).generate(
+        [g["prompt"] for g in gens if g["model"] == "dpo"], max_new_tokens=6, seed=0
+    )
+    assert [g["generation"] for g in gens if g["model"] == "dpo"] == whole

@@ -14,6 +14,7 @@ are truncated on the right (the start of a conversation is kept).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from instructkit.errors import RecordError
 
@@ -53,8 +54,18 @@ def assistant_tokens(tokenizer, messages: list[dict]) -> tuple[list[int], list[i
     return _assistant_mask_by_prefix(tokenizer, messages)
 
 
-def token_nll(model, tokenizer, conversations: list[list[dict]], *, batch_size: int = 8) -> list[tuple[float, int]]:
-    """Summed NLL (nats) and scored-token count per conversation."""
+def token_nll(
+    model,
+    tokenizer,
+    conversations: list[list[dict]],
+    *,
+    batch_size: int = 8,
+    advance: Callable[[int], None] | None = None,
+) -> list[tuple[float, int]]:
+    """Summed NLL (nats) and scored-token count per conversation.
+
+    ``advance(n)`` (a progress bar's) is called after each batch with the batch's conversations.
+    """
     import torch
 
     max_len = getattr(model.config, "max_position_embeddings", None) or 10**9
@@ -84,12 +95,21 @@ def token_nll(model, tokenizer, conversations: list[list[dict]], *, batch_size: 
         scored = labels_mask[:, 1:]
         for row in range(len(batch)):
             results.append((float(nll[row][scored[row]].sum()), int(scored[row].sum())))
+        if advance is not None:
+            advance(len(batch))
     return results
 
 
-def perplexity(model, tokenizer, conversations: list[list[dict]], *, batch_size: int = 8) -> dict:
-    """Token-weighted NLL per token, perplexity, scored tokens and conversations."""
-    per = token_nll(model, tokenizer, conversations, batch_size=batch_size)
+def perplexity(
+    model,
+    tokenizer,
+    conversations: list[list[dict]],
+    *,
+    batch_size: int = 8,
+    advance: Callable[[int], None] | None = None,
+) -> dict:
+    """Token-weighted NLL per token, perplexity, scored tokens and conversations (``advance``: see token_nll)."""
+    per = token_nll(model, tokenizer, conversations, batch_size=batch_size, advance=advance)
     total = sum(n for n, _ in per)
     tokens = sum(t for _, t in per)
     if tokens == 0:

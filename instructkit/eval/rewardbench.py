@@ -12,6 +12,8 @@ not 0.5.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from instructkit.errors import ConfigError
@@ -74,18 +76,22 @@ class RewardScorer:
             return self.tokenizer.apply_chat_template(conversation, tokenize=False)
         return "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in conversation)
 
-    def score(self, conversations: list[list[dict]]) -> list[float]:
+    def score(self, conversations: list[list[dict]], *, advance: Callable[[int], None] | None = None) -> list[float]:
         """One scalar reward per conversation (prompt plus assistant reply).
 
         Identical conversations are scored once, so they get exactly equal scores: padding in a
         batch changes float results in the last digits, which would break exact ties (a tie is
         wrong for RewardBench accuracy and half a win for win rates).
+
+        ``advance(n)`` (a progress bar's) is called after each batch with the number of
+        conversations it scored, duplicates included, so the calls add up to ``len(conversations)``.
         """
         import torch
 
         max_len = getattr(self.model.config, "max_position_embeddings", None)
         texts = [self._text(c) for c in conversations]
-        unique = list(dict.fromkeys(texts))
+        copies = Counter(texts)
+        unique = list(copies)
         found: dict[str, float] = {}
         for start in range(0, len(unique), self.batch_size):
             batch = unique[start : start + self.batch_size]
@@ -100,11 +106,17 @@ class RewardScorer:
             with torch.no_grad():
                 logits = self.model(**enc).logits
             found.update((t, float(v)) for t, v in zip(batch, logits[:, 0], strict=True))
+            if advance is not None:
+                advance(sum(copies[t] for t in batch))
         return [found[t] for t in texts]
 
-    def score_replies(self, prompts: list[list[dict]], replies: list[str]) -> list[float]:
-        """Rewards of ``replies`` to ``prompts``."""
-        return self.score([p + [{"role": "assistant", "content": r}] for p, r in zip(prompts, replies, strict=True)])
+    def score_replies(
+        self, prompts: list[list[dict]], replies: list[str], *, advance: Callable[[int], None] | None = None
+    ) -> list[float]:
+        """Rewards of ``replies`` to ``prompts`` (``advance``: see ``score``)."""
+        return self.score(
+            [p + [{"role": "assistant", "content": r}] for p, r in zip(prompts, replies, strict=True)], advance=advance
+        )
 
 
 def pairwise_accuracy(chosen: list[float], rejected: list[float]) -> dict:
@@ -124,13 +136,19 @@ def pairwise_accuracy(chosen: list[float], rejected: list[float]) -> dict:
     }
 
 
-def preference_accuracy(scorer: RewardScorer, records: list[dict]) -> dict:
-    """Score the chosen and rejected side of each ``preference`` record; RewardBench accuracy."""
+def preference_accuracy(
+    scorer: RewardScorer, records: list[dict], *, advance: Callable[[int], None] | None = None
+) -> dict:
+    """Score the chosen and rejected side of each ``preference`` record; RewardBench accuracy.
+
+    ``advance``: see ``RewardScorer.score`` (the calls add up to ``2 * len(records)``).
+    """
     prompts = [prompt_of(r) for r in records]
     # One call for both sides: identical chosen and rejected conversations get the same score.
     both = scorer.score(
         [p + r["chosen"] for p, r in zip(prompts, records, strict=True)]
-        + [p + r["rejected"] for p, r in zip(prompts, records, strict=True)]
+        + [p + r["rejected"] for p, r in zip(prompts, records, strict=True)],
+        advance=advance,
     )
     chosen, rejected = both[: len(records)], both[len(records) :]
     result = pairwise_accuracy(chosen, rejected)

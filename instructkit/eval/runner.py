@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from instructkit import stage
 from instructkit.errors import ConfigError, InputError
 
 
@@ -177,18 +178,35 @@ def _free(*objs) -> None:
         pass
 
 
-def run_model(path: str, p: EvalParams, items: list[Item], sft: dict) -> tuple[dict, list[str]]:
-    """Perplexity, generations, reference metrics and lengths of one model."""
+def run_model(path: str, p: EvalParams, items: list[Item], sft: dict, label: str = "") -> tuple[dict, list[str]]:
+    """Perplexity, generations, reference metrics and lengths of one model.
+
+    Progress bars (``stage.progress_bar``, silent off a terminal) count conversations and prompts
+    per batch: ``label: perplexity`` over every sft set, then ``label: generation``.
+    """
     from instructkit.eval.metrics import length_stats, reference_metrics
     from instructkit.eval.perplexity import perplexity
     from instructkit.generation import LocalGenerator
     from instructkit.train.common import read_model_manifest
 
+    label = label or str(path)
     gen = LocalGenerator(path, batch_size=p.batch_size, trust_remote_code=p.trust_remote_code, device=p.device)
     result: dict = {"path": str(path), "perplexity": {}, "reference_metrics": {}}
-    for name, convs in sft.items():
-        result["perplexity"][name] = perplexity(gen.model, gen.tokenizer, convs, batch_size=p.batch_size)
-    texts = gen.generate([it.prompt for it in items], max_new_tokens=p.max_new_tokens, seed=p.seed)
+    if sft:
+        with stage.progress_bar(f"{label}: perplexity", sum(len(c) for c in sft.values())) as advance:
+            for name, convs in sft.items():
+                result["perplexity"][name] = perplexity(
+                    gen.model, gen.tokenizer, convs, batch_size=p.batch_size, advance=advance
+                )
+    prompts = [it.prompt for it in items]
+    texts: list[str] = []
+    with stage.progress_bar(f"{label}: generation", len(prompts)) as advance:
+        # One generator batch per call, seeded as the generator seeds its own batches (seed + batch
+        # index), so the texts are the same as one call with every prompt.
+        for b, start in enumerate(range(0, len(prompts), p.batch_size)):
+            batch = prompts[start : start + p.batch_size]
+            texts.extend(gen.generate(batch, max_new_tokens=p.max_new_tokens, seed=p.seed + b))
+            advance(len(batch))
     _free(gen)
     for name in dict.fromkeys(it.set for it in items):
         pairs = [
@@ -267,7 +285,7 @@ def evaluate(p: EvalParams, out: str | Path, *, force: bool = False, progress=No
     models, texts = {}, {}
     for name, path in zip(names, paths, strict=True):
         say(f"model {name}: perplexity and {len(items)} generations")
-        models[name], texts[name] = run_model(path, p, items, sft)
+        models[name], texts[name] = run_model(path, p, items, sft, label=name)
         models[name]["role"] = "reference" if name == ref_name else "model"
     rewards: dict[str, list[float]] = {}
     reward_section = None
@@ -277,7 +295,10 @@ def evaluate(p: EvalParams, out: str | Path, *, force: bool = False, progress=No
             p.reward_model, batch_size=p.batch_size, trust_remote_code=p.trust_remote_code, device=p.device
         )
         # One call for all models: the same reply to the same prompt gets exactly the same score.
-        flat = scorer.score_replies([it.prompt for _ in names for it in items], [t for n in names for t in texts[n]])
+        with stage.progress_bar("reward: scoring generations", len(names) * len(items)) as advance:
+            flat = scorer.score_replies(
+                [it.prompt for _ in names for it in items], [t for n in names for t in texts[n]], advance=advance
+            )
         for i, name in enumerate(names):
             rewards[name] = flat[i * len(items) : (i + 1) * len(items)]
             models[name]["reward"] = describe(rewards[name])
@@ -296,7 +317,8 @@ def evaluate(p: EvalParams, out: str | Path, *, force: bool = False, progress=No
                     )
         reward_section = {"path": str(p.reward_model), "preference_accuracy": {}}
         for set_name, records in prefs.items():
-            acc = preference_accuracy(scorer, records)
+            with stage.progress_bar(f"reward: preference pairs of {set_name}", 2 * len(records)) as advance:
+                acc = preference_accuracy(scorer, records, advance=advance)
             reward_section["preference_accuracy"][set_name] = {
                 k: v for k, v in acc.items() if not k.endswith("_scores")
             }
