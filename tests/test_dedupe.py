@@ -102,7 +102,10 @@ def test_defaults_find_injected_near_duplicates_and_conserve(cli, tmp_path):
         assert rej["duplicate_of"] in kept_ids and r["id"] in members and 0.0 < rej["similarity"] <= 1.0
     assert all(c["kept"] in kept_ids and c["members"][0] == c["kept"] for c in clusters)
     sizes = out.manifest["stats"]["cluster_sizes"]
-    assert sum(int(k) * v for k, v in sizes.items()) == len(clusters) + sum(counts["rejected"].values())
+    final = out.manifest["stats"]["dedupe"]["clusters"]
+    assert sum(int(k) * v for k, v in sizes.items()) == final + sum(counts["rejected"].values())
+    by_mode = out.manifest["stats"]["cluster_sizes_by_mode"]  # one entry per clusters.jsonl line
+    assert sum(v for m in by_mode.values() for v in m.values()) == len(clusters)
     assert "clusters.jsonl" in out.manifest["files"]
     stats = cli("stats", out.path).output
     assert "clusters" in stats and re.search(rf"│ 2\s*│ {sizes['2']}\s*│", stats)
@@ -229,6 +232,29 @@ def test_chain_points_to_the_survivor(cli, tmp_path):
     rej = {r["id"]: r["meta"]["reject"] for r in _rejected(tmp_path / "out")}
     assert rej[b["id"]]["duplicate_of"] == a["id"] and rej["b-copy"]["duplicate_of"] == a["id"]
     assert rej["b-copy"]["matched"] == b["id"] and rej["b-copy"]["similarity"] == rej[b["id"]]["similarity"]
+
+
+def test_cluster_sizes_count_final_clusters_once(cli, tmp_path):
+    # b and b-copy are an exact pair whose survivor b is a near duplicate of a: one final cluster
+    # {a, b, b-copy} of size 3, not an exact cluster of 2 plus a near cluster of 2.
+    rng = random.Random(11)
+    words = _sentence(rng, 60)
+    a = _rec("p", " ".join(words))
+    b = _rec("p", " ".join(_edit(words, 1, rng)))
+    c = _rec("p", " ".join(_sentence(rng, 60)))  # unrelated: an exact pair of its own
+    alone = _rec("p", " ".join(_sentence(rng, 60)))
+    recs = [a, b, dict(b, id="b-copy"), c, dict(c, id="c-copy"), alone]
+    src = _write(tmp_path / "in", recs)
+    result = cli("dedupe", src.path, "-o", tmp_path / "out", "--verify")
+    assert re.search(r"clusters\W+2 \(sizes 2: 1, 3: 1\)", result.output)  # the summary line agrees
+    out = ShardSet(tmp_path / "out")
+    stats = out.manifest["stats"]
+    assert stats["cluster_sizes"] == {"2": 1, "3": 1}
+    assert stats["cluster_sizes_by_mode"] == {"exact": {"2": 2}, "near": {"2": 1}}
+    assert stats["dedupe"]["clusters"] == 2 and stats["dedupe"]["stage_clusters"] == 3
+    in_clusters = len(recs) - 1  # every record but `alone`
+    assert sum(int(k) * v for k, v in stats["cluster_sizes"].items()) == in_clusters
+    assert len(out) + sum(out.manifest["counts"]["rejected"].values()) == len(recs)
 
 
 def test_workers_give_the_same_set(cli, tmp_path):

@@ -259,10 +259,20 @@ def run(
                     writer.reject(rec, REASONS[code], **details)
                 advance(1)
         _write_clusters(writer, sc, pl)
-        writer.stats["cluster_sizes"] = {
-            str(k): v for k, v in sorted(Counter(1 + len(c["members"]) for c in pl.clusters).items())
+        final = pl.final_sizes()
+        writer.stats["cluster_sizes"] = {str(k): v for k, v in sorted(final.items())}
+        by_mode: dict[str, Counter] = {}
+        for c in pl.clusters:  # one stage's clusters, as in clusters.jsonl
+            by_mode.setdefault(c["stage"], Counter())[1 + len(c["members"])] += 1
+        writer.stats["cluster_sizes_by_mode"] = {
+            mode: {str(k): v for k, v in sorted(sizes.items())} for mode, sizes in by_mode.items()
         }
-        writer.stats["dedupe"] = {**stats, "clusters": len(pl.clusters), "contaminated": int((pl.reason == 1).sum())}
+        writer.stats["dedupe"] = {
+            **stats,
+            "clusters": sum(final.values()),  # final clusters, as counted by cluster_sizes
+            "stage_clusters": len(pl.clusters),  # one per clusters.jsonl line of a stage (not "against")
+            "contaminated": int((pl.reason == 1).sum()),
+        }
     return writer
 
 

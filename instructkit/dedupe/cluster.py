@@ -59,6 +59,20 @@ class Plan:
             if t != first:
                 self.target[i], self.sim[i], self.matched[i] = t, sim, first
 
+    def final_sizes(self) -> dict[int, int]:
+        """Sizes of the final clusters: ``{size: count}``, members counted with their survivor.
+
+        A final cluster is a survivor with every record removed as its duplicate by any stage (the
+        union of all duplicate relations, after ``resolve_chains``): a record that kept an exact
+        cluster and then lost to a near duplicate puts its whole exact cluster into the near one,
+        so each removed record belongs to exactly one final cluster. Contaminated records (their
+        match is in an ``--against`` set) are in none.
+        """
+        survivors = self.target[self.reason > 1]
+        per_survivor = np.unique(survivors, return_counts=True)[1] + 1
+        sizes, counts = np.unique(per_survivor, return_counts=True)
+        return dict(zip(sizes.tolist(), counts.tolist(), strict=True))
+
 
 def star_clusters(
     order: np.ndarray, sim_to: Callable[[int, np.ndarray], np.ndarray], threshold: float
