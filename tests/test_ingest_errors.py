@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from instructkit.errors import InputError
 from instructkit.shards import ShardSet, verify
 
 GOOD = {"instruction": "Say hi.", "input": "", "output": "Hi!"}
@@ -159,3 +160,36 @@ def test_bad_options(cli, tmp_path, samples):
     assert result.exit_code == 2 and "--on-error must be fail or skip" in result.output
     result = cli("ingest", samples / "alpaca.jsonl", "-o", tmp_path / "o", "--map", "oops", ok=False)
     assert result.exit_code == 2 and "is not dst=src" in result.output
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 20])
+def test_json_array_streams_across_chunk_boundaries(tmp_path, monkeypatch, chunk):
+    """JSON arrays are parsed item by item from small chunks: values cut at a chunk's end (numbers,
+    multi-byte UTF-8, strings) come out whole, rows keep their line, and errors name the right line."""
+    from instructkit.ingest import sources
+
+    monkeypatch.setattr(sources, "_CHUNK", chunk)
+    rows = [{"instruction": f"Q{i} 中文 é", "input": "", "output": f"A{i}", "n": 1234567 + i} for i in range(40)]
+    path = tmp_path / "big.json"
+    path.write_text("\ufeff[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n", "utf-8")
+    got = list(sources.rows(path))
+    assert [r for r, _ in got] == rows
+    assert [s["line"] for _, s in got] == list(range(2, 42)) and got[5][1]["row"] == 5
+
+    bad = tmp_path / "bad.json"
+    text = "[\n" + ",\n".join(json.dumps(r) for r in rows[:30]) + ',\n{"instruction": "x" "output": 1}\n]'
+    bad.write_text(text)
+    with pytest.raises(InputError) as info:
+        list(sources.rows(bad))
+    assert info.value.line == 32 and "malformed JSON" in info.value.message
+
+    for broken, needle in (
+        ("[", "not closed"),
+        ('[{"a": 1} {"b": 2}]', "expected ','"),
+        ("[] x", "empty array"),
+        ('[{"a": 1}] x', "extra data"),
+    ):
+        p = tmp_path / "broken.json"
+        p.write_text(broken)
+        with pytest.raises(InputError, match=needle):
+            list(sources.rows(p))

@@ -145,7 +145,8 @@ def ingest(
             except RecordError as exc:
                 if on_error != "skip":
                     label, line = _where(source)
-                    where = "" if line else f"{label}: "  # a line number goes into "file:line:" already
+                    # A line number goes into "file:line:"; a JSON array's or table's row is named too.
+                    where = f"row {source['row'] + 1}: " if "row" in source else ("" if line else f"{label}: ")
                     raise InputError(
                         f"{where}{exc.message} (read as {name})",
                         file=source["file"],
