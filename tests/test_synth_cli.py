@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from openai_server import ScriptedServer, openai_server  # noqa: F401
 from synth_fake import FakeGenerator
 
@@ -114,6 +115,59 @@ def test_cli_evol_over_http(cli, tmp_path):
         )
     m = _check_funnel(tmp_path / "evol")
     assert m["counts"]["kept"] == 10 and m["params"]["method"] == "evol" and m["params"]["rounds"] == 2
+
+
+def test_a_failed_request_keeps_the_finished_ones_in_the_cache(tmp_path):
+    # Four requests in one batch, all in flight at once; the fourth to reach the server gets a 500
+    # and, with no retries, fails for good. The three answered ones must be cached all the same.
+    from instructkit.generation import HttpGenerator
+    from instructkit.synth.cache import RequestCache
+    from instructkit.synth.engine import Engine, RequestsFailed
+
+    def batch(engine):
+        return [
+            engine.request(f"question {k}", "test", max_new_tokens=8, temperature=0.7, top_p=1.0, seed=3)
+            for k in range(4)
+        ]
+
+    path = tmp_path / "cache.jsonl"
+    with ScriptedServer(statuses=[200, 200, 200, 500], reply=lambda body: body["messages"][-1]["content"]) as server:
+        gen = HttpGenerator(server.url, "scripted", concurrency=4, max_retries=0, backoff=0)
+        with RequestCache(path) as cache, pytest.raises(RequestsFailed) as err:
+            Engine(gen, cache).run(batch(Engine(gen, cache)))
+        assert "1 of 4 generation requests failed" in str(err.value) and "HTTP 500" in str(err.value)
+        assert f"3 finished requests are cached in {path}" in str(err.value) and "re-run" in str(err.value)
+        assert len(path.read_text().splitlines()) == 3
+        failed = server.requests[3]["body"]["messages"][-1]["content"]
+
+        # The re-run (the server now answers everything) sends only the request that failed.
+        with RequestCache(path) as cache:
+            engine = Engine(gen, cache)
+            replies = engine.run(batch(engine))
+        gen.close()
+    assert replies == [f"question {k}" for k in range(4)]
+    assert engine.hits == 3 and engine.sent == 1
+    assert len(server.requests) == 5 and server.requests[4]["body"]["messages"][-1]["content"] == failed
+
+
+def test_cli_stops_on_a_failed_request_and_the_rerun_continues(cli, tmp_path):
+    fake = FakeGenerator()
+    out, cache = tmp_path / "synth", tmp_path / "cache.jsonl"
+    args = ["synth", "--seeds", SEEDS, "--model", "scripted", "-o", out, "--cache", cache, "-n", "6"]
+    args += ["--max-retries", "0", "--concurrency", "2", "--generator"]
+    # The 4th of the run's 5 requests to arrive fails; which one that is depends on timing: count, don't name.
+    with ScriptedServer(statuses=[200] * 3 + [500], reply=_scripted(fake)) as server:
+        first = cli(*args, server.url, ok=False)
+        assert first.exit_code == 2 and "Traceback" not in first.output
+        assert "generation requests failed" in first.output and "re-run the same command" in first.output
+        assert not (out / "v0001").exists()  # nothing committed
+        cached = len(cache.read_text().splitlines())
+        assert cached >= 3 and f"{cached} finished requests are cached" in " ".join(first.output.split())
+        cli(*args, server.url)
+    _check_funnel(out / "v0001")
+    # Every answered request is in the cache once: only the failed one was sent twice.
+    keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == len(server.requests) - 1
 
 
 def test_cli_user_errors(cli, tmp_path):

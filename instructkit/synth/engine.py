@@ -1,14 +1,21 @@
 """The one place synth talks to a generator: batching, the request cache, the request budget.
 
 Loops build requests (messages plus decoding knobs); ``Engine.run`` answers a batch of them: cached
-replies come from the cache, the rest go to the generator in one ``generate`` call per distinct set
-of decoding knobs, and each reply is cached as soon as the call returns. ``--max-requests`` counts only
-requests actually sent: when the budget would be exceeded, the affordable prefix is sent and cached,
-then ``OutOfBudget`` tells the loop to stop and commit what it has; a re-run continues from the cache.
+replies come from the cache, the rest go to the generator. A batch generator (a local model) gets one
+``generate`` call per distinct set of decoding knobs, and each reply is cached as soon as the call
+returns. A request-at-a-time generator (one with a ``concurrency`` attribute: the HTTP client) gets
+one single-request call per request, ``concurrency`` at a time, and each reply is cached as soon as it
+arrives, so when a request fails after all its retries the replies already finished are kept: the
+engine lets the requests in flight finish, sends no new ones, and raises ``RequestsFailed`` (an
+``InstructkitError``) saying how many requests are cached; a re-run sends only the missing ones.
+``--max-requests`` counts only requests actually sent: when the budget would be exceeded, the
+affordable prefix is sent and cached, then ``OutOfBudget`` tells the loop to stop and commit what it
+has; a re-run continues from the cache.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import CancelledError, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +26,10 @@ from instructkit.synth.prompts import TEMPLATE_VERSION
 
 class OutOfBudget(Exception):
     """The request budget (``--max-requests``) is spent; finished requests are cached."""
+
+
+class RequestsFailed(InstructkitError):
+    """A generation request failed (after the generator's retries); finished requests are cached."""
 
 
 @dataclass
@@ -131,25 +142,81 @@ class Engine:
         for i in missing:
             r = requests[i]
             groups.setdefault((r.max_new_tokens, r.temperature, r.top_p, r.seed), []).append(i)
-        for (max_new, temp, top_p, seed), idx in groups.items():
-            replies = self.generator.generate(
-                [requests[i].messages() for i in idx],
-                max_new_tokens=max_new,
-                temperature=temp,
-                top_p=top_p,
-                seed=seed,
-                n=1,
-            )
+        concurrency = getattr(self.generator, "concurrency", None)
+        for knobs, idx in groups.items():
+            if concurrency:
+                self._send_each(requests, keys, idx, knobs, int(concurrency))
+                continue
+            try:
+                replies = self._generate([requests[i] for i in idx], knobs)
+            except InstructkitError as exc:
+                raise self._failed(exc, len(idx), len(idx)) from None
             if len(replies) != len(idx):
                 raise InstructkitError(f"the generator returned {len(replies)} replies for {len(idx)} requests")
             for i, reply in zip(idx, replies, strict=True):
-                text = reply[0] if isinstance(reply, list) else reply
-                self.cache.put(keys[i], text if isinstance(text, str) else str(text), purpose=requests[i].purpose)
-                self.sent += 1
-                self.by_purpose[requests[i].purpose] = self.by_purpose.get(requests[i].purpose, 0) + 1
+                self._store(requests[i], keys[i], reply)
         if short:
             raise OutOfBudget(f"request budget of {self.max_requests} spent")
         return [self.cache.get(k) for k in keys]
+
+    def _generate(self, reqs: list[Request], knobs: tuple) -> list:
+        max_new, temp, top_p, seed = knobs
+        return self.generator.generate(
+            [r.messages() for r in reqs], max_new_tokens=max_new, temperature=temp, top_p=top_p, seed=seed, n=1
+        )
+
+    def _store(self, req: Request, key: str, reply: Any) -> None:
+        text = reply[0] if isinstance(reply, list) else reply
+        self.cache.put(key, text if isinstance(text, str) else str(text), purpose=req.purpose)
+        self.sent += 1
+        self.by_purpose[req.purpose] = self.by_purpose.get(req.purpose, 0) + 1
+
+    def _send_each(self, requests: list[Request], keys: list[str], idx: list[int], knobs: tuple, width: int) -> None:
+        """One request per ``generate`` call, ``width`` at a time; cache each reply as it arrives.
+
+        After the first failure no new request is started; those in flight finish and are cached,
+        then ``RequestsFailed`` is raised (or the failure itself when it is not an InstructkitError).
+        """
+        first: BaseException | None = None
+        failed = 0
+        # The cache is written from this thread only: workers just return replies.
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            futures = {pool.submit(self._generate, [requests[i]], knobs): i for i in idx}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    replies = fut.result()
+                except CancelledError:
+                    continue
+                except Exception as exc:  # noqa: BLE001 - re-raised below, after the others are cached
+                    failed += 1
+                    if first is None:
+                        first = exc
+                        for other in futures:  # start nothing new; requests in flight finish
+                            other.cancel()
+                    continue
+                if len(replies) != 1:
+                    raise InstructkitError(f"the generator returned {len(replies)} replies for 1 request")
+                self._store(requests[i], keys[i], replies[0])
+        if first is None:
+            return
+        if not isinstance(first, InstructkitError):
+            raise first
+        raise self._failed(first, failed, len(idx)) from None
+
+    def _failed(self, exc: InstructkitError, failed: int, batch: int) -> RequestsFailed:
+        """The error that stops the run: what failed, and how many requests a re-run will not resend."""
+        if self.cache.path is not None:
+            cached = (
+                f"{len(self.cache)} finished requests are cached in {self.cache.path}: "
+                "re-run the same command to continue (cached requests are not sent again)"
+            )
+        else:
+            cached = f"{len(self.cache)} finished requests are cached in memory only: a re-run starts over"
+        return RequestsFailed(
+            f"{failed} of {batch} generation requests failed ({exc.message}); {cached}",
+            hint=exc.hint,
+        )
 
     def stats(self) -> dict:
         return {
