@@ -82,6 +82,19 @@ class ShardSet:
             raise ShardError(f"unreadable manifest: {exc}", file=str(self.path / MANIFEST)) from None
         if self.manifest.get("format") != FORMAT:
             raise ShardError(f"unknown shard format {self.manifest.get('format')!r}", file=str(self.path))
+        parts = self.manifest.get("parts")
+        if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+            raise ShardError("manifest has no valid 'parts' list", file=str(self.path / MANIFEST))
+        for spec in parts:
+            # A manifest is input too: a part name like "../../x" must never lead outside the set.
+            if not isinstance(spec.get("file"), str) or not PART_RE.match(spec["file"]):
+                raise ShardError(
+                    f"manifest names an invalid part file {spec.get('file')!r}",
+                    file=str(self.path / MANIFEST),
+                    hint="parts are part-NNNNN.jsonl[.gz|.zst] in the set's own directory",
+                )
+            if not isinstance(spec.get("records"), int):
+                raise ShardError(f"part {spec['file']} has no record count", file=str(self.path / MANIFEST))
 
     def __repr__(self) -> str:
         return f"ShardSet({str(self.path)!r}, kind={self.kind!r}, records={len(self)})"

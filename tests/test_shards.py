@@ -160,3 +160,13 @@ def test_loads_with_datasets(tmp_path):
     ds = load_dataset("json", data_files=str(w.path / "part-*.jsonl"), split="train")
     assert ds.num_rows == 5 and ds[0]["messages"][0] == {"role": "user", "content": "q0"}
     assert json.loads((w.path / "manifest.json").read_text())["counts"]["kept"] == 5
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "/etc/passwd", "sub/part-00000.jsonl", "part-0.jsonl", 7])
+def test_manifest_part_paths_never_escape_the_set(tmp_path, bad):
+    w = _write(tmp_path / "s", n=2)
+    manifest = json.loads((w.path / "manifest.json").read_text())
+    manifest["parts"][0]["file"] = bad
+    (w.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ShardError, match="invalid part file"):
+        ShardSet(w.path)
