@@ -65,6 +65,55 @@ def test_ppo_cli_smoke_logs_every_step(cli, tiny_model, data, tmp_path):
     assert (out / "value_head.safetensors").is_file() and not list(out.glob("*.pt")) + list(out.glob("*.bin"))
 
 
+def test_ppo_separate_critic_from_the_reward_model_writes_critic_dir(cli, tiny_model, data, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    rm = tmp_path / "rm"
+    AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=1).save_pretrained(rm)
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(rm)
+    out = tmp_path / "ppo-critic"
+    cli(
+        "rlhf",
+        data["prompts"],
+        "--algo",
+        "ppo",
+        "--policy",
+        tiny_model,
+        "--reward-model",
+        rm,
+        "-o",
+        out,
+        "--max-steps",
+        2,
+        "--set",
+        "critic=separate",
+        "--set",
+        "critic_learning_rate=1e-2",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "mini_batch_size=2",
+        "--set",
+        "max_new_tokens=4",
+        "--set",
+        "save_steps=0",
+    )
+    _, manifest = _loads(out)
+    assert manifest["critic_model"] == str(rm) and manifest["config"]["params"]["critic"] == "separate"
+    assert all("loss/value" in h for h in manifest["log_history"])
+    assert not (out / "value_head.safetensors").exists()  # no value head on the policy
+    critic = out / "critic"
+    assert {"config.json", "model.safetensors", "value_head.safetensors"} <= {f.name for f in critic.iterdir()}
+    assert not list(critic.glob("*.pt")) + list(critic.glob("*.bin"))
+    trunk = AutoModel.from_pretrained(critic)  # a plain HF model directory
+    start = AutoModelForSequenceClassification.from_pretrained(rm)
+    # Initialised from the reward model (head from its score head), then trained at critic_learning_rate.
+    assert not torch.equal(load_file(str(critic / "value_head.safetensors"))["weight"], start.score.weight)
+    assert any(not torch.equal(p, start.model.state_dict()[k]) for k, p in trunk.state_dict().items())
+
+
 def test_ppo_lora_saves_a_merged_model(cli, tiny_model, data, tmp_path):
     out = tmp_path / "ppo-lora"
     cli(
@@ -238,6 +287,8 @@ def test_kto_on_pairs_and_on_unpaired_labels(cli, tiny_model, data, tmp_path):
         (["--algo", "ppo", "--set", "batch_size=6", "--set", "mini_batch_size=4"], "multiple of"),
         (["--algo", "bogus"], "unknown --algo"),
         (["--algo", "ppo", "--reward-fn", "no_such_module_xyz:f"], "cannot import"),
+        (["--algo", "ppo", "--reward-fn", "x:y", "--set", "critic_model=rm"], "only with critic=separate"),
+        (["--algo", "ppo", "--reward-fn", "x:y", "--set", "critic=both"], "critic"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(cli, tiny_model, data, tmp_path, args, message):

@@ -53,8 +53,20 @@ class PPOConfig:
     whiten_advantages: bool = field(default=True, metadata=_h("Whiten advantages per rollout batch."))
     cliprange: float = field(default=0.2, metadata=_h("Policy ratio clip epsilon."))
     cliprange_value: float = field(default=0.2, metadata=_h("Value clip around the rollout values."))
-    vf_coef: float = field(default=0.1, metadata=_h("Value loss weight (the value head shares the trunk)."))
+    vf_coef: float = field(default=0.1, metadata=_h("Value loss weight in the shared-trunk loss (critic=shared)."))
     ent_coef: float = field(default=0.0, metadata=_h("Entropy bonus weight (0 = track only)."))
+    # --- critic (Ouyang et al. 2022 use a separate value model initialised from the reward model) -
+    critic: Literal["shared", "separate"] = field(
+        default="shared",
+        metadata=_h("shared: a value head on the policy's trunk; separate: its own model and optimizer."),
+    )
+    critic_model: str | None = field(
+        default=None,
+        metadata=_h("critic=separate: the model dir to start it from; None = --reward-model, else the policy."),
+    )
+    critic_learning_rate: float | None = field(
+        default=None, metadata=_h("critic=separate: the critic's AdamW learning rate; None = learning_rate.")
+    )
     # --- model ----------------------------------------------------------------------------------
     lora: bool = field(default=False, metadata=_h("Train LoRA adapters; the reference is the base (adapters off)."))
     lora_r: int = field(default=16, metadata=_h("LoRA rank."))
@@ -90,6 +102,10 @@ class PPOConfig:
             raise ValueError(f"temperature must be > 0 (PPO samples), got {self.temperature}")
         if self.bf16 not in ("auto", "true", "false", True, False):
             raise ValueError(f"bf16 must be auto, true or false, got {self.bf16!r}")
+        if self.critic not in ("shared", "separate"):
+            raise ValueError(f"critic must be shared or separate, got {self.critic!r}")
+        if self.critic == "shared" and (self.critic_model is not None or self.critic_learning_rate is not None):
+            raise ValueError("critic_model and critic_learning_rate apply only with critic=separate")
         for name in ("steps", "batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -104,6 +104,18 @@ def run_ppo(
             if cfg.lora
             else load_causal_lm(ref_model or policy, trust_remote_code=cfg.trust_remote_code, dtype="float32")
         )
+        critic = critic_from = None
+        if cfg.critic == "separate":
+            from instructkit.train.ppo.critic import load_critic
+
+            # Resume restores the critic's weights from the checkpoint, as it does the policy's.
+            saved = Path(ckpt) / "critic" if ckpt else None
+            critic_from = cfg.critic_model or reward_model or policy
+            critic = load_critic(
+                saved if saved is not None and saved.is_dir() else critic_from,
+                tokenizer=tokenizer,
+                trust_remote_code=cfg.trust_remote_code,
+            )
         trainer = PPOTrainer(
             cfg,
             policy=model,
@@ -115,6 +127,7 @@ def run_ppo(
             checkpoint_dir=outdir.checkpoints,
             log=log,
             accelerator=accelerator,
+            critic=critic,
         )
         if ckpt:
             trainer.load_checkpoint(Path(ckpt))
@@ -141,6 +154,7 @@ def run_ppo(
                     "policy": str(policy),
                     "reward_model": reward_model,
                     "reward_fns": list(reward_fns),
+                    "critic_model": None if critic_from is None else str(critic_from),
                     "ref_model": ref_model or ("policy (adapters off)" if cfg.lora else str(policy)),
                     "device": device_info(),
                     "resumed_from": ckpt,

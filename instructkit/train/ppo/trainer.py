@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from instructkit.errors import ConfigError
 from instructkit.records import prompt_of
 from instructkit.train.ppo.config import PPOConfig
 from instructkit.train.ppo.evaluate import evaluate_policy
@@ -41,6 +42,8 @@ class PPOTrainer:
         eval_records: Held-out prompt records for the start/end evaluation (may be empty).
         checkpoint_dir: Where ``checkpoint-N`` directories go.
         log: Called with each step's stats (the CLI prints them).
+        critic: A separate :class:`~instructkit.train.ppo.critic.Critic` (``cfg.critic == "separate"``),
+            trained by its own AdamW at ``critic_learning_rate``; None: a value head on the policy's trunk.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class PPOTrainer:
         checkpoint_dir: Path | None = None,
         log: Callable[[dict], None] | None = None,
         accelerator=None,
+        critic=None,
     ):
         from accelerate import Accelerator
 
@@ -86,10 +90,15 @@ class PPOTrainer:
         self.ref_model = ref_model
         if ref_model is not None:
             ref_model.eval().requires_grad_(False).to(self.accelerator.device)
-        model = PolicyWithValue(policy)
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        if (critic is None) != (cfg.critic == "shared"):
+            raise ValueError(f"critic={cfg.critic} needs {'a' if critic is None else 'no'} separate critic model")
+        model = PolicyWithValue(policy, value_head=critic is None)
+        self.model, self.optimizer = self.accelerator.prepare(model, self._adamw(model, cfg.learning_rate))
+        self.critic = self.critic_optimizer = None
+        if critic is not None:
+            lr = cfg.critic_learning_rate if cfg.critic_learning_rate is not None else cfg.learning_rate
+            critic.eval()  # dropout off: rollout and update values come from one function
+            self.critic, self.critic_optimizer = self.accelerator.prepare(critic, self._adamw(critic, lr))
         self.kl_ctl = make_controller(cfg.kl_control, cfg.kl_coef, cfg.kl_target, cfg.kl_horizon)
         self.moments = RunningMoments()
         self.step, self.history = 0, []
@@ -97,9 +106,32 @@ class PPOTrainer:
 
     # --- pieces -------------------------------------------------------------------------------
 
+    def _adamw(self, module, lr: float) -> torch.optim.AdamW:
+        params = [p for p in module.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=lr, weight_decay=self.cfg.weight_decay)
+
     @property
     def unwrapped(self) -> PolicyWithValue:
         return self.accelerator.unwrap_model(self.model)
+
+    @property
+    def unwrapped_critic(self):
+        """The separate critic (None with the shared value head)."""
+        return None if self.critic is None else self.accelerator.unwrap_model(self.critic)
+
+    def forward(self, ids, attn, pos, n) -> dict[str, torch.Tensor]:
+        """Policy log-probs and entropies, and values from the value head or the separate critic."""
+        out = self.model(ids, attn, pos, n, self.cfg.temperature, with_values=self.critic is None)
+        if self.critic is not None:
+            out["values"] = self.critic(ids, attn, pos, n)
+        return out
+
+    def _step(self, loss, module, optimizer) -> None:
+        self.accelerator.backward(loss)
+        if self.cfg.max_grad_norm:
+            self.accelerator.clip_grad_norm_(module.parameters(), self.cfg.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
 
     def ref_logprobs(self, ids, attn, pos, n):
         """Reference log-probs: the frozen model, or the LoRA policy with its adapters switched off."""
@@ -152,7 +184,7 @@ class PPOTrainer:
         scores = scores.clamp(-cfg.reward_clip, cfg.reward_clip).to(self.accelerator.device)
         ids, attn, pos = roll.full()
         n, mask = roll.response.shape[1], roll.response_mask
-        out = self.model(ids, attn, pos, n, cfg.temperature)
+        out = self.forward(ids, attn, pos, n)
         ref = self.ref_logprobs(ids, attn, pos, n)
         kl = per_token_kl(out["logprobs"], ref, mask)
         rewards = shaped_rewards(scores, kl, mask, self.kl_ctl.value)
@@ -192,7 +224,7 @@ class PPOTrainer:
             for start in range(0, size, cfg.mini_batch_size):
                 mb = perm[start : start + cfg.mini_batch_size].to(batch["ids"].device)
                 mask = batch["mask"][mb]
-                out = self.model(batch["ids"][mb], batch["attn"][mb], batch["pos"][mb], batch["n"], cfg.temperature)
+                out = self.forward(batch["ids"][mb], batch["attn"][mb], batch["pos"][mb], batch["n"])
                 pg, pg_stats = policy_loss(
                     out["logprobs"], batch["old_logprobs"][mb], batch["advantages"][mb], mask, cliprange=cfg.cliprange
                 )
@@ -204,12 +236,13 @@ class PPOTrainer:
                     cliprange_value=cfg.cliprange_value,
                 )
                 entropy = masked_mean(out["entropy"], mask)
-                loss = pg + cfg.vf_coef * vf - cfg.ent_coef * entropy
-                self.accelerator.backward(loss)
-                if cfg.max_grad_norm:
-                    self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                if self.critic is None:  # one trunk, one loss (vf_coef balances the two objectives)
+                    loss = pg + cfg.vf_coef * vf - cfg.ent_coef * entropy
+                    self._step(loss, self.model, self.optimizer)
+                else:  # two models, two optimizers: the value loss never reaches the policy
+                    loss = pg - cfg.ent_coef * entropy
+                    self._step(loss, self.model, self.optimizer)
+                    self._step(vf, self.critic, self.critic_optimizer)
                 stats = {
                     "loss/policy": pg,
                     "loss/value": vf,
@@ -273,7 +306,8 @@ class PPOTrainer:
     # --- checkpoints ----------------------------------------------------------------------------
 
     def save_checkpoint(self) -> Path | None:
-        """``checkpoint-N/``: policy weights (or LoRA adapter), value head, optimizer, loop state."""
+        """``checkpoint-N/``: policy weights (or LoRA adapter), value head or ``critic/`` (with its optimizer
+        state), optimizer, loop state."""
         self.accelerator.wait_for_everyone()
         if self.checkpoint_dir is None or not self.accelerator.is_main_process:
             return None
@@ -282,8 +316,10 @@ class PPOTrainer:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.unwrapped.policy.save_pretrained(tmp)
-        self.unwrapped.save_head(tmp / "value_head.safetensors")
+        self._save_values(tmp)
         torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+        if self.critic is not None:
+            torch.save(self.critic_optimizer.state_dict(), tmp / "critic_optimizer.pt")
         state = {
             "step": self.step,
             "kl_coef": self.kl_ctl.value,
@@ -299,15 +335,24 @@ class PPOTrainer:
         return path
 
     def load_checkpoint(self, path: Path) -> None:
-        """Restore the state ``save_checkpoint`` wrote (policy weights are loaded by the caller for full
-        fine-tuning, or here for a LoRA adapter)."""
+        """Restore the state ``save_checkpoint`` wrote (policy weights, and a separate critic's weights from
+        ``critic/``, are loaded by the caller; a LoRA adapter is loaded here)."""
         path = Path(path)
         if self.cfg.lora:
             from peft import set_peft_model_state_dict
             from safetensors.torch import load_file
 
             set_peft_model_state_dict(self.unwrapped.policy, load_file(path / "adapter_model.safetensors"))
-        self.unwrapped.load_head(path / "value_head.safetensors")
+        if (path / "critic").is_dir() != (self.critic is not None):
+            raise ConfigError(
+                f"{path} was written with critic={'shared' if self.critic is not None else 'separate'}",
+                hint="resume with the critic setting of the interrupted run",
+            )
+        if self.critic is None:
+            self.unwrapped.load_head(path / "value_head.safetensors")
+        else:
+            state = torch.load(path / "critic_optimizer.pt", map_location="cpu", weights_only=True)
+            self.critic_optimizer.load_state_dict(state)
         self.optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
         state = json.loads((path / "trainer_state.json").read_text())
         self.step, self.history = state["step"], state["history"]
@@ -325,4 +370,11 @@ class PPOTrainer:
             policy = policy.merge_and_unload()
         policy.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
-        self.unwrapped.save_head(Path(out) / "value_head.safetensors")
+        self._save_values(Path(out))
+
+    def _save_values(self, path: Path) -> None:
+        """The shared value head (``value_head.safetensors``) or the separate critic (``critic/``)."""
+        if self.critic is None:
+            self.unwrapped.save_head(path / "value_head.safetensors")
+        else:
+            self.unwrapped_critic.save(path / "critic", self.tokenizer)

@@ -29,15 +29,17 @@ def hidden_size_of(model) -> int:
 
 
 class PolicyWithValue(nn.Module):
-    """A causal LM (plain or peft-wrapped) plus a float32 linear value head."""
+    """A causal LM (plain or peft-wrapped) plus a float32 linear value head; ``value_head=False`` (a
+    separate critic, ``critic.py``) leaves the head out, and ``forward`` must then get ``with_values=False``."""
 
-    def __init__(self, policy: nn.Module):
+    def __init__(self, policy: nn.Module, value_head: bool = True):
         super().__init__()
         self.policy = policy
-        self.value_head = nn.Linear(hidden_size_of(policy), 1)
-        # Zero init: V = 0 at the start, so the first advantages are the shaped returns themselves.
-        nn.init.zeros_(self.value_head.weight)
-        nn.init.zeros_(self.value_head.bias)
+        self.value_head = nn.Linear(hidden_size_of(policy), 1) if value_head else None
+        if self.value_head is not None:
+            # Zero init: V = 0 at the start, so the first advantages are the shaped returns themselves.
+            nn.init.zeros_(self.value_head.weight)
+            nn.init.zeros_(self.value_head.bias)
 
     def forward(
         self,
