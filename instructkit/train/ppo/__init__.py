@@ -3,6 +3,7 @@
 One file per job: ``config`` (every knob), ``rollout`` (generate, EOS/truncation masks), ``rewards``
 (reward model, reward functions, running normalisation), ``kl`` (per-token penalty and controllers),
 ``gae`` (advantages), ``losses`` (clipped policy/value losses, entropy), ``value`` (the value head),
+``critic`` (a separate value model, ``critic=separate``),
 ``trainer`` (the loop, checkpoints, resume), ``evaluate`` (held-out reward and KL of any model).
 
 References: Schulman et al. 2017 (PPO, arXiv:1707.06347), Schulman et al. 2016 (GAE, arXiv:1506.02438),
