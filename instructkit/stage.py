@@ -43,6 +43,14 @@ class Filter(Operator):
     def check(self, record: dict) -> Drop | None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def check_batch(self, records: list[dict]) -> list[Drop | None]:
+        """Verdicts for several records, in order; by default ``check`` on each.
+
+        Override when scoring many records at once is cheaper (a model's padded forward pass); the
+        result must equal ``[self.check(r) for r in records]``.
+        """
+        return [self.check(r) for r in records]
+
 
 class Mapper(Operator):
     """Rewrites a record; never drops it. Returns the (new) record."""
@@ -99,6 +107,33 @@ def run_chain(ops: list[Operator], record: dict) -> tuple[dict, Drop | None]:
     return record, None
 
 
+def run_chain_batch(ops: list[Operator], records: list[dict]) -> list[tuple[dict, Drop | None]]:
+    """``[run_chain(ops, r) for r in records]``, but each filter sees the surviving records together.
+
+    Operators run one at a time over the batch: a filter's ``check_batch`` gets the records that every
+    earlier filter kept, in input order; a mapper's ``map`` runs per record. Verdicts match
+    ``run_chain`` as long as operators are pure (the contract).
+    """
+    out: list[tuple[dict, Drop | None]] = [(r, None) for r in records]
+    live = list(range(len(records)))
+    for op in ops:
+        if not live:
+            break
+        if isinstance(op, Filter):
+            verdicts = op.check_batch([out[i][0] for i in live])
+            kept = []
+            for i, verdict in zip(live, verdicts, strict=True):
+                if verdict is None:
+                    kept.append(i)
+                else:
+                    out[i] = (out[i][0], Drop(verdict) if isinstance(verdict, str) else verdict)
+            live = kept
+        else:
+            for i in live:
+                out[i] = (op.map(out[i][0]), None)
+    return out
+
+
 _WORKER_OPS: list[Operator] = []
 
 
@@ -108,7 +143,7 @@ def _init_worker(factory: Callable[[], list[Operator]]) -> None:
 
 
 def _run_batch(batch: list[dict]) -> list[tuple[dict, Drop | None]]:
-    return [run_chain(_WORKER_OPS, r) for r in batch]
+    return run_chain_batch(_WORKER_OPS, batch)
 
 
 def _batches(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
@@ -134,7 +169,7 @@ def apply(
         factory: A picklable callable that builds the operator chain (called once per worker).
         writer: A ``ShardWriter``; gets ``count_in``, ``write`` and ``reject`` calls.
         workers: Processes; 1 runs in this process. Order of output is the input order either way.
-        batch_size: Records per task sent to a worker.
+        batch_size: Records per task sent to a worker, and per ``Filter.check_batch`` call.
         total: The number of records, for the progress bar.
         description: The progress bar's label.
     """
@@ -142,7 +177,7 @@ def apply(
         if workers <= 1:
             ops = factory()
             results: Iterable[list[tuple[dict, Drop | None]]] = (
-                [run_chain(ops, r) for r in batch] for batch in _batches(records, batch_size)
+                run_chain_batch(ops, batch) for batch in _batches(records, batch_size)
             )
             _drain(results, writer, advance)
         else:

@@ -11,7 +11,7 @@ import pytest
 from instructkit import filters
 from instructkit.errors import ConfigError
 from instructkit.records import make_record, message
-from instructkit.stage import run_chain
+from instructkit.stage import Filter, run_chain, run_chain_batch
 
 
 def sft(user, assistant):
@@ -27,6 +27,31 @@ RECORDS = [
     sft("Count to five.", "one two three four five"),
     sft("你好吗？", "我很好，谢谢。"),
 ]
+
+
+# Lengths from 1 to ~90 tokens so a batch mixes short and long rows (real padding), a reply that
+# contacts an e-mail (for the pii mapper) and an empty reply (NaN score: kept both ways).
+_WORDS = "the cat sat on a mat while 你好 world data model answer question why how 42 ok".split()
+VARIED = [
+    sft(" ".join(_WORDS[: 1 + i % 9] * (1 + i % 4)), " ".join(_WORDS[i % 7 :] * (1 + (i * 5) % 6))) for i in range(22)
+] + [sft("Write to me.", "Mail bob@example.com today, ok."), sft("Say nothing.", "")]
+
+
+def test_batched_scores_equal_one_at_a_time(tiny_model):
+    for name, params in [("perplexity", {}), ("perplexity", {"on": "conversation"}), ("ifd", {"max_ifd": None})]:
+        op = build(name, model=str(tiny_model), batch_size=4, max_length=48, **params)  # 48 cuts long rows
+        one = [op.score(r) for r in VARIED]
+        many = op.scores(VARIED)
+        # the empty reply has no score (NaN) unless the conversation is scored
+        assert math.isnan(one[-1]) == math.isnan(many[-1]) == (params.get("on") != "conversation")
+        assert many == pytest.approx(one, rel=1e-4, abs=1e-4, nan_ok=True), (name, params)
+        # thresholds at the median: the batched verdicts drop the same records for the same reasons
+        mid = sorted(one[:-1])[len(one) // 2 - 1]
+        key = "max_ifd" if name == "ifd" else "max_perplexity"
+        op = build(name, model=str(tiny_model), batch_size=5, max_length=48, **{**params, key: mid})
+        batched = op.check_batch(VARIED)
+        assert [v and v.reason for v in batched] == [v and v.reason for v in (op.check(r) for r in VARIED)]
+        assert 0 < sum(v is not None for v in batched) < len(VARIED)
 
 
 def test_perplexity_scores_and_thresholds(tiny_model):
@@ -87,9 +112,85 @@ def test_reward_threshold_and_chain(reward_model):
     assert dropped and all(v.reason == "reward.min_score" and v.details["value"] < threshold for v in dropped)
 
 
+def test_reward_batched_equals_one_at_a_time(reward_model):
+    op = build("reward", model=str(reward_model), batch_size=3)
+    one = [op.score(r) for r in VARIED]
+    assert op.scores(VARIED) == pytest.approx(one, rel=1e-4, abs=1e-4)
+    assert len(set(round(s, 4) for s in one)) > 3  # the scores differ, so the order of rows is tested
+    op = build("reward", model=str(reward_model), batch_size=3, min_score=sorted(one)[len(one) // 2])
+    assert op.check_batch(VARIED) == [op.check(r) for r in VARIED]
+
+
+class _Spy(Filter):
+    """Wraps a filter and records what each check_batch call received."""
+
+    def __init__(self, inner):
+        super().__init__(inner.params)
+        self.inner, self.calls = inner, []
+
+    def check(self, record):
+        return self.inner.check(record)
+
+    def check_batch(self, records):
+        self.calls.append([r["id"] for r in records])
+        return self.inner.check_batch(records)
+
+
+def test_chain_drops_before_a_batched_filter(tiny_model):
+    chain = filters.build_chain(
+        filters.effective(
+            filters.resolve(
+                [
+                    ("pii", {"action": "mask"}),  # a mapper: runs per record before the filters
+                    ("length", {"unit": "words", "min": {"assistant": 4}}),  # drops the short replies
+                    ("ifd", {"model": str(tiny_model), "batch_size": 4, "max_ifd": 1.0}),
+                ]
+            )
+        )
+    )
+    chain[-1] = spy = _Spy(chain[-1])
+    unbatched = [run_chain(chain, r) for r in VARIED]
+    batched = run_chain_batch(chain, VARIED)
+    survivors = [r["id"] for r, v in unbatched if v is None or v.reason.startswith("ifd")]
+    assert spy.calls == [survivors]  # only records that passed length, in input order, in one call
+    assert 0 < len(survivors) < len(VARIED)
+    assert [(r, v and v.reason) for r, v in batched] == [(r, v and v.reason) for r, v in unbatched]
+    masked = next(r for r, _ in batched if "[EMAIL]" in r["messages"][1]["content"])
+    assert masked["meta"]["pii"]["email"] == 1
+
+
+def test_batched_filter_with_workers(tmp_path, tiny_model):
+    from functools import partial
+
+    from instructkit.shards import ShardSet, ShardWriter
+    from instructkit.stage import apply
+
+    scores = build("perplexity", model=str(tiny_model)).scores(VARIED)
+    mid = sorted(scores[:-1])[len(scores) // 2]  # keeps about half of the records that pass length
+    config = {
+        "rules": [
+            {"length": {"unit": "words", "min": {"assistant": 4}}},
+            {"perplexity": {"model": str(tiny_model), "batch_size": 3, "max_perplexity": mid}},
+        ]
+    }
+    factory = partial(filters.build_chain, filters.effective(filters.resolve(filters.parse(config))))
+    runs = {}
+    for workers in (1, 2):
+        with ShardWriter(tmp_path / f"out{workers}", stage="filter") as writer:
+            # 5 records per task: both workers get tasks, each a check_batch of up to 5 survivors
+            apply(VARIED, factory, writer, workers=workers, batch_size=5)
+        s = ShardSet(tmp_path / f"out{workers}")
+        runs[workers] = ([r["id"] for r in s], [(r["id"], r["meta"]["reject"]["reason"]) for r in s.rejected])
+    assert runs[1] == runs[2]
+    reasons = {reason for _, reason in runs[1][1]}
+    assert {"length.min_assistant", "perplexity.max"} <= reasons and runs[1][0]
+
+
 def test_model_rules_need_a_model(tmp_path):
     with pytest.raises(ConfigError, match="needs 'model'"):
         filters.resolve([("ifd", {})])
+    with pytest.raises(ConfigError, match="batch_size"):
+        filters.resolve([("ifd", {"model": "x", "batch_size": 0})])
     with pytest.raises(ConfigError, match="cannot load model"):
         build("perplexity", model=str(tmp_path / "nope"))
 
