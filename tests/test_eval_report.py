@@ -300,3 +300,22 @@ def test_eval_progress_bars_count_batches(setup, tmp_path, cli, monkeypatch):
         [g["prompt"] for g in gens if g["model"] == "dpo"], max_new_tokens=6, seed=0
     )
     assert [g["generation"] for g in gens if g["model"] == "dpo"] == whole
+
+
+def test_hub_ids_are_accepted_and_missing_local_dirs_are_not(cli, tmp_path, monkeypatch):
+    from instructkit.eval.runner import HUB_ID
+
+    assert HUB_ID.fullmatch("Qwen/Qwen2.5-0.5B-Instruct") and not HUB_ID.fullmatch("a/b/c")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    sft = tmp_path / "set"
+    from instructkit.records import make_record, message
+    from instructkit.shards import ShardWriter
+
+    with ShardWriter(sft, stage="t") as w:
+        w.write(make_record("sft", messages=[message("user", "hi"), message("assistant", "hello")]))
+    (tmp_path / "out").mkdir()
+    missing = cli("eval", "--model", tmp_path / "out" / "sft", "--data", sft, "-o", tmp_path / "r", ok=False)
+    assert missing.exit_code == 2 and "model directory not found" in missing.output
+    # A hub id gets past the path check and fails (offline here) with a one-line load error, not "not found".
+    hub = cli("eval", "--model", "no-such-org-xyz/model", "--data", sft, "-o", tmp_path / "r2", ok=False)
+    assert hub.exit_code == 2 and "cannot load" in hub.output and "Traceback" not in hub.output

@@ -104,16 +104,20 @@ def _check(p: EvalParams) -> None:
             "with --lm-eval-include DIR of local task files)",
         )
     for path in p.models + [x for x in (p.reference, p.reward_model) if x]:
-        if not Path(path).is_dir():
+        # A hub id ("org/name", no such local org dir) loads from the Hub or its cache, as in sft/reward/rlhf.
+        if not Path(path).is_dir() and not (HUB_ID.fullmatch(str(path)) and not Path(path).parent.exists()):
             raise InputError(
                 "model directory not found",
                 file=str(path),
-                hint="pass a directory written by sft/reward/rlhf or: instructkit model tiny OUT",
+                hint="pass a directory written by sft/reward/rlhf, a hub id, or: instructkit model tiny OUT",
             )
     if p.reward_model:  # fail before hours of generation, not after
         from instructkit.eval.rewardbench import check_reward_model
 
         check_reward_model(p.reward_model, trust_remote_code=p.trust_remote_code)
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def model_names(paths: list[str]) -> list[str]:
