@@ -164,11 +164,11 @@ def _peak_mb() -> dict:
 
 
 def child_ours(path: str, out: str, threshold: float, workers: int, verify: bool, num_perm: int = 128) -> dict:
-    from instructkit.dedupe import DedupeParams, run
+    from instructkit.dedupe import DedupeParams, dedupe_set
 
     t0 = time.perf_counter()
-    p = DedupeParams(mode=["minhash"], threshold=threshold, verify=verify, num_perm=num_perm)
-    w = run(path, out, p, workers=workers)
+    p = DedupeParams(mode=["minhash"], threshold=threshold, verify=verify, num_perm=num_perm, workers=workers)
+    w = dedupe_set(path, out, p)
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "stats": w.manifest["stats"]["dedupe"], **_peak_mb()}
 

@@ -8,7 +8,6 @@ import typer
 from instructkit import __version__
 from instructkit.cli import (
     annotate,
-    dedupe,
     ingest,
     inspect,
     model,
@@ -56,8 +55,19 @@ def _add(name: str, fn) -> None:
     app.command(name, help=fn.__doc__)(guard(fn))
 
 
+def _add_stages() -> None:
+    """One generated command per registered stage (registry.py): flags from its Params fields."""
+    from instructkit.cli.stagecmd import make_command
+    from instructkit.registry import stages
+
+    for name, spec in stages().items():
+        if name not in _HAND_WRITTEN:
+            _add(name, make_command(spec))
+
+
+_HAND_WRITTEN = {"model"}  # `model tiny|get` is a sub-app over the registered "model" stage
+_add_stages()
 _add("ingest", ingest.ingest)
-_add("dedupe", dedupe.dedupe)
 _add("filter", filter_cmd.filter_)
 _add("annotate-export", annotate.annotate_export)
 _add("annotate-import", annotate.annotate_import)

@@ -16,6 +16,7 @@ import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +24,8 @@ from instructkit.dedupe.cluster import REASONS, Plan, best_matches, cluster_stag
 from instructkit.dedupe.keep import parse_keep
 from instructkit.dedupe.normalize import FIELDS
 from instructkit.errors import ConfigError
+from instructkit.params import SetOutput, Workers, recorded
+from instructkit.registry import Result
 from instructkit.shards import ShardSet, ShardWriter, dumps
 from instructkit.stage import add_meta, progress_bar
 
@@ -37,15 +40,20 @@ def _help(text: str) -> dict:
 
 
 @dataclass(kw_only=True)
-class DedupeParams:
+class DedupeParams(SetOutput, Workers):
     """Every knob of ``instructkit dedupe`` (YAML keys, ``--set`` keys and flags)."""
 
     mode: list[str] = field(
-        default_factory=lambda: ["exact", "minhash"], metadata=_help("exact, minhash, semantic; combined in that order")
+        default_factory=lambda: ["exact", "minhash"],
+        metadata={"help": "exact, minhash, semantic; combined in that order", "flags": ("-m",)},
     )
     fields: str = field(default="conversation", metadata=_help("what is compared: prompt, response, conversation"))
     threshold: float = field(
-        default=0.8, metadata=_help("Jaccard similarity at or above which records are near duplicates (minhash)")
+        default=0.8,
+        metadata={
+            "help": "Jaccard similarity at or above which records are near duplicates (minhash)",
+            "flags": ("-t",),
+        },
     )
     num_perm: int = field(default=128, metadata=_help("MinHash permutations (4 bytes each per record)"))
     ngram: int = field(default=5, metadata=_help("words per shingle"))
@@ -59,9 +67,9 @@ class DedupeParams:
         default=True, metadata=_help("check candidates' true Jaccard similarity (off: trust the MinHash estimate)")
     )
     keep: str = field(default="first", metadata=_help("survivor: first, longest, highest:<meta key>"))
-    case: bool = field(default=True, metadata=_help("exact: fold case"))
-    whitespace: bool = field(default=True, metadata=_help("exact: collapse whitespace"))
-    punctuation: bool = field(default=True, metadata=_help("exact: fold punctuation and symbols"))
+    fold_case: bool = field(default=True, metadata=_help("exact: fold case"))
+    fold_whitespace: bool = field(default=True, metadata=_help("exact: collapse whitespace"))
+    fold_punctuation: bool = field(default=True, metadata=_help("exact: fold punctuation and symbols"))
     seed: int = field(default=1, metadata=_help("seed of the MinHash permutations"))
     against: list[str] = field(
         default_factory=list, metadata=_help("sets whose near duplicates are removed from the input (decontamination)")
@@ -103,6 +111,7 @@ class DedupeParams:
                 f"bands x rows = {self.bands} x {self.rows} must be positive and at most num_perm ({self.num_perm})"
             )
         parse_keep(self.keep)
+        super().__post_init__()
 
 
 def _bands_rows(p: DedupeParams) -> tuple[int, int]:
@@ -211,29 +220,34 @@ def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: in
     return sc, pl, stats
 
 
-def run(
-    inp: str,
-    output: str,
-    p: DedupeParams,
-    *,
-    workers: int = 1,
-    shard_size: int = 100_000,
-    compression: str | None = None,
-    force: bool = False,
-) -> ShardWriter:
-    """Deduplicate ``inp`` into a new version under ``output``; returns the committed writer."""
+def run(inputs: list[str], out: Path, p: DedupeParams) -> Result:
+    """Deduplicate ``inputs[0]`` into a new version under ``out`` (the registered ``dedupe`` stage)."""
+    writer = dedupe_set(inputs[0], out, p)
+    st = writer.manifest.get("stats", {})
+    sizes = st.get("cluster_sizes", {})
+    summary = {
+        "mode": ",".join(p.mode),
+        "clusters": f"{st.get('dedupe', {}).get('clusters', 0):,}"
+        + (f" (sizes {', '.join(f'{k}: {v}' for k, v in list(sizes.items())[:6])})" if sizes else ""),
+    }
+    if "bands" in st.get("dedupe", {}):
+        d = st["dedupe"]
+        summary["lsh"] = f"{d['bands']} bands x {d['rows']} rows, {d['candidate_pairs']:,} candidate pairs"
+    return Result(writer.path, writer.manifest, summary)
+
+
+def dedupe_set(inp: str | Path, output: str | Path, p: DedupeParams) -> ShardWriter:
+    """Deduplicate the set ``inp`` into a new version under ``output``; returns the committed writer."""
     src = ShardSet(inp)
     against = [ShardSet(a) for a in p.against]
     with ShardWriter(
         output,
         stage="dedupe",
-        params=dataclasses.asdict(p),
+        params=recorded(p),
         inputs=[src, *against],
-        shard_size=shard_size,
-        compression=compression,
-        force=force,
+        **p.writer_options(),
     ) as writer:
-        sc, pl, stats = plan(src, against, p, workers=workers)
+        sc, pl, stats = plan(src, against, p, workers=p.workers)
         clusters_of: dict[int, list[int]] = {}
         for cid, c in enumerate(pl.clusters):
             clusters_of.setdefault(c["kept"], []).append(cid)

@@ -84,7 +84,7 @@ def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, em
     lengths = np.zeros(n, dtype=np.int32)
     values = np.full(n, -math.inf) if policy == "highest" else None
     digests = (
-        Digests(case=params.case, whitespace=params.whitespace, punctuation=params.punctuation)
+        Digests(case=params.fold_case, whitespace=params.fold_whitespace, punctuation=params.fold_punctuation)
         if "exact" in params.mode
         else None
     )
