@@ -12,7 +12,6 @@ only the records that survived the previous ones.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
