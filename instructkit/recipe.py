@@ -10,16 +10,20 @@ A recipe is YAML (read with ``safe_load``)::
         run: ingest                      # any instructkit subcommand ("model tiny" too)
         inputs: ["{vars.samples}/alpaca.json"]
         output: "{workdir}/ingest"
-        params: {on-error: skip}        # become --on-error skip
+        params: {on_error: skip}        # the stage's Params field names (on-error is the same key)
       - name: dedupe
         run: dedupe
         inputs: ["{stages.ingest}"]      # the output of an earlier stage
         output: "{workdir}/dedupe"
+        params: {config: dedupe.yaml, threshold: 0.7}   # config: a --config file; params override it
 
-Each stage runs as its own ``instructkit`` process (no shell). Its cache key is a sha256 over the
-command, its params and the *content* fingerprints of its inputs (a shard set's fingerprint, a file's
-sha256, an earlier stage's key), so a stage whose inputs and params are unchanged is skipped, and a
-change re-runs that stage and whatever its change reaches downstream.
+Stages run through the stage registry (``registry.run_stage``), with the same params, precedence and
+validation as the command line and the Python API: data stages in this process, training stages
+(``isolate``) in a child process built from the same declaration (``instructkit.child``), in its own
+process group, that dies with this one. A stage's cache key is a sha256 over the stage, its params and
+the *content* fingerprints of its inputs (a shard set's fingerprint, a file's sha256, an earlier
+stage's key), so a stage whose inputs and params are unchanged is skipped, and a change re-runs that
+stage and whatever its change reaches downstream.
 """
 
 from __future__ import annotations
@@ -30,33 +34,18 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from instructkit import registry
 from instructkit.errors import ConfigError, InstructkitError, ShardError
 
 RECIPE_KEYS = ("name", "description", "workdir", "vars", "stages")
 STAGE_KEYS = ("name", "run", "inputs", "output", "params")
 
-# How each command takes its inputs and whether its output is a shard-set parent (versioned by the
-# writer) or a directory (model, report, tasks: the runner names it by the cache key, so it is never
-# overwritten and a finished one is found again).
-COMMANDS: dict[str, dict[str, Any]] = {
-    "ingest": {"inputs": None, "output": "set"},
-    "dedupe": {"inputs": None, "output": "set"},
-    "filter": {"inputs": None, "output": "set"},
-    "synth": {"inputs": "--seeds", "output": "set"},
-    "annotate-export": {"inputs": None, "output": "dir"},
-    "annotate-import": {"inputs": None, "output": "dir"},
-    "sft": {"inputs": None, "output": "dir"},
-    "reward": {"inputs": None, "output": "dir"},
-    "rlhf": {"inputs": None, "output": "dir"},
-    "eval": {"inputs": "--data", "output": "dir"},
-    "model tiny": {"inputs": None, "output": "dir", "positional_output": True},
-}
+# ``run: model tiny`` (the CLI spelling) is the registered "model" stage with name=tiny.
+ALIASES: dict[str, tuple[str, dict[str, Any]]] = {"model tiny": ("model", {"name": "tiny"})}
 STATE_FILE = ".instructkit-run.json"
 _REF = re.compile(r"\{([A-Za-z_][\w.\-]*)\}")
 
@@ -131,6 +120,27 @@ def _set_override(data: dict, key: str, value: Any, source: str) -> None:
         )
 
 
+def _check_keys(spec: registry.StageSpec, params: dict, src: str, line: int | None, name: str) -> None:
+    """Unknown param keys fail at load time (before any stage runs), naming the recipe line."""
+    try:
+        cls = spec.params_class({k: v for k, v in params.items() if not _has_ref(v)})
+    except InstructkitError:
+        cls = spec.params_class()
+    valid = {f.name for f in dataclasses.fields(cls)} | {"config"}
+    for key in params:
+        if key not in valid:
+            raise ConfigError(
+                f"stage {name!r}: unknown param {key!r} for {spec.name}",
+                file=src,
+                line=line,
+                hint=f"valid keys: {', '.join(sorted(valid))} (see instructkit {spec.name} --list-params)",
+            )
+
+
+def _has_ref(value: Any) -> bool:
+    return isinstance(value, str) and bool(_REF.search(value))
+
+
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
     """Parse and validate a recipe; errors name the recipe line and list the valid keys."""
     from instructkit.config import load_yaml
@@ -177,12 +187,14 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         if name in seen:
             raise ConfigError(f"two stages are named {name!r}", file=src, line=line)
         seen.add(name)
-        if raw["run"] not in COMMANDS:
+        run_name, implied = ALIASES.get(str(raw["run"]), (str(raw["run"]), {}))
+        known = registry.stages()
+        if run_name not in known:
             raise ConfigError(
-                f"stage {name!r}: unknown command {raw['run']!r}",
+                f"stage {name!r}: unknown stage {raw['run']!r}",
                 file=src,
                 line=lines.get(("stages", i, "run"), line),
-                hint=f"commands: {', '.join(COMMANDS)}",
+                hint=f"stages: {', '.join(known)}",
             )
         inputs = raw.get("inputs") or []
         if isinstance(inputs, str):
@@ -190,7 +202,9 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         params = raw.get("params") or {}
         if not isinstance(params, dict):
             raise ConfigError(f"stage {name!r}: 'params' must be a mapping", file=src, line=line)
-        stages.append(Stage(name, raw["run"], [str(x) for x in inputs], str(raw["output"]), params, line))
+        params = {**implied, **registry.normalize_keys(params)}
+        _check_keys(known[run_name], params, src, lines.get(("stages", i, "params"), line), name)
+        stages.append(Stage(name, run_name, [str(x) for x in inputs], str(raw["output"]), params, line))
     return Recipe(
         str(data.get("name", path.stem)), path, str(data.get("workdir", "out")), dict(data.get("vars") or {}), stages
     )
@@ -248,9 +262,10 @@ def _refs(stage: Stage) -> set[str]:
 class Runner:
     """Plans and runs a recipe; remembers stage keys and outputs in ``WORKDIR/.instructkit-run.json``."""
 
-    def __init__(self, recipe: Recipe, *, log=print):
+    def __init__(self, recipe: Recipe, *, log=print, on_result=None):
         self.recipe = recipe
         self.log = log
+        self.on_result = on_result  # called with (spec, Result) after each stage that ran (the CLI prints it)
         self.workdir = Path(self._subst(recipe.workdir, {}))
         self.state_path = self.workdir / STATE_FILE
         self.state: dict[str, dict] = {}
@@ -297,31 +312,6 @@ class Runner:
         if isinstance(value, list):
             return [self._resolve(v, outputs) for v in value]
         return value
-
-    def command(self, stage: Stage, inputs: list[str], params: dict, output: str) -> list[str]:
-        spec = COMMANDS[stage.run]
-        args = stage.run.split()
-        if spec.get("positional_output"):
-            args.append(output)
-        elif spec["inputs"] is None:
-            args += inputs
-        else:
-            for inp in inputs:
-                args += [spec["inputs"], inp]
-        for key, value in params.items():
-            flag = "--" + str(key).replace("_", "-")
-            if value is True:
-                args.append(flag)
-            elif value is False or value is None:
-                continue
-            elif isinstance(value, list):
-                for v in value:
-                    args += [flag, str(v)]
-            else:
-                args += [flag, str(value)]
-        if not spec.get("positional_output"):
-            args += ["-o", output]
-        return args
 
     def _key(self, stage: Stage, inputs: list[str], params: dict, keys: dict[str, str]) -> str:
         def fp_value(v: Any) -> Any:
@@ -398,36 +388,45 @@ class Runner:
     def _run_stage(
         self, stage: Stage, inputs: list[str], params: dict, base_output: str, key: str
     ) -> tuple[str, float]:
-        kind = COMMANDS[stage.run]["output"]
-        output = base_output if kind == "set" else str(Path(base_output) / key[:12])
-        if kind == "dir" and Path(output).exists():
+        spec = registry.get(stage.run)
+        output = base_output if spec.output == "set" else str(Path(base_output) / key[:12])
+        if spec.output == "dir" and Path(output).exists():
             import shutil
 
             shutil.rmtree(output)  # a forced re-run of the same key: the old one is identical by content
-        args = self.command(stage, inputs, params, output)
-        if kind == "dir" and Path(output + ".partial").exists() and stage.run in ("sft", "reward", "rlhf"):
-            args.append("--resume")  # an earlier run of this very stage crashed after a checkpoint
-        self.log(f"[{stage.name}] instructkit {' '.join(args)}")
+        flags = dict(params)
+        config = flags.pop("config", None)
+        if spec.output == "dir" and Path(output + ".partial").exists() and "resume" in _fields(spec, flags):
+            flags["resume"] = True  # an earlier run of this very stage crashed after a checkpoint
+        where = "child process" if spec.isolate else "in process"
+        self.log(f"[{stage.name}] {spec.name} {' '.join(inputs)} -> {output} ({where})")
         started = time.time()
-        proc = subprocess.run([sys.executable, "-m", "instructkit", *args])
-        seconds = time.time() - started
-        if proc.returncode != 0:
+        try:
+            if spec.isolate:
+                from instructkit.child import run_in_child
+
+                result = run_in_child(spec.name, inputs, output, config=config, flags=flags)
+            else:
+                result = registry.run_stage(spec.name, inputs, output, config=config, flags=flags)
+        except InstructkitError as exc:
             raise InstructkitError(
-                f"stage {stage.name!r} failed (exit {proc.returncode}); earlier outputs are kept",
+                f"stage {stage.name!r} failed: {exc}; earlier outputs are kept",
                 file=str(self.recipe.path),
                 line=stage.line,
                 hint=f"fix it and re-run: instructkit run {self.recipe.path} (finished stages are skipped)",
-            )
-        if kind == "set":
-            from instructkit.shards import resolve
-
-            output = str(resolve(base_output))
+            ) from None
+        seconds = time.time() - started
+        if self.on_result is not None:
+            self.on_result(spec, result)
+        output = str(result.path)
         self.state[stage.name] = {
             "key": key,
             "output": output,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "seconds": round(seconds, 2),
-            "command": ["instructkit", *args],
+            "stage": spec.name,
+            "inputs": inputs,
+            "params": params,
         }
         self._save_state()
         return output, seconds
@@ -437,3 +436,7 @@ class Runner:
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.state, indent=2) + "\n")
         os.replace(tmp, self.state_path)
+
+
+def _fields(spec: registry.StageSpec, values: dict) -> set[str]:
+    return {f.name for f in dataclasses.fields(spec.params_class(values))}

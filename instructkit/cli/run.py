@@ -27,15 +27,22 @@ def run(
     since the last run is skipped; a failed stage leaves earlier outputs intact and a re-run picks up
     from there.
 
-    --set takes workdir=DIR, vars.NAME=VALUE or STAGE.PARAM=VALUE.
+    Stage params are the stage's Params field names, the same keys as its --set and --config
+    (instructkit STAGE --list-params lists them). --set takes workdir=DIR, vars.NAME=VALUE or
+    STAGE.PARAM=VALUE.
 
-    Example: instructkit run recipes/quickstart.yaml --set sft.max-steps=20 --dry-run
+    Example: instructkit run recipes/quickstart.yaml --set sft.max_steps=20 --dry-run
     """
+    from rich.markup import escape
+
+    from instructkit.cli.stagecmd import print_result
     from instructkit.config import parse_sets
     from instructkit.recipe import Runner, load_recipe
 
     r = load_recipe(recipe, parse_sets(set_))
-    runner = Runner(r, log=lambda msg: console.print(f"[bold cyan]{msg}[/]", soft_wrap=True))
+    runner = Runner(
+        r, log=lambda msg: console.print(f"[bold cyan]{escape(msg)}[/]", soft_wrap=True), on_result=print_result
+    )
     rows = runner.execute(dry_run=dry_run, from_stage=from_stage, only=only)
     print_table(
         f"recipe {r.name}" + (" (dry run)" if dry_run else ""),

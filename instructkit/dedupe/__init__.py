@@ -323,3 +323,7 @@ def _write_clusters(writer: ShardWriter, sc, pl: Plan) -> None:
                     }
                 )
             )
+
+
+# `instructkit.dedupe(...)` runs the stage; the package's names stay importable (api.py).
+__import__("instructkit.api").api.callable_package(__name__, "dedupe")
