@@ -19,7 +19,17 @@ __version__ = "0.1.0"
 
 # Stages whose implementing package has the stage's name: the package itself is callable.
 _PACKAGES = ("ingest", "dedupe", "synth", "eval")
-_FUNCTIONS = ("filter", "annotate_export", "annotate_import", "sft", "reward", "rlhf", "read", "to_dataset", "run")
+_FUNCTIONS = (
+    "filter",
+    "annotate_export",
+    "annotate_import",
+    "sft",
+    "reward",
+    "rlhf",
+    "read",
+    "to_dataset",
+    "run_stage",
+)
 
 __all__ = [
     *_PACKAGES,

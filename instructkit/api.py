@@ -36,9 +36,11 @@ PathLike = str | os.PathLike
 Inputs = PathLike | list[PathLike] | tuple[PathLike, ...]
 
 
-def run(stage: str, inputs: Inputs | None, out: PathLike, *, config: PathLike | None = None, **params: Any) -> Path:
+def run_stage(
+    stage: str, inputs: Inputs | None, out: PathLike, *, config: PathLike | None = None, **params: Any
+) -> Path:
     """Run the registered ``stage`` and return the directory it wrote (the generic form of the functions below)."""
-    from instructkit.registry import run_stage
+    from instructkit import registry
 
     if inputs is None:
         ins: list = []
@@ -46,57 +48,57 @@ def run(stage: str, inputs: Inputs | None, out: PathLike, *, config: PathLike | 
         ins = [inputs]
     else:
         ins = list(inputs)
-    return run_stage(stage, [str(i) for i in ins], out, config=config, flags=params).path
+    return registry.run_stage(stage, [str(i) for i in ins], out, config=config, flags=params).path
 
 
 def ingest(paths: Inputs, out: PathLike, **params: Any) -> Path:
     """Read files in any supported format into a canonical shard set (``instructkit ingest``)."""
-    return run("ingest", paths, out, **params)
+    return run_stage("ingest", paths, out, **params)
 
 
 def dedupe(input: PathLike, out: PathLike, **params: Any) -> Path:
     """Exact, MinHash and semantic deduplication (``instructkit dedupe``)."""
-    return run("dedupe", input, out, **params)
+    return run_stage("dedupe", input, out, **params)
 
 
 def filter(input: PathLike, out: PathLike, **params: Any) -> Path:  # noqa: A001 - the stage's name
     """Keep or drop records by configured rules (``instructkit filter``)."""
-    return run("filter", input, out, **params)
+    return run_stage("filter", input, out, **params)
 
 
 def annotate_export(input: PathLike, out: PathLike, **params: Any) -> Path:
     """Write Label Studio tasks and a labeling config (``instructkit annotate-export``)."""
-    return run("annotate-export", input, out, **params)
+    return run_stage("annotate-export", input, out, **params)
 
 
 def annotate_import(exports: Inputs, out: PathLike, **params: Any) -> Path:
     """Turn Label Studio exports into feedback, preference and sft sets (``instructkit annotate-import``)."""
-    return run("annotate-import", exports, out, **params)
+    return run_stage("annotate-import", exports, out, **params)
 
 
 def synth(seeds: Inputs, out: PathLike, **params: Any) -> Path:
     """Generate instructions from seed tasks, Self-Instruct or Evol-Instruct style (``instructkit synth``)."""
-    return run("synth", seeds, out, **params)
+    return run_stage("synth", seeds, out, **params)
 
 
 def sft(inputs: Inputs, out: PathLike, **params: Any) -> Path:
     """Supervised fine-tuning (``instructkit sft``); ``model=`` names the base model."""
-    return run("sft", inputs, out, **params)
+    return run_stage("sft", inputs, out, **params)
 
 
 def reward(inputs: Inputs, out: PathLike, **params: Any) -> Path:
     """Train a reward model (``instructkit reward``); ``model=`` names the base model."""
-    return run("reward", inputs, out, **params)
+    return run_stage("reward", inputs, out, **params)
 
 
 def rlhf(inputs: Inputs, out: PathLike, **params: Any) -> Path:
     """Align a policy with ``algo=`` ppo, grpo, rloo, dpo, kto, ... (``instructkit rlhf``)."""
-    return run("rlhf", inputs, out, **params)
+    return run_stage("rlhf", inputs, out, **params)
 
 
 def eval(data: Inputs, out: PathLike, **params: Any) -> Path:  # noqa: A001 - the stage's name
     """Evaluate ``model=[...]`` on shard sets and write a report (``instructkit eval``)."""
-    return run("eval", data, out, **params)
+    return run_stage("eval", data, out, **params)
 
 
 def read(path: PathLike) -> Iterator[dict]:
@@ -126,7 +128,7 @@ class StageModule(types.ModuleType):
     _stage: str = ""
 
     def __call__(self, inputs: Inputs, out: PathLike, **params: Any) -> Path:
-        return run(self._stage, inputs, out, **params)
+        return run_stage(self._stage, inputs, out, **params)
 
 
 def callable_package(module_name: str, stage: str) -> None:
