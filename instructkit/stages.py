@@ -6,7 +6,7 @@ declarations. Adding a stage is one ``register_stage`` call here plus its module
 
 from __future__ import annotations
 
-from instructkit.registry import StageSpec, register_stage
+from instructkit.registry import Action, StageSpec, register_stage
 
 register_stage(
     StageSpec(
@@ -27,6 +27,55 @@ never held: the input is read twice (three times with --verify). See docs/dedupe
 Example: instructkit dedupe out/ingest -o out/dedupe --mode exact,minhash --threshold 0.8
 
 Example: instructkit dedupe out/ingest -o out/dedupe --set ngram=3 --no-fold-case
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="ingest",
+        params="instructkit.ingest.stage:IngestParams",
+        run="instructkit.ingest.stage:run",
+        inputs="many",
+        inputs_help="Input files, globs (quoted) or directories.",
+        help="""Read instruction data in many formats into one canonical shard set.
+
+Formats (auto-detected): alpaca, sharegpt, openai/TRL messages, LLaMA-Factory content parts,
+prompt-completion, TRL preference (explicit and implicit prompt), unpaired preference, hh-rlhf, dolly,
+self-instruct seeds, ultrafeedback; JSON, JSONL, CSV, Parquet or a `datasets.save_to_disk` directory,
+optionally .gz/.zst.
+
+Example: instructkit ingest 'data/samples/*.jsonl*' data/samples/alpaca.json -o out/ingest --on-error skip
+
+Example: instructkit ingest data/samples/qa.parquet -o out/qa --map user=question --map assistant=answer
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="filter",
+        params="instructkit.filters.stage:FilterParams",
+        run="instructkit.filters.stage:run",
+        inputs="one",
+        inputs_help="Input shard set (a vNNNN dir or its parent).",
+        actions=(
+            Action(
+                "--list",
+                "Print every rule with its parameters, types, defaults and help, then exit.",
+                "instructkit.filters.stage:print_rules",
+            ),
+        ),
+        help="""Apply filter rules (language, length, defects, refusal, repetition, PII, blocklist, model-based) to a shard set.
+
+Rules come from --config (YAML: `rules: [{NAME: {PARAMS}}]`, applied in order; the first rule that
+drops a record is the one counted), else the built-in default (language tagging, defects, length,
+repetition, PII drop); recipes/filters.yaml is a starting point. Override one rule parameter with
+--set RULE.KEY=VALUE (e.g. --set length.unit=chars, --set pii.action=mask; a rule missing from the
+config is added). Every drop lands in rejected/ with the rule, the measured value and the threshold;
+kept records get meta.lang.
+
+Example: instructkit filter out/dedupe -o out/filter --config recipes/filters.yaml --lang en,zh --workers 2
 """,
     )
 )

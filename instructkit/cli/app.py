@@ -8,7 +8,6 @@ import typer
 from instructkit import __version__
 from instructkit.cli import (
     annotate,
-    ingest,
     inspect,
     model,
     rlhf,
@@ -18,9 +17,6 @@ from instructkit.cli import (
 )
 from instructkit.cli import (
     eval as eval_cmd,
-)
-from instructkit.cli import (
-    filter as filter_cmd,
 )
 from instructkit.cli.common import guard
 
@@ -67,8 +63,6 @@ def _add_stages() -> None:
 
 _HAND_WRITTEN = {"model"}  # `model tiny|get` is a sub-app over the registered "model" stage
 _add_stages()
-_add("ingest", ingest.ingest)
-_add("filter", filter_cmd.filter_)
 _add("annotate-export", annotate.annotate_export)
 _add("annotate-import", annotate.annotate_import)
 _add("sft", sft.sft)

@@ -30,6 +30,7 @@ from instructkit.errors import ConfigError
 from instructkit.stage import REGISTRY, Operator
 
 FAMILY = "filter"
+_NOT_RULES = {"stage"}  # the stage driver (Params, run), not a rule family
 TOP_KEYS = ("rules",)
 
 # The built-in default, used when no --config is given; recipes/filters.yaml spells out the same list
@@ -46,7 +47,7 @@ DEFAULT_RULES: list[dict[str, dict]] = [
 def rules() -> dict[str, type[Operator]]:
     """Every registered filter rule, by name (imports each module of this package once)."""
     for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_"):
+        if not mod.name.startswith("_") and mod.name not in _NOT_RULES:
             importlib.import_module(f"{__name__}.{mod.name}")
     return dict(REGISTRY.get(FAMILY, {}))
 

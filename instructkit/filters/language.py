@@ -30,6 +30,16 @@ from instructkit.filters._text import count_words, detail, turns
 from instructkit.stage import Drop, Filter, Mapper, add_meta, register
 
 _KANA = re.compile("[\u3040-\u30ff]")
+# The 176 languages of fastText's lid.176 (fasttext.cc/docs/en/language-identification.html); langdetect's
+# 55 are a subset. A code outside them can never be detected, so it would keep nothing: refuse it early.
+KNOWN_CODES = frozenset(
+    "af als am an ar arz as ast av az azb ba bar bcl be bg bh bn bo bpy br bs bxr ca cbk ce ceb ckb co cs cv "
+    "cy da de diq dsb dty dv el eml en eo es et eu fa fi fr frr fy ga gd gl gn gom gu gv he hi hif hr hsb ht hu "
+    "hy ia id ie ilo io is it ja jbo jv ka kk km kn ko krc ku kv kw ky la lb lez li lmo lo lrc lt lv mai mg mhr "
+    "min mk ml mn mr mrj ms mt mwl my myv mzn nah nap nds ne new nl nn no oc or os pa pam pfl pl pms pnb ps pt "
+    "qu rm ro ru rue sa sah sc scn sco sd sh si sk sl so sq sr su sv sw ta te tg th tk tl tr tt tyv ug uk ur uz "
+    "vec vep vi vls vo wa war wuu xal xmf yi yo yue zh".split()
+)
 CACHE_SIZE = 4096  # texts remembered between the filter and the tagger (the same turn is detected once)
 
 
@@ -189,6 +199,12 @@ class LanguageFilter(Filter):
 
         if not 0.0 <= params.min_confidence <= 1.0:
             raise ConfigError(f"language.min_confidence must be in [0, 1], got {params.min_confidence}")
+        unknown = [x for x in params.langs if _code(str(x)) not in KNOWN_CODES]
+        if unknown:
+            raise ConfigError(
+                f"unknown language code {', '.join(map(repr, unknown))} in language.langs (--lang)",
+                hint="use ISO 639-1 codes such as en, zh, de, fr, es, ja (the 176 of fastText's lid.176)",
+            )
 
     @classmethod
     def chain(cls, params: LanguageParams) -> list:
