@@ -60,7 +60,8 @@ class StageSpec:
         params: ``"module:Class"`` of the Params dataclass (keyword-only, documented fields).
         run: ``"module:function"``, called as ``run(inputs: list[str], out: Path, params) -> Result``.
         help: Command help: what it does, then ``Example:`` lines.
-        inputs: ``"many"``, ``"one"`` or ``"none"``.
+        inputs: ``"many"`` (at least one), ``"one"``, ``"any"`` (zero or more: annotate-import, whose
+            export may come from a server instead) or ``"none"``.
         inputs_flag: When set (``"--data"``), inputs are a repeatable option instead of arguments.
         inputs_help: Help of the inputs argument.
         output: ``"set"`` (a versioned shard-set parent) or ``"dir"`` (model, report, tasks directory).

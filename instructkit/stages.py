@@ -79,3 +79,70 @@ Example: instructkit filter out/dedupe -o out/filter --config recipes/filters.ya
 """,
     )
 )
+
+register_stage(
+    StageSpec(
+        name="synth",
+        params="instructkit.synth.common:SynthParams",
+        run="instructkit.synth.stage:run",
+        inputs="one",
+        inputs_flag="--seeds",
+        inputs_help="Seed tasks: a shard set (sft or prompt records) or a Self-Instruct seed_tasks.jsonl "
+        "(id, instruction, instances, is_classification).",
+        help="""Generate instruction data with a model: Self-Instruct (Wang et al. 2022, as Alpaca ran it) or
+Evol-Instruct (Xu et al. 2023).
+
+Writes an sft shard set; rejected candidates are in rejected/ with the rule and the measured value
+(e.g. the most similar instruction and its ROUGE-L). Every request is cached (--cache), so an
+interrupted or budget-limited run continues where it stopped. API keys are read from the environment
+variable named by --api-key-env, never stored. See docs/synth.md.
+
+Example: instructkit synth --seeds seed_tasks.jsonl --generator http://127.0.0.1:8000/v1 --model my-model -o out/synth --method self-instruct --num-instructions 200 --max-requests 100
+
+Example: instructkit synth --seeds out/filter --generator out/sft-model -o out/evol --method evol --set judge=similarity
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="annotate-export",
+        params="instructkit.annotate.params:ExportParams",
+        run="instructkit.annotate.stage:export_stage",
+        inputs="one",
+        inputs_help="Shard set to annotate: feedback (prompt + responses), preference, sft or prompt records.",
+        output="dir",
+        help="""Write Label Studio tasks and the labeling config for a shard set.
+
+Writes OUT/config.xml, tasks.json, items.jsonl, project.json and export_manifest.json (existing task
+files in OUT are replaced). Pairwise tasks show every pair of an item's responses with left/right
+drawn at random per task (recorded in export_manifest.json, so position bias is measured and undone
+on import). Each task's data carries the record id and the set fingerprint. Gold items stay out of the
+task data. With --label-studio-url the tasks are pushed to a new project (API key from the
+environment variable LABEL_STUDIO_API_KEY, never written). See docs/annotate.md.
+
+Example: instructkit annotate-export out/cand -o out/tasks --template rating --criteria helpfulness,harmlessness --overlap 3
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="annotate-import",
+        params="instructkit.annotate.params:ImportParams",
+        run="instructkit.annotate.stage:import_stage",
+        inputs="any",  # zero or more: the export may be pulled with --label-studio-url --project instead
+        inputs_help="Label Studio exports: JSON, JSON-MIN or CSV (several files are merged).",
+        output="dir",
+        help="""Import Label Studio annotations: feedback records, preference pairs, sft demonstrations, agreement.
+
+Every annotation is validated against the template (Label Studio stores any value). Cancelled
+annotations are skipped and counted. Writes OUT/feedback, OUT/preference and OUT/sft shard sets (the
+next vNNNN each) and OUT/report.md, OUT/agreement.json with Cohen's and Fleiss' kappa, Krippendorff's
+alpha, gold accuracy and position bias. With --label-studio-url URL --project ID the export is pulled
+from the server (API key from the environment variable LABEL_STUDIO_API_KEY, never written).
+
+Example: instructkit annotate-import export.json --tasks out/tasks -o out/annotations --binarize all-pairs --report report.md
+""",
+    )
+)

@@ -21,28 +21,15 @@ import itertools
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
+from instructkit.annotate.params import ExportParams
 from instructkit.annotate.templates import Template
 from instructkit.errors import ConfigError, InputError
 from instructkit.records import kind_of, prompt_of, response_of
 
 MANIFEST_FORMAT = "instructkit.annotate-tasks/1"
 MIN_RESPONSES = {"pairwise": 2, "ranking": 2, "rating": 1, "edit": 1, "demonstration": 0}
-
-
-@dataclass
-class ExportOptions:
-    """Options of ``annotate-export`` (see the CLI help for each)."""
-
-    batch_size: int | None = None
-    overlap: int = 1
-    gold_path: str | None = None
-    gold_rate: float = 0.1
-    seed: int = 0
-    predictions: str | None = None
-    title: str | None = None
 
 
 def render_prompt(messages: list[dict]) -> str:
@@ -235,7 +222,7 @@ def load_gold(path: str, template: Template) -> list[dict]:
     return rows
 
 
-def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts: ExportOptions) -> dict:
+def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts: ExportParams) -> dict:
     """Write a tasks directory for ``records``; return its manifest.
 
     Args:
@@ -243,7 +230,7 @@ def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts
         template: The labeling template.
         out: The tasks directory (created; existing task files in it are replaced).
         set_info: ``{"path", "fingerprint", "kind"}`` of the input set.
-        opts: Batch size, overlap, gold, seed, predictions source.
+        opts: Batch size, overlap, gold, seed, predictions source, title (``template`` is not read).
     """
     rng = random.Random(opts.seed)
     fingerprint = set_info["fingerprint"]
@@ -278,8 +265,8 @@ def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts
             "rating and edit need one (also sft); demonstration takes any record",
         )
     gold: dict[str, dict] = {}
-    if opts.gold_path:
-        rows = load_gold(opts.gold_path, template)
+    if opts.gold:
+        rows = load_gold(opts.gold, template)
         rng.shuffle(rows)
         n_gold = max(1, round(opts.gold_rate * len(tasks)))
         for k in range(n_gold):

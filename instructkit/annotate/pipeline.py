@@ -14,41 +14,22 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 from instructkit.annotate.aggregate import aggregate, gold_correct
-from instructkit.annotate.binarize import METHODS, preference_records, sft_records
+from instructkit.annotate.binarize import preference_records, sft_records
 from instructkit.annotate.calibrate import Calibration
 from instructkit.annotate.importer import RawAnnotation, read_export
+from instructkit.annotate.params import ImportParams
 from instructkit.annotate.quality import agreement_stats, annotator_stats, position_bias, task_agreement, units_of
 from instructkit.annotate.report import render
 from instructkit.annotate.tasks import TasksDir, items_from_data, load_tasks_dir
 from instructkit.annotate.templates import TEMPLATES, build
 from instructkit.annotate.validate import AnnotationError, judgment_of, provenance, shown_of
-from instructkit.errors import ConfigError, InputError, InstructkitError
+from instructkit.errors import InputError, InstructkitError
+from instructkit.params import recorded
 from instructkit.records import make_record
 from instructkit.shards import ShardSet, ShardWriter
-
-
-@dataclass
-class ImportOptions:
-    """Options of ``annotate-import`` (see the CLI help for each)."""
-
-    binarize: str = "best-worst"
-    min_margin: float = 0.0
-    on_error: str = "fail"
-    min_gold_accuracy: float | None = None
-    calibrate: bool = False
-    dispute_below: float = 0.5
-
-    def check(self) -> None:
-        if self.binarize not in METHODS:
-            raise ConfigError(f"--binarize must be one of {', '.join(METHODS)}, got {self.binarize!r}")
-        if self.on_error not in ("fail", "skip"):
-            raise ConfigError(f"--on-error must be fail or skip, got {self.on_error!r}")
-        if self.min_margin < 0:
-            raise ConfigError(f"--min-margin must be >= 0, got {self.min_margin}")
 
 
 def _is_gold_id(item_id: str) -> bool:
@@ -70,7 +51,7 @@ def _remap(j: dict, m: dict[int, int]) -> dict:
 class _Collector:
     """Validates annotations one by one, quarantining or raising on bad ones."""
 
-    def __init__(self, writer: ShardWriter, tasks: TasksDir | None, opts: ImportOptions):
+    def __init__(self, writer: ShardWriter, tasks: TasksDir | None, opts: ImportParams):
         self.writer, self.tasks, self.opts = writer, tasks, opts
         self.counts: Counter = Counter()
         self.latest: dict[tuple[str, str], dict] = {}
@@ -153,17 +134,13 @@ def _template_of(raws: list[RawAnnotation], tasks: TasksDir | None):
     return build(name, criteria or None)
 
 
-def run_import(
-    exports: list[str],
-    out: str | Path,
-    *,
-    tasks_dir: str | None,
-    opts: ImportOptions,
-    disputed_out: str | None = None,
-    report_path: str | None = None,
-) -> dict:
-    """Import Label Studio exports; write the feedback, preference and sft sets; return a summary."""
-    opts.check()
+def run_import(exports: list[str], out: str | Path, opts: ImportParams) -> dict:
+    """Import Label Studio exports; write the feedback, preference and sft sets; return a summary.
+
+    ``opts.tasks`` (the tasks directory), ``opts.disputed`` (a tasks directory for another round) and
+    ``opts.report`` (a copy of report.md) are paths; the other fields steer validation and binarisation.
+    """
+    tasks_dir, disputed_out, report_path = opts.tasks, opts.disputed, opts.report
     out = Path(out)
     tasks = load_tasks_dir(tasks_dir) if tasks_dir else None
     raws = [r for path in exports for r in read_export(path)]
@@ -175,17 +152,8 @@ def run_import(
             inputs = [s] if s.fingerprint == tasks.fingerprint else []
         except InstructkitError:  # the input set was moved or deleted: lineage stops at the tasks dir
             pass
-    params = {
-        "exports": [str(p) for p in exports],
-        "tasks": str(tasks_dir) if tasks_dir else None,
-        "template": template.name,
-        "binarize": opts.binarize,
-        "min_margin": opts.min_margin,
-        "on_error": opts.on_error,
-        "min_gold_accuracy": opts.min_gold_accuracy,
-        "calibrate": opts.calibrate,
-        "dispute_below": opts.dispute_below,
-    }
+    # Never the Label Studio server or where copies go (record: False): what was computed, from what.
+    params = {"exports": [str(p) for p in exports], **recorded(opts), "template": template.name}
     with ShardWriter(
         out / "feedback", stage="annotate-import", params=params, inputs=inputs, kind="feedback", conserving=False
     ) as writer:
@@ -229,7 +197,7 @@ def run_import(
     return summary
 
 
-def _build(col: _Collector, template, tasks: TasksDir | None, opts: ImportOptions, writer: ShardWriter) -> dict:
+def _build(col: _Collector, template, tasks: TasksDir | None, opts: ImportParams, writer: ShardWriter) -> dict:
     """Gold, exclusions, calibration, aggregation, binarisation and quality figures."""
     judgments = list(col.latest.values())
     gold_keys = tasks.gold if tasks is not None else {}

@@ -7,13 +7,11 @@ import typer
 
 from instructkit import __version__
 from instructkit.cli import (
-    annotate,
     inspect,
     model,
     rlhf,
     run,
     sft,
-    synth,
 )
 from instructkit.cli import (
     eval as eval_cmd,
@@ -63,13 +61,10 @@ def _add_stages() -> None:
 
 _HAND_WRITTEN = {"model"}  # `model tiny|get` is a sub-app over the registered "model" stage
 _add_stages()
-_add("annotate-export", annotate.annotate_export)
-_add("annotate-import", annotate.annotate_import)
 _add("sft", sft.sft)
 _add("reward", sft.reward)
 _add("rlhf", rlhf.rlhf)
 _add("eval", eval_cmd.eval_)
-_add("synth", synth.synth)
 _add("run", run.run)
 _add("stats", inspect.stats)
 _add("log", inspect.log)

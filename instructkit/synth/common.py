@@ -5,24 +5,77 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from instructkit.params import SetOutput
 from instructkit.records import make_record, message
 from instructkit.synth.prompts import EVOL_OPS, TEMPLATE_VERSION
 from instructkit.synth.rules import BLOCKLIST
 
 
 @dataclass(kw_only=True)
-class SynthParams:
-    """Every knob of ``instructkit synth`` (YAML via ``--config``, or ``--set key=value``).
+class SynthParams(SetOutput):
+    """Every knob of ``instructkit synth``: flags, ``--config`` YAML keys, ``--set`` keys, recipe params.
 
     Defaults follow Stanford Alpaca's ``generate_instruction.py`` for Self-Instruct and WizardLM for
-    Evol-Instruct.
+    Evol-Instruct. API keys are never a knob: ``api_key_env`` names the environment variable that
+    holds one, read at request time.
     """
 
+    generator: str | None = field(
+        default=None,
+        metadata={
+            "help": "A local model directory (transformers, batched) or an OpenAI-compatible server URL, "
+            "e.g. http://127.0.0.1:8000/v1 (required by the stage; the manifest records its identity).",
+            "flags": ("-g",),
+            "record": False,
+        },
+    )
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "HTTP: the model name the server expects (default: the only one /v1/models lists).",
+            "record": False,
+        },
+    )
     method: Literal["self-instruct", "evol"] = field(
         default="self-instruct",
-        metadata={"help": "self-instruct (Wang et al. 2022, as Alpaca ran it) or evol (Xu et al. 2023, WizardLM)."},
+        metadata={
+            "help": "self-instruct (Wang et al. 2022, as Alpaca ran it) or evol (Xu et al. 2023, WizardLM).",
+            "flags": ("-m",),
+        },
     )
-    num_instructions: int = field(default=100, metadata={"help": "Stop after this many accepted records."})
+    num_instructions: int = field(
+        default=100, metadata={"help": "Stop after this many accepted records.", "flags": ("-n",)}
+    )
+    max_requests: int | None = field(
+        default=None,
+        metadata={
+            "help": "Requests this run may send (cache hits are free); the set holds what was done, and a "
+            "re-run with the same cache continues."
+        },
+    )
+    cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "Request cache (JSONL; default OUT/synth-cache.jsonl). Keep it to resume; delete it to start over."
+        },
+    )
+    concurrency: int = field(default=4, metadata={"help": "HTTP: requests in flight at once.", "record": False})
+    api_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata={
+            "help": "HTTP: environment variable that holds the API key (sent as a Bearer token; never stored).",
+            "record": False,
+        },
+    )
+    timeout: float = field(default=120.0, metadata={"help": "HTTP: seconds per request.", "record": False})
+    max_retries: int = field(
+        default=3,
+        metadata={"help": "HTTP: retries on 429, 5xx, timeouts, with exponential backoff.", "record": False},
+    )
+    device: str | None = field(
+        default=None,
+        metadata={"help": "Local model: cpu, cuda, cuda:1 (default: cuda when available).", "record": False},
+    )
     rounds: int = field(default=4, metadata={"help": "Evol-Instruct: evolution rounds (WizardLM: 4)."})
     prompt_tasks: int = field(default=3, metadata={"help": "Example tasks per instruction prompt (Alpaca: 3)."})
     prompt_machine_tasks: int = field(
@@ -98,6 +151,7 @@ class SynthParams:
             "evol_max_new_tokens",
             "response_max_new_tokens",
             "patience",
+            "concurrency",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -108,6 +162,11 @@ class SynthParams:
             raise ConfigError(
                 f"unknown evol_ops {bad}" if bad else "evol_ops is empty", hint=f"valid: {', '.join(ops)}"
             )
+        if self.max_requests is not None and self.max_requests < 1:
+            raise ConfigError(f"max_requests must be at least 1, got {self.max_requests}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be at least 0, got {self.max_retries}")
+        super().__post_init__()
 
 
 def provenance(method: str, generator: dict, *, parents: list[str], round: int, request: str, **extra: Any) -> dict:
@@ -150,41 +209,26 @@ def candidate_record(instruction: str, inp: str | None, output: str | None, synt
 
 
 class SynthProgress:
-    """A rich progress bar with the acceptance rate, on stderr when it is a terminal (silent otherwise)."""
+    """The synth bar (:class:`instructkit.progress.Progress`): accepted records of the target, with the
+    acceptance rate and the requests sent as its note."""
 
     def __init__(self, method: str, total: int):
+        from instructkit.progress import Progress
+
         self.method, self.total = method, total
-        self._progress = self._task = None
+        self._bar = Progress(method, total, unit="records")
 
     def __enter__(self) -> SynthProgress:
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(self.method, total=self.total, rate="")
+        self._bar.__enter__()
         return self
 
     def update(self, accepted: int, seen: int, requests: int) -> None:
-        if self._progress is not None:
-            rate = (
-                f"accepted {accepted}/{seen} candidates ({accepted / seen:.0%}), {requests} requests"
-                if seen
-                else f"{requests} requests"
-            )
-            self._progress.update(self._task, completed=accepted, rate=rate)
+        note = (
+            f"accepted {accepted}/{seen} candidates ({accepted / seen:.0%}), {requests} requests"
+            if seen
+            else f"{requests} requests"
+        )
+        self._bar.update(completed=accepted, note=note)
 
     def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        self._bar.__exit__(*exc)
