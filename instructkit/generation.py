@@ -88,31 +88,22 @@ def _shape(flat: list[str], n: int) -> list[str] | list[list[str]]:
 
 
 def pick_device(device: str | None) -> str:
-    """``device`` as given, else ``cuda`` when available, else ``cpu``."""
-    if device:
-        return device
-    import torch
+    """``device`` as given, else ``cuda`` when available, else ``cpu`` (see :mod:`instructkit.models`)."""
+    from instructkit.models import pick_device as pick
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return pick(device)
 
 
 def load_causal_lm(model_dir: str | Path, *, trust_remote_code: bool = False, device: str | None = None):
-    """Load a causal LM and its tokenizer (safetensors only); errors become InputError."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """A causal LM on ``device`` (default: cuda when available) in eval mode, and its tokenizer.
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(model_dir), use_safetensors=True, trust_remote_code=trust_remote_code
-        )
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot load model: {str(exc).splitlines()[0]}",
-            file=str(model_dir),
-            hint="pass a model directory written by save_pretrained (safetensors weights), "
-            "or build one with: instructkit model tiny OUT",
-        ) from None
-    model.to(pick_device(device)).eval()
+    Loaded by :mod:`instructkit.models` (safetensors only, remote code only when asked); the
+    tokenizer gets the eos token as pad token when it has none (Llama-2/3 tokenizers ship without one).
+    """
+    from instructkit import models
+
+    tokenizer = models.load_tokenizer(model_dir, trust_remote_code=trust_remote_code, pad_token=True)
+    model = models.load_causal_lm(model_dir, trust_remote_code=trust_remote_code, device=device or "auto")
     return model, tokenizer
 
 
@@ -150,8 +141,6 @@ class LocalGenerator:
         self.batch_size = batch_size
         self.model, self.tokenizer = load_causal_lm(model_dir, trust_remote_code=trust_remote_code, device=device)
         self.device = self.model.device
-        if self.tokenizer.pad_token_id is None:  # e.g. Llama-2/3 tokenizers ship without one
-            self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt directly
         eos = {self.tokenizer.eos_token_id}
         gen_eos = self.model.generation_config.eos_token_id

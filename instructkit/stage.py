@@ -18,6 +18,9 @@ from typing import Any, ClassVar, NamedTuple
 
 from instructkit.errors import ConfigError
 
+# Re-exported: the one progress layer (progress.py); stages and eval import it from here.
+from instructkit.progress import progress_bar
+
 
 class Drop(NamedTuple):
     """A filter's verdict to remove a record: the reason, and details such as value and threshold."""
@@ -197,49 +200,6 @@ def _drain(results: Iterable[list[tuple[dict, Drop | None]]], writer: Any, advan
             else:
                 writer.reject(record, verdict.reason, **dict(verdict.details))
         advance(len(batch))
-
-
-class progress_bar:
-    """A rich progress bar on stderr when it is a terminal; silent otherwise (CI, pipes, tests).
-
-    Use as ``with progress_bar("dedupe", total) as advance: advance(n)``.
-    """
-
-    def __init__(self, description: str, total: int | None = None):
-        self.description, self.total = description, total
-        self._progress = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if not console.is_terminal:
-            return lambda n=1: None
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        self._progress.start()
-        task = self._progress.add_task(self.description, total=self.total)
-        return lambda n=1: self._progress.advance(task, n)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 def params_dict(params: Any) -> dict:

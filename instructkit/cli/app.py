@@ -41,8 +41,13 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (they show only on a terminal anyway)."),
 ) -> None:
     """instructkit command line."""
+    if quiet:
+        from instructkit.progress import set_quiet
+
+        set_quiet()
 
 
 def _add(name: str, fn) -> None:

@@ -56,13 +56,15 @@ class LengthFilter(Filter):
         super().__init__(params)
         self._tok = None
         if params.unit == "tokens":
-            from transformers import AutoTokenizer
+            from instructkit.errors import InputError
+            from instructkit.models import load_tokenizer
 
             try:
-                self._tok = AutoTokenizer.from_pretrained(params.tokenizer)
-            except (OSError, ValueError) as exc:
+                self._tok = load_tokenizer(params.tokenizer)
+            except InputError as exc:  # the tokenizer is named in the filter config: a config problem here
                 raise ConfigError(
-                    f"length.tokenizer: cannot load {params.tokenizer!r}: {exc}",
+                    f"length.tokenizer: cannot load {params.tokenizer!r}: {exc.message}",
+                    file=exc.file,
                     hint="give a directory with tokenizer files, e.g. one written by instructkit model tiny",
                 ) from None
 

@@ -35,23 +35,21 @@ from instructkit.stage import Drop, Filter, register
 
 
 def _load(path: str, kind: str, device: str):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    """Tokenizer, model on ``device`` in eval mode, and the device name (loaded by instructkit.models)."""
+    from instructkit import models
+    from instructkit.errors import InputError
 
-    cls = AutoModelForCausalLM if kind == "causal" else AutoModelForSequenceClassification
     try:
-        tok = AutoTokenizer.from_pretrained(path)
-        model = cls.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot load model {path!r}: {exc}",
-            hint="give a local model directory (save_pretrained), e.g. from instructkit model tiny",
-        ) from None
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if getattr(model.config, "pad_token_id", None) is None and tok.pad_token_id is not None:
-        model.config.pad_token_id = tok.pad_token_id
-    return tok, model.to(device).eval(), device
+        tok = models.load_tokenizer(path)
+        if kind == "causal":
+            model = models.load_causal_lm(path, device=device)
+        else:  # the score head as saved (a reward model has 1 label; _value reads the last of several)
+            model = models.load_sequence_classifier(path, device=device, num_labels=None)
+    except InputError as exc:  # the model is named in the filter config: a config problem here
+        why = exc.message.removeprefix("cannot load model: ")
+        raise ConfigError(f"cannot load model {path!r}: {why}", file=exc.file, hint=exc.hint) from None
+    models.sync_pad_token(model, tok)
+    return tok, model, str(model.device)
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -4,8 +4,8 @@ Every stage that trains follows the same shape, TRL's example scripts made stric
 
 1. ``load_params`` builds a typed params dataclass from defaults < ``--config`` YAML < flags < ``--set``.
 2. ``load_records`` reads shard sets and refuses records of the wrong kind, naming the set.
-3. ``load_tokenizer`` / ``load_causal_lm`` load a model dir or hub id (safetensors only; no remote
-   code unless asked).
+3. ``load_tokenizer`` / ``load_causal_lm`` (from :mod:`instructkit.models`) load a model dir or hub id
+   (safetensors only; no remote code unless asked).
 4. ``OutputDir`` (output.py) trains into ``OUT.partial/`` (checkpoints under ``OUT.partial/checkpoints``) and
    renames the finished model into ``OUT`` at the end, so a crash never leaves a half model at ``OUT``
    and ``--resume`` finds the checkpoints of the interrupted run.
@@ -18,7 +18,6 @@ results explicitly, and the manifest records the full resolved config.
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +25,11 @@ from typing import Any, TypeVar
 
 from instructkit.config import build, load_yaml, parse_sets
 from instructkit.errors import ConfigError, InputError
-from instructkit.shards import ShardSet
 
-# Re-exported: the stages (and other engineers' code) import these from here.
+# Re-exported: the stages (and other engineers' code) import these from here. The model loaders
+# live in instructkit.models, the one loading layer of every stage.
+from instructkit.models import load_causal_lm, load_sequence_classifier, load_tokenizer
+from instructkit.shards import ShardSet
 from instructkit.train.output import (
     LIBRARIES,
     OutputDir,
@@ -199,131 +200,6 @@ def split_records(records: list[dict], fraction: float, seed: int) -> tuple[list
         )
     held = set(order[:n_eval])
     return [r for i, r in enumerate(records) if i not in held], [r for i, r in enumerate(records) if i in held]
-
-
-# --- models ----------------------------------------------------------------------------------
-
-
-def _check_model_path(name_or_path: str | Path) -> str:
-    text = str(name_or_path)
-    path = Path(text)
-    looks_local = path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep + os.sep in text
-    if looks_local:
-        if not path.is_dir():
-            raise InputError(
-                "model directory not found",
-                file=text,
-                hint="build one with: instructkit model tiny out/tiny, or pass a hub id",
-            )
-        if not (path / "config.json").is_file() and not (path / "tokenizer_config.json").is_file():
-            raise InputError(
-                "not a model directory (no config.json)", file=text, hint="pass the directory save_pretrained wrote"
-            )
-    return text
-
-
-def load_tokenizer(name_or_path: str | Path, *, trust_remote_code: bool = False, chat_template: str | None = None):
-    """Load a tokenizer, optionally replacing its chat template.
-
-    ``chat_template``: None keeps the model's; ``chatml`` installs our ChatML template with
-    ``{% generation %}`` markers (adding ``<|im_start|>``/``<|im_end|>`` if missing; for base
-    models); ``training`` asks TRL for the training variant of a known family's template (Qwen,
-    Llama 3, Gemma, Phi ...); any other value is a Jinja file path.
-
-    The pad / end-of-turn checks are in :mod:`instructkit.train.checks`.
-    """
-    from transformers import AutoTokenizer
-
-    text = _check_model_path(name_or_path)
-    try:
-        tok = AutoTokenizer.from_pretrained(text, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot load a tokenizer: {str(exc).splitlines()[0]}",
-            file=text,
-            hint="pass a model directory or a hub id reachable from here",
-        ) from None
-    if chat_template is not None:
-        if chat_template == "chatml":
-            from instructkit.train.tiny import CHATML_TEMPLATE
-
-            missing = [t for t in ("<|im_start|>", "<|im_end|>") if t not in tok.get_vocab()]
-            if missing:
-                tok.add_special_tokens({"additional_special_tokens": missing})
-            tok.chat_template = CHATML_TEMPLATE
-            tok.eos_token = "<|im_end|>"
-        elif chat_template == "training":
-            from trl import get_training_chat_template
-
-            try:
-                patched = get_training_chat_template(tok)
-            except ValueError:
-                raise ConfigError(
-                    f"TRL has no training variant of the chat template of {text}",
-                    hint="use --chat-template chatml or a Jinja file with {% generation %} markers",
-                ) from None
-            if patched is not None:
-                tok.chat_template = patched
-        elif Path(chat_template).is_file():
-            tok.chat_template = Path(chat_template).read_text("utf-8")
-        else:
-            raise ConfigError(
-                f"unknown chat template {chat_template!r}",
-                hint="use 'chatml', 'training' (TRL's variant for known model families) "
-                "or the path of a Jinja template file",
-            )
-    return tok
-
-
-def load_causal_lm(name_or_path: str | Path, *, trust_remote_code: bool = False, dtype: Any = None, **kwargs):
-    """Load a causal LM from safetensors weights only (pickle checkpoints can run code).
-
-    ``kwargs`` go to ``from_pretrained`` (e.g. ``attn_implementation="flash_attention_2"``).
-    """
-    from transformers import AutoModelForCausalLM
-
-    return _load(AutoModelForCausalLM, name_or_path, trust_remote_code=trust_remote_code, dtype=dtype, **kwargs)
-
-
-def load_sequence_classifier(
-    name_or_path: str | Path, *, trust_remote_code: bool = False, dtype: Any = None, num_labels: int = 1
-):
-    """Load a sequence-classification model (a reward model: ``num_labels=1``), safetensors only."""
-    from transformers import AutoModelForSequenceClassification
-
-    return _load(
-        AutoModelForSequenceClassification,
-        name_or_path,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        num_labels=num_labels,
-    )
-
-
-def _load(auto_cls, name_or_path, *, trust_remote_code: bool, dtype: Any, **kwargs):
-    text = _check_model_path(name_or_path)
-    if isinstance(dtype, str) and dtype != "auto":
-        import torch
-
-        name = dtype
-        dtype = getattr(torch, name, None)
-        if not isinstance(dtype, torch.dtype):
-            raise ConfigError(f"unknown dtype {name!r}", hint="use auto, float32, bfloat16 or float16")
-    try:
-        return auto_cls.from_pretrained(
-            text,
-            trust_remote_code=trust_remote_code,
-            use_safetensors=True,
-            dtype=dtype if dtype is not None else "auto",
-            **kwargs,
-        )
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot load the model: {str(exc).splitlines()[0]}",
-            file=text,
-            hint="the directory needs config.json and *.safetensors weights "
-            "(pickle .bin weights are refused for safety)",
-        ) from None
 
 
 def quiet_libraries() -> None:

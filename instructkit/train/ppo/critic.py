@@ -67,9 +67,7 @@ def load_critic(path: str | Path, *, tokenizer, trust_remote_code: bool = False)
             must be the same (checked when ``path`` has a tokenizer) and its embeddings large enough.
         trust_remote_code: Allow model code from ``path``.
     """
-    from transformers import AutoModel
-
-    from instructkit.train.common import _load, load_sequence_classifier
+    from instructkit.models import load_base_model, load_sequence_classifier
 
     path_ = Path(path)
     head_weight = None
@@ -80,7 +78,7 @@ def load_critic(path: str | Path, *, tokenizer, trust_remote_code: bool = False)
             head_weight = score.weight.detach().clone()
         trunk = clf.base_model
     else:
-        trunk = _load(AutoModel, path, trust_remote_code=trust_remote_code, dtype="float32")
+        trunk = load_base_model(path, trust_remote_code=trust_remote_code, dtype="float32")
     _check_vocab(path, trunk, tokenizer, trust_remote_code)
     if len(tokenizer) > trunk.get_input_embeddings().weight.shape[0]:
         trunk.resize_token_embeddings(len(tokenizer))
@@ -97,7 +95,7 @@ def load_critic(path: str | Path, *, tokenizer, trust_remote_code: bool = False)
 
 def _check_vocab(path, trunk, tokenizer, trust_remote_code: bool) -> None:
     """Refuse a critic whose tokenizer differs from the policy's: it would read other tokens' embeddings."""
-    from instructkit.train.common import load_tokenizer
+    from instructkit.models import load_tokenizer
 
     try:
         own = load_tokenizer(path, trust_remote_code=trust_remote_code)
