@@ -53,7 +53,7 @@ def run_ours(a, model_dir: Path, epochs: int, minibatches: int) -> dict:
     quiet_libraries()
     torch.manual_seed(0)
     cfg = PPOConfig(
-        steps=a.steps + 1,
+        max_steps=a.steps + 1,
         batch_size=a.completions,
         mini_batch_size=a.completions // minibatches,
         ppo_epochs=epochs,

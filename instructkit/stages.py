@@ -146,3 +146,67 @@ Example: instructkit annotate-import export.json --tasks out/tasks -o out/annota
 """,
     )
 )
+
+register_stage(
+    StageSpec(
+        name="sft",
+        params="instructkit.train.sft:SFTParams",
+        run="instructkit.train.sft:run",
+        output="dir",
+        isolate=True,
+        help="""Supervised fine-tuning on sft shard sets (TRL SFTTrainer), loss on assistant tokens only.
+
+Before training, every example is tokenized with the chat template and checked: a non-empty
+assistant mask that includes the end-of-turn token, and a pad token distinct from end-of-turn.
+Writes a Hugging Face model directory plus manifest.json (data fingerprints, resolved config,
+library versions, metrics). OUT is written atomically: trained in OUT.partial/, renamed at the end.
+
+Example: instructkit sft out/filter --model out/tiny -o out/sft --max-steps 50 --eval-split 0.1
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="reward",
+        params="instructkit.train.reward:RewardParams",
+        run="instructkit.train.reward:run",
+        output="dir",
+        isolate=True,
+        help="""Train a Bradley-Terry reward model on preference shard sets (TRL RewardTrainer).
+
+The output is a sequence-classification model directory (num_labels=1) that
+AutoModelForSequenceClassification loads, plus manifest.json. Reports held-out pairwise
+accuracy and mean margin (chosen minus rejected reward), computed pair by pair.
+
+Example: instructkit reward out/prefs --model out/tiny -o out/rm --max-steps 100 --eval-split 0.2
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="rlhf",
+        params="instructkit.train.rlhf:RLHFParams",
+        params_for="instructkit.train.rlhf:params_for",
+        run="instructkit.train.rlhf:run",
+        output="dir",
+        isolate=True,
+        inputs_help="Input shard sets: prompt/sft/preference for ppo, grpo, rloo (their prompts are used); "
+        "preference for dpo; preference or unpaired (prompt+completion+label) for kto.",
+        help="""Align a policy: PPO against a reward model / reward functions with a KL penalty (ours;
+InstructGPT), GRPO and RLOO (TRL, online, same rewards), or DPO and KTO (TRL, offline, on preferences).
+
+Writes a Hugging Face model directory (AutoModelForCausalLM loads it) plus manifest.json with the
+data fingerprints, every parameter, library versions, final metrics and the per-step log (mean
+reward, KL to the reference, entropy, clip fraction, value loss for PPO; reward margins and
+accuracy for DPO/KTO). Algorithms: instructkit/train/algos/ (one module each). The defaults shown
+below are the shared ones: each algorithm sets its own learning rate (PPO also its batch size, save
+steps and max steps); --list-params --algo NAME prints every key of one algorithm with its default.
+
+Example: instructkit rlhf out/prompts --algo ppo --policy out/sft --reward-model out/rm -o out/ppo --max-steps 100
+
+Example: instructkit rlhf out/prefs --algo dpo --policy out/sft -o out/dpo --loss ipo --set beta=0.2
+""",
+    )
+)

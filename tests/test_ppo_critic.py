@@ -52,7 +52,7 @@ def test_values_come_from_the_critic_and_only_it_learns_the_value_loss(parts, rm
 
     tok, load = parts
     cfg = PPOConfig(
-        steps=1,
+        max_steps=1,
         batch_size=8,
         mini_batch_size=4,
         ppo_epochs=2,
@@ -142,7 +142,7 @@ def test_resume_restores_the_critic_weights(tiny_model, tmp_path, monkeypatch):
     fn = write_reward_fn(tmp_path, "chars")
     out = tmp_path / "ppo-critic"
     cfg = PPOConfig(
-        steps=3,
+        max_steps=3,
         batch_size=4,
         mini_batch_size=2,
         ppo_epochs=1,

@@ -68,7 +68,7 @@ def test_first_update_starts_at_ratio_one_and_zero_kl(parts, tmp_path):
 
     tok, load = parts
     cfg = PPOConfig(
-        steps=2, batch_size=8, mini_batch_size=4, ppo_epochs=2, max_new_tokens=6, learning_rate=1e-3, save_steps=0
+        max_steps=2, batch_size=8, mini_batch_size=4, ppo_epochs=2, max_new_tokens=6, learning_rate=1e-3, save_steps=0
     )
     trainer = PPOTrainer(
         cfg, policy=load(), ref_model=load(), tokenizer=tok, sources=[digits], records=prompt_records(16)
@@ -95,7 +95,7 @@ def test_prompt_batches_cover_the_data_and_are_a_function_of_the_step(parts):
     from instructkit.train.ppo.trainer import PPOTrainer
 
     tok, load = parts
-    cfg = PPOConfig(steps=1, batch_size=4, mini_batch_size=4, max_new_tokens=4, save_steps=0)
+    cfg = PPOConfig(max_steps=1, batch_size=4, mini_batch_size=4, max_new_tokens=4, save_steps=0)
     trainer = PPOTrainer(
         cfg, policy=load(), ref_model=load(), tokenizer=tok, sources=[digits], records=prompt_records(10)
     )

@@ -51,7 +51,7 @@ def test_ppo_cli_smoke_logs_every_step(cli, tiny_model, data, tmp_path):
         "--set",
         "max_new_tokens=6",
         "--set",
-        "eval_fraction=0.25",
+        "eval_split=0.25",
         "--set",
         "save_steps=0",
     )
@@ -151,7 +151,7 @@ def test_ppo_resume_continues_from_the_checkpoint_step(tiny_model, data, tmp_pat
 
     out = tmp_path / "ppo-resume"
     cfg = PPOConfig(
-        steps=4,
+        max_steps=4,
         batch_size=4,
         mini_batch_size=4,
         ppo_epochs=1,

@@ -7,14 +7,12 @@ import typer
 
 from instructkit import __version__
 from instructkit.cli import (
-    inspect,
-    model,
-    rlhf,
-    run,
-    sft,
+    eval as eval_cmd,
 )
 from instructkit.cli import (
-    eval as eval_cmd,
+    inspect,
+    model,
+    run,
 )
 from instructkit.cli.common import guard
 
@@ -66,9 +64,6 @@ def _add_stages() -> None:
 
 _HAND_WRITTEN = {"model"}  # `model tiny|get` is a sub-app over the registered "model" stage
 _add_stages()
-_add("sft", sft.sft)
-_add("reward", sft.reward)
-_add("rlhf", rlhf.rlhf)
 _add("eval", eval_cmd.eval_)
 _add("run", run.run)
 _add("stats", inspect.stats)

@@ -19,7 +19,6 @@ results explicitly, and the manifest records the full resolved config.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,73 +37,13 @@ from instructkit.train.output import (
     trainer_config_dict,
     write_model_manifest,
 )
+from instructkit.train.params import FineTuneParams, HFTrainerParams, TrainParams
 from instructkit.train.progress import progress_callback, use_our_progress
 
 T = TypeVar("T")
 
 
 # --- parameters ------------------------------------------------------------------------------
-
-
-@dataclass(kw_only=True)
-class TrainParams:
-    """Knobs shared by every training stage. Stages subclass this and add their own fields."""
-
-    learning_rate: float = field(default=2e-5, metadata={"help": "Peak learning rate (AdamW)."})
-    epochs: float = field(
-        default=1.0, metadata={"help": "Passes over the training data (ignored when max_steps is set)."}
-    )
-    max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimizer steps."})
-    batch_size: int = field(default=8, metadata={"help": "Examples per device per forward pass."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Forward passes per optimizer step."})
-    warmup_ratio: float = field(default=0.0, metadata={"help": "Fraction of steps of linear warmup."})
-    lr_scheduler: str = field(
-        default="linear", metadata={"help": "linear, cosine, constant, ... (transformers names)."}
-    )
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
-    optim: str = field(default="adamw_torch", metadata={"help": "Optimizer name (transformers OptimizerNames)."})
-    max_length: int = field(default=1024, metadata={"help": "Maximum tokens per example; longer ones are truncated."})
-    seed: int = field(default=42, metadata={"help": "Seed for init, shuffling, dropout and the eval split."})
-    bf16: str = field(default="auto", metadata={"help": "auto (bf16 on a GPU that supports it), true or false."})
-    gradient_checkpointing: bool = field(
-        default=False, metadata={"help": "Recompute activations (saves memory, ~20% slower)."}
-    )
-    eval_split: float = field(default=0.0, metadata={"help": "Fraction of records held out for evaluation (0: none)."})
-    eval_steps: int | None = field(default=None, metadata={"help": "Evaluate every N steps (None: at the end only)."})
-    logging_steps: int = field(default=10, metadata={"help": "Log the loss every N steps."})
-    save_steps: int | None = field(default=500, metadata={"help": "Checkpoint every N steps (None: no checkpoints)."})
-    save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most N checkpoints."})
-    keep_checkpoints: bool = field(
-        default=False, metadata={"help": "Move the checkpoints into OUT/checkpoints at the end."}
-    )
-    lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: ["all-linear"],
-        metadata={"help": "Modules to adapt (peft names; all-linear for every linear layer)."},
-    )
-    trust_remote_code: bool = field(
-        default=False, metadata={"help": "Allow model code from the model repo (off: safer)."}
-    )
-    dtype: str = field(
-        default="auto", metadata={"help": "Weights dtype when loading: auto, float32, bfloat16, float16."}
-    )
-
-    def __post_init__(self) -> None:
-        if self.bf16 not in ("auto", "true", "false", True, False):
-            raise ValueError(f"bf16 must be auto, true or false, got {self.bf16!r}")
-        if not 0.0 <= self.eval_split < 1.0:
-            raise ValueError(f"eval_split must be in [0, 1), got {self.eval_split}")
-        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "logging_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
-        if self.learning_rate < 0:
-            raise ValueError(f"learning_rate must be >= 0, got {self.learning_rate}")
 
 
 def load_params(
@@ -263,7 +202,7 @@ def resolve_bf16(value: str | bool, device: dict[str, Any]) -> bool:
     return bool(device["bf16"])
 
 
-def trainer_kwargs(p: TrainParams, output_dir: Path, *, has_eval: bool) -> dict[str, Any]:
+def trainer_kwargs(p: HFTrainerParams, output_dir: Path, *, has_eval: bool) -> dict[str, Any]:
     """Keyword arguments common to every TRL config (SFTConfig, RewardConfig, DPOConfig, ...).
 
     Every setting that changes results is set here rather than left to a default that TRL may move
@@ -329,6 +268,8 @@ def peft_config(p: TrainParams, task_type: str):
 __all__ = [
     "LIBRARIES",
     "OutputDir",
+    "FineTuneParams",
+    "HFTrainerParams",
     "TrainParams",
     "device_info",
     "flash_attention_available",

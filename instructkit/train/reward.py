@@ -8,7 +8,7 @@ computed by us after training, pair by pair, on the exact held-out records (not 
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,48 +16,39 @@ from typing import Any
 from instructkit.errors import ConfigError
 from instructkit.train.checks import training_messages
 from instructkit.train.common import (
-    OutputDir,
-    TrainParams,
-    device_info,
-    load_records,
+    FineTuneParams,
     load_sequence_classifier,
-    load_tokenizer,
     peft_config,
-    quiet_libraries,
-    seed_everything,
-    split_records,
     trainer_config_dict,
     trainer_kwargs,
-    use_our_progress,
-    write_model_manifest,
 )
 from instructkit.train.data import MARGIN_POLICIES, preference_dataset
-from instructkit.train.output import is_main_process, save_final, world_size
+from instructkit.train.output import save_final, world_size
+from instructkit.train.runner import Run, Task, Trained, as_result, fit, run_training, summary_rows
 
 
 @dataclass(kw_only=True)
-class RewardParams(TrainParams):
+class RewardParams(FineTuneParams):
     """Parameters of ``instructkit reward`` (YAML keys; ``--set key=value`` overrides)."""
 
     learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (AdamW)."})
     eval_split: float = field(default=0.1, metadata={"help": "Fraction of pairs held out for accuracy and margin."})
-    chat_template: str | None = field(
-        default=None, metadata={"help": "None: the model's; chatml: ours; training: TRL's variant; or a Jinja file."}
-    )
     margins: str = field(
         default="none",
-        metadata={"help": "none (plain Bradley-Terry) or meta (subtract each pair's meta.margin inside the loss)."},
+        metadata={
+            "help": "none (plain Bradley-Terry) or meta (use meta.margin / meta.annotate.margin, e.g. rating "
+            "differences from annotate-import, inside the loss)."
+        },
     )
     margin_scale: float = field(default=1.0, metadata={"help": "Multiplier applied to meta margins."})
     center_rewards_coefficient: float | None = field(
         default=None, metadata={"help": "Weight of the mean-zero reward penalty (Eisenstein et al. 2023); None: off."}
     )
-    merge_lora: bool = field(default=True, metadata={"help": "With lora: save a merged full model."})
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.margins not in MARGIN_POLICIES:
-            raise ValueError(f"margins must be one of {', '.join(MARGIN_POLICIES)}, got {self.margins!r}")
+            raise ConfigError(f"margins must be one of {', '.join(MARGIN_POLICIES)}, got {self.margins!r}")
+        super().__post_init__()
 
 
 def reward_config(params: RewardParams, output_dir: Path, *, has_eval: bool):
@@ -116,94 +107,98 @@ def pair_metrics(pairs: list[tuple[float, float]]) -> dict[str, float]:
     }
 
 
+class Reward(Task):
+    """A Bradley-Terry reward model: TRL's ``RewardTrainer``, then our pair-by-pair held-out metrics."""
+
+    stage = title = "reward"
+    kinds = frozenset({"preference"})
+
+    def check_tokenizer(self, tokenizer, model: str, p: RewardParams) -> None:
+        if tokenizer.pad_token_id is None:
+            raise ConfigError(
+                f"the tokenizer of {model} has no pad token",
+                hint="the reward head reads the last non-pad token: add a distinct pad token",
+            )
+        if not tokenizer.chat_template:
+            raise ConfigError(f"{model} has no chat template", hint="pass --chat-template chatml")
+
+    def prepare(self, run: Run) -> None:
+        run.data = {"train_pairs": len(run.train), "eval_pairs": len(run.eval)}
+
+    def train(self, run: Run) -> Trained:
+        from trl import RewardTrainer
+
+        p, tokenizer = run.params, run.tokenizer
+        train_ds = preference_dataset(run.train, margins=p.margins, margin_scale=p.margin_scale)
+        rm = load_sequence_classifier(run.model, trust_remote_code=p.trust_remote_code, dtype=p.dtype)
+        if len(tokenizer) > rm.get_input_embeddings().weight.shape[0]:
+            rm.resize_token_embeddings(len(tokenizer))
+        rm.config.pad_token_id = tokenizer.pad_token_id
+        config = reward_config(p, run.outdir.checkpoints, has_eval=bool(run.eval))
+        trainer = RewardTrainer(
+            model=rm,
+            args=config,
+            train_dataset=train_ds,
+            eval_dataset=preference_dataset(run.eval, margins="none") if run.eval else None,
+            processing_class=tokenizer,
+            peft_config=peft_config(p, "SEQ_CLS"),
+            callbacks=run.callbacks,
+        )
+        metrics = fit(trainer, run, description="reward")
+        final = save_final(trainer, run.outdir.model, tokenizer, merge_lora=p.lora and p.merge_lora)
+        if run.eval and world_size() == 1:
+            held = pair_metrics(
+                score_pairs(final, tokenizer, run.eval, batch_size=p.batch_size, max_length=p.max_length)
+            )
+            metrics.update({f"heldout_{k}": v for k, v in held.items()})
+        elif run.eval:  # several processes: TRL's batch-averaged eval metrics, gathered across ranks
+            ev = trainer.evaluate()
+            metrics.update(
+                heldout_accuracy=ev.get("eval_accuracy"),
+                heldout_mean_margin=ev.get("eval_margin"),
+                heldout_pairs=len(run.eval),
+            )
+        return Trained(metrics, trainer_config_dict(config), trainer.state.log_history)
+
+    def summary(self, result: dict[str, Any]) -> dict[str, Any]:
+        rows = summary_rows(
+            result["metrics"],
+            [
+                ("steps", "global_step"),
+                ("train loss", "train_loss"),
+                ("held-out pairs", "heldout_pairs"),
+                ("held-out accuracy", "heldout_accuracy"),
+                ("held-out mean margin", "heldout_mean_margin"),
+            ],
+        )
+        if "held-out accuracy" not in rows:
+            rows["held-out accuracy"] = "not measured (no held-out split: eval_split 0)"
+        return rows
+
+
+def run(inputs: list[str], out: Path, params: RewardParams):
+    """The ``reward`` stage (registry entry): train, then the summary rows of the end-of-stage table."""
+    return as_result(Reward(), run_training(Reward(), inputs, out, params))
+
+
 def run_reward(
     inputs: list[str | Path],
     *,
-    model: str,
     out: str | Path,
     params: RewardParams,
-    force: bool = False,
-    resume: bool = False,
+    model: str | None = None,
+    force: bool | None = None,
+    resume: bool | None = None,
     callbacks: list[Any] = (),
 ) -> dict[str, Any]:
-    """Train a reward model from ``model`` on the ``preference`` sets ``inputs``; write it at ``out``.
+    """Train a reward model on the ``preference`` sets ``inputs``; write it at ``out`` (Python API).
+
+    ``model``, ``force`` and ``resume`` override the fields of ``params``.
 
     Returns:
         ``{"path", "metrics", "manifest"}``; metrics hold ``heldout_accuracy`` and ``heldout_mean_margin``
         when ``eval_split > 0``.
     """
-    started = time.time()
-    records, sets = load_records(inputs, {"preference"}, stage="reward")
-    outdir = OutputDir(out, force=force, resume=resume)
-    quiet_libraries()
-    seed_everything(params.seed)
-    tokenizer = load_tokenizer(model, trust_remote_code=params.trust_remote_code, chat_template=params.chat_template)
-    if tokenizer.pad_token_id is None:
-        raise ConfigError(
-            f"the tokenizer of {model} has no pad token",
-            hint="the reward head reads the last non-pad token: add a distinct pad token",
-        )
-    if not tokenizer.chat_template:
-        raise ConfigError(f"{model} has no chat template", hint="pass --chat-template chatml")
-    train_recs, eval_recs = split_records(records, params.eval_split, params.seed)
-    train_ds = preference_dataset(train_recs, margins=params.margins, margin_scale=params.margin_scale)
-
-    from trl import RewardTrainer
-
-    rm = load_sequence_classifier(model, trust_remote_code=params.trust_remote_code, dtype=params.dtype)
-    if len(tokenizer) > rm.get_input_embeddings().weight.shape[0]:
-        rm.resize_token_embeddings(len(tokenizer))
-    rm.config.pad_token_id = tokenizer.pad_token_id
-    outdir.start()
-    try:
-        config = reward_config(params, outdir.checkpoints, has_eval=bool(eval_recs))
-        eval_ds = preference_dataset(eval_recs, margins="none") if eval_recs else None
-        trainer = RewardTrainer(
-            model=rm,
-            args=config,
-            train_dataset=train_ds,
-            eval_dataset=eval_ds,
-            processing_class=tokenizer,
-            peft_config=peft_config(params, "SEQ_CLS"),
-            callbacks=list(callbacks),
-        )
-        use_our_progress(trainer, description="reward")
-        resumed_from = outdir.resume_from()
-        result = trainer.train(resume_from_checkpoint=resumed_from)
-        metrics = dict(result.metrics)
-        metrics["global_step"] = trainer.state.global_step
-        final = save_final(trainer, outdir.model, tokenizer, merge_lora=params.lora and params.merge_lora)
-        if eval_recs and world_size() == 1:
-            held = pair_metrics(
-                score_pairs(final, tokenizer, eval_recs, batch_size=params.batch_size, max_length=params.max_length)
-            )
-            metrics.update({f"heldout_{k}": v for k, v in held.items()})
-        elif eval_recs:  # several processes: TRL's batch-averaged eval metrics, gathered across ranks
-            ev = trainer.evaluate()
-            metrics.update(
-                heldout_accuracy=ev.get("eval_accuracy"),
-                heldout_mean_margin=ev.get("eval_margin"),
-                heldout_pairs=len(eval_recs),
-            )
-        if is_main_process():
-            write_model_manifest(
-                outdir.model,
-                stage="reward",
-                inputs=sets,
-                metrics=metrics,
-                started=started,
-                config={"params": params, "trainer": trainer_config_dict(config)},
-                log_history=trainer.state.log_history,
-                extra={
-                    "base_model": str(model),
-                    "chat_template": params.chat_template or "model",
-                    "device": device_info(),
-                    "resumed_from": resumed_from,
-                    "data": {"train_pairs": len(train_recs), "eval_pairs": len(eval_recs)},
-                },
-            )
-        path = outdir.commit(keep_checkpoints=params.keep_checkpoints)
-    except BaseException:
-        outdir.abandon()
-        raise
-    return {"path": path, "metrics": metrics, "manifest": path / "manifest.json"}
+    given = {"model": model, "force": force, "resume": resume}
+    params = dataclasses.replace(params, **{k: v for k, v in given.items() if v is not None})
+    return run_training(Reward(), inputs, out, params, callbacks=callbacks)

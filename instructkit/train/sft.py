@@ -11,7 +11,7 @@ so packing is only allowed where a varlen kernel (FlashAttention 2/3) is availab
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,37 +19,22 @@ from typing import Any
 from instructkit.errors import ConfigError
 from instructkit.train.checks import OVERLONG_POLICIES, preflight_sft
 from instructkit.train.common import (
-    OutputDir,
-    TrainParams,
-    device_info,
+    FineTuneParams,
     flash_attention_available,
     load_causal_lm,
-    load_records,
-    load_tokenizer,
     peft_config,
-    quiet_libraries,
-    seed_everything,
-    split_records,
     trainer_config_dict,
     trainer_kwargs,
-    use_our_progress,
-    write_model_manifest,
 )
 from instructkit.train.data import sft_dataset
-from instructkit.train.output import is_main_process, save_final
+from instructkit.train.output import save_final
+from instructkit.train.runner import Run, Task, Trained, as_result, fit, run_training, summary_rows
 
 
 @dataclass(kw_only=True)
-class SFTParams(TrainParams):
+class SFTParams(FineTuneParams):
     """Parameters of ``instructkit sft`` (YAML keys; ``--set key=value`` overrides)."""
 
-    chat_template: str | None = field(
-        default=None,
-        metadata={
-            "help": "None: the model's; chatml: ours, for base models; training: TRL's variant for known families; "
-            "or a Jinja file."
-        },
-    )
     overlong: str = field(
         default="truncate", metadata={"help": "Examples over max_length: truncate (keep the start), drop, or error."}
     )
@@ -62,24 +47,18 @@ class SFTParams(TrainParams):
         metadata={"help": "bfd (best-fit decreasing), bfd_split (splits overflow) or wrapped (cuts mid-example)."},
     )
     loss_type: str = field(default="nll", metadata={"help": "nll, or dft (Dynamic Fine-Tuning, arXiv 2508.05629)."})
-    merge_lora: bool = field(
-        default=True,
-        metadata={
-            "help": "With lora: merge the adapters into the weights and save a full model (false: adapters only)."
-        },
-    )
     neftune_noise_alpha: float | None = field(
         default=None, metadata={"help": "NEFTune embedding noise (Jain et al. 2023, arXiv 2310.05914); None: off."}
     )
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.overlong not in OVERLONG_POLICIES:
-            raise ValueError(f"overlong must be one of {', '.join(OVERLONG_POLICIES)}, got {self.overlong!r}")
+            raise ConfigError(f"overlong must be one of {', '.join(OVERLONG_POLICIES)}, got {self.overlong!r}")
         if self.packing_strategy not in ("bfd", "bfd_split", "wrapped"):
-            raise ValueError(f"packing_strategy must be bfd, bfd_split or wrapped, got {self.packing_strategy!r}")
+            raise ConfigError(f"packing_strategy must be bfd, bfd_split or wrapped, got {self.packing_strategy!r}")
         if self.loss_type not in ("nll", "dft"):
-            raise ValueError(f"loss_type must be nll or dft, got {self.loss_type!r}")
+            raise ConfigError(f"loss_type must be nll or dft, got {self.loss_type!r}")
+        super().__post_init__()
 
 
 def check_packing(params: SFTParams) -> str | None:
@@ -119,96 +98,112 @@ def sft_config(params: SFTParams, output_dir: Path, *, has_eval: bool):
     )
 
 
+class SFT(Task):
+    """Supervised fine-tuning: preflight every example, then TRL's ``SFTTrainer``."""
+
+    stage = title = "sft"
+    kinds = frozenset({"sft"})
+
+    def check(self, p: SFTParams) -> None:
+        check_packing(p)
+
+    def prepare(self, run: Run) -> None:
+        p = run.params
+        run.train, pre = preflight_sft(
+            run.train, run.tokenizer, max_length=p.max_length, overlong=p.overlong, model=run.model
+        )
+        pre_eval = None
+        if run.eval:
+            run.eval, pre_eval = preflight_sft(
+                run.eval, run.tokenizer, max_length=p.max_length, overlong=p.overlong, model=run.model
+            )
+        run.data = {"train": pre.as_dict(), "eval": pre_eval.as_dict() if pre_eval else None}
+
+    def train(self, run: Run) -> Trained:
+        from trl import SFTTrainer
+
+        p, tokenizer = run.params, run.tokenizer
+        attn = check_packing(p)
+        lm = load_causal_lm(
+            run.model,
+            trust_remote_code=p.trust_remote_code,
+            dtype=p.dtype,
+            **({"attn_implementation": attn} if attn else {}),
+        )
+        if len(tokenizer) > lm.get_input_embeddings().weight.shape[0]:
+            lm.resize_token_embeddings(len(tokenizer))  # --chat-template chatml added <|im_start|>/<|im_end|>
+        config = sft_config(p, run.outdir.checkpoints, has_eval=bool(run.eval))
+        trainer = SFTTrainer(
+            model=lm,
+            args=config,
+            train_dataset=sft_dataset(run.train),
+            eval_dataset=sft_dataset(run.eval) if run.eval else None,
+            processing_class=tokenizer,
+            peft_config=peft_config(p, "CAUSAL_LM"),
+            callbacks=run.callbacks,
+        )
+        metrics = fit(trainer, run, description="sft")
+        if run.eval:
+            metrics.update(trainer.evaluate())
+        save_final(trainer, run.outdir.model, tokenizer, merge_lora=p.lora and p.merge_lora)
+        return Trained(
+            metrics,
+            trainer_config_dict(config),
+            trainer.state.log_history,
+            returns={"preflight": run.data["train"]},
+        )
+
+    def summary(self, result: dict[str, Any]) -> dict[str, Any]:
+        pre = result["preflight"]
+        metrics = {
+            **result["metrics"],
+            "examples": pre["kept"],
+            "tokens": pre["tokens"],
+            "assistant_tokens": pre["assistant_tokens"],
+            "truncated": pre["truncated"],
+            "dropped": pre["dropped"] or 0,
+        }
+        return summary_rows(
+            metrics,
+            [
+                ("steps", "global_step"),
+                ("examples", "examples"),
+                ("tokens", "tokens"),
+                ("assistant tokens", "assistant_tokens"),
+                ("truncated", "truncated"),
+                ("dropped", "dropped"),
+                ("train loss", "train_loss"),
+                ("eval loss", "eval_loss"),
+            ],
+        )
+
+
+def run(inputs: list[str], out: Path, params: SFTParams):
+    """The ``sft`` stage (registry entry): train, then the summary rows of the end-of-stage table."""
+    return as_result(SFT(), run_training(SFT(), inputs, out, params))
+
+
 def run_sft(
     inputs: list[str | Path],
     *,
-    model: str,
     out: str | Path,
     params: SFTParams,
-    force: bool = False,
-    resume: bool = False,
+    model: str | None = None,
+    force: bool | None = None,
+    resume: bool | None = None,
     callbacks: list[Any] = (),
 ) -> dict[str, Any]:
-    """Train ``model`` on the ``sft`` sets ``inputs`` and write a model directory at ``out``.
+    """Train on the ``sft`` sets ``inputs`` and write a model directory at ``out`` (Python API).
 
     Args:
         inputs: Shard set paths holding ``sft`` records.
-        model: A model directory or hub id.
-        out: The model directory to write (atomically, see :class:`OutputDir`).
-        params: The resolved parameters.
-        force: Replace an existing ``out``.
-        resume: Continue from the newest checkpoint of an interrupted run.
+        out: The model directory to write (atomically, see :class:`~instructkit.train.output.OutputDir`).
+        params: The resolved parameters; ``model``, ``force`` and ``resume`` override their fields.
         callbacks: Extra ``transformers.TrainerCallback`` objects (tests use them).
 
     Returns:
         ``{"path", "metrics", "preflight", "manifest"}``.
     """
-    started = time.time()
-    records, sets = load_records(inputs, {"sft"}, stage="sft")
-    outdir = OutputDir(out, force=force, resume=resume)
-    attn = check_packing(params)
-    quiet_libraries()
-    seed_everything(params.seed)
-    tokenizer = load_tokenizer(model, trust_remote_code=params.trust_remote_code, chat_template=params.chat_template)
-    train_recs, eval_recs = split_records(records, params.eval_split, params.seed)
-    train_recs, pre = preflight_sft(
-        train_recs, tokenizer, max_length=params.max_length, overlong=params.overlong, model=str(model)
-    )
-    pre_eval = None
-    if eval_recs:
-        eval_recs, pre_eval = preflight_sft(
-            eval_recs, tokenizer, max_length=params.max_length, overlong=params.overlong, model=str(model)
-        )
-
-    from trl import SFTTrainer
-
-    lm = load_causal_lm(
-        model,
-        trust_remote_code=params.trust_remote_code,
-        dtype=params.dtype,
-        **({"attn_implementation": attn} if attn else {}),
-    )
-    if len(tokenizer) > lm.get_input_embeddings().weight.shape[0]:
-        lm.resize_token_embeddings(len(tokenizer))  # --chat-template chatml added <|im_start|>/<|im_end|>
-    outdir.start()
-    try:
-        config = sft_config(params, outdir.checkpoints, has_eval=bool(eval_recs))
-        trainer = SFTTrainer(
-            model=lm,
-            args=config,
-            train_dataset=sft_dataset(train_recs),
-            eval_dataset=sft_dataset(eval_recs) if eval_recs else None,
-            processing_class=tokenizer,
-            peft_config=peft_config(params, "CAUSAL_LM"),
-            callbacks=list(callbacks),
-        )
-        use_our_progress(trainer, description="sft")
-        resumed_from = outdir.resume_from()
-        result = trainer.train(resume_from_checkpoint=resumed_from)
-        metrics = dict(result.metrics)
-        metrics["global_step"] = trainer.state.global_step
-        if eval_recs:
-            metrics.update(trainer.evaluate())
-        save_final(trainer, outdir.model, tokenizer, merge_lora=params.lora and params.merge_lora)
-        if is_main_process():
-            write_model_manifest(
-                outdir.model,
-                stage="sft",
-                inputs=sets,
-                metrics=metrics,
-                started=started,
-                config={"params": params, "trainer": trainer_config_dict(config)},
-                log_history=trainer.state.log_history,
-                extra={
-                    "base_model": str(model),
-                    "chat_template": params.chat_template or "model",
-                    "device": device_info(),
-                    "resumed_from": resumed_from,
-                    "data": {"train": pre.as_dict(), "eval": pre_eval.as_dict() if pre_eval else None},
-                },
-            )
-        path = outdir.commit(keep_checkpoints=params.keep_checkpoints)
-    except BaseException:
-        outdir.abandon()
-        raise
-    return {"path": path, "metrics": metrics, "preflight": pre.as_dict(), "manifest": path / "manifest.json"}
+    given = {"model": model, "force": force, "resume": resume}
+    params = dataclasses.replace(params, **{k: v for k, v in given.items() if v is not None})
+    return run_training(SFT(), inputs, out, params, callbacks=callbacks)

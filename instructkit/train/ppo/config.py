@@ -1,9 +1,17 @@
-"""Every knob of our PPO, declared once (``--config`` YAML and ``--set key=value`` fill it)."""
+"""Every knob of our PPO, declared once (``--config`` YAML and ``--set key=value`` fill it).
+
+The knobs every rlhf algorithm shares (policy, rewards, learning rate, seed, LoRA, ...) come from
+:class:`~instructkit.train.rlhf.RLHFParams`; the fields redeclared here change a default or say what
+the knob means for PPO (``max_steps`` counts rollout iterations, ``batch_size`` prompts per rollout).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from instructkit.errors import ConfigError
+from instructkit.train.rlhf import RLHFParams
 
 
 def _h(text: str) -> dict:
@@ -11,19 +19,16 @@ def _h(text: str) -> dict:
 
 
 @dataclass(kw_only=True)
-class PPOConfig:
+class PPOParams(RLHFParams):
     """PPO hyperparameters. Defaults follow Ziegler et al. 2019 / Ouyang et al. 2022 where they
     give a value, scaled down for a single machine; every one is recorded in the manifest."""
 
     # --- schedule -------------------------------------------------------------------------------
-    steps: int = field(default=100, metadata=_h("PPO iterations: each one is a rollout batch plus updates."))
+    max_steps: int = field(default=100, metadata=_h("PPO iterations: each one is a rollout batch plus updates."))
     batch_size: int = field(default=16, metadata=_h("Prompts per rollout batch (per process)."))
     mini_batch_size: int = field(default=8, metadata=_h("Samples per gradient step inside a rollout batch."))
     ppo_epochs: int = field(default=4, metadata=_h("Passes over each rollout batch (Schulman et al. 2017: K epochs)."))
     learning_rate: float = field(default=1e-5, metadata=_h("AdamW learning rate (policy and value head)."))
-    weight_decay: float = field(default=0.0, metadata=_h("AdamW weight decay."))
-    max_grad_norm: float = field(default=1.0, metadata=_h("Gradient clipping norm."))
-    seed: int = field(default=42, metadata=_h("Seed for prompt order, sampling and initialisation."))
     # --- generation -----------------------------------------------------------------------------
     max_prompt_length: int = field(default=256, metadata=_h("Prompt tokens kept (the last ones)."))
     max_new_tokens: int = field(default=64, metadata=_h("Completion length limit; longer is truncated."))
@@ -68,16 +73,7 @@ class PPOConfig:
         default=None, metadata=_h("critic=separate: the critic's AdamW learning rate; None = learning_rate.")
     )
     # --- model ----------------------------------------------------------------------------------
-    lora: bool = field(default=False, metadata=_h("Train LoRA adapters; the reference is the base (adapters off)."))
-    lora_r: int = field(default=16, metadata=_h("LoRA rank."))
-    lora_alpha: int = field(default=32, metadata=_h("LoRA alpha."))
     lora_dropout: float = field(default=0.0, metadata=_h("LoRA dropout (0: rollouts and updates see one policy)."))
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: ["all-linear"],
-        metadata=_h("LoRA target modules (peft names; all-linear for every linear)."),
-    )
-    chat_template: str | None = field(default=None, metadata=_h("None: the policy's; chatml; or a Jinja file."))
-    trust_remote_code: bool = field(default=False, metadata=_h("Allow model code from the model repo (off: safer)."))
     bf16: str = field(
         default="auto",
         metadata=_h(
@@ -88,24 +84,24 @@ class PPOConfig:
     # --- logging, checkpoints, held-out eval ----------------------------------------------------
     save_steps: int = field(default=50, metadata=_h("Write a checkpoint every N iterations (0 = only at the end)."))
     save_total_limit: int = field(default=2, metadata=_h("Checkpoints kept (oldest removed)."))
-    eval_fraction: float = field(default=0.0, metadata=_h("Share of prompts held out for a start/end reward eval."))
+    eval_split: float = field(default=0.0, metadata=_h("Share of prompts held out for a start/end reward eval."))
     eval_max_prompts: int = field(default=64, metadata=_h("Held-out prompts evaluated at most."))
 
     def __post_init__(self) -> None:
         if self.batch_size % self.mini_batch_size:
-            raise ValueError(
+            raise ConfigError(
                 f"batch_size {self.batch_size} must be a multiple of mini_batch_size {self.mini_batch_size}"
             )
-        if not 0.0 <= self.eval_fraction < 1.0:
-            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
         if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0 (PPO samples), got {self.temperature}")
-        if self.bf16 not in ("auto", "true", "false", True, False):
-            raise ValueError(f"bf16 must be auto, true or false, got {self.bf16!r}")
+            raise ConfigError(f"temperature must be > 0 (PPO samples), got {self.temperature}")
         if self.critic not in ("shared", "separate"):
-            raise ValueError(f"critic must be shared or separate, got {self.critic!r}")
+            raise ConfigError(f"critic must be shared or separate, got {self.critic!r}")
         if self.critic == "shared" and (self.critic_model is not None or self.critic_learning_rate is not None):
-            raise ValueError("critic_model and critic_learning_rate apply only with critic=separate")
-        for name in ("steps", "batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens"):
+            raise ConfigError("critic_model and critic_learning_rate apply only with critic=separate")
+        for name in ("max_steps", "batch_size", "mini_batch_size", "ppo_epochs", "max_new_tokens"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        super().__post_init__()
+
+
+PPOConfig = PPOParams  # the name the PPO modules (and earlier code) use

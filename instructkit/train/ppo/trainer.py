@@ -276,12 +276,12 @@ class PPOTrainer:
         )
 
     def train(self) -> dict:
-        """Run until ``cfg.steps``; returns the final metrics (the last step's stats and held-out eval)."""
+        """Run until ``cfg.max_steps``; returns the final metrics (the last step's stats and held-out eval)."""
         cfg = self.cfg
         metrics: dict = {}
         if self.step == 0 and self.eval_records:
             metrics.update({f"eval/start_{k}": v for k, v in self.evaluate().items()})
-        while self.step < cfg.steps:
+        while self.step < cfg.max_steps:
             t0 = time.time()
             batch = self.rollout(self.batch_indices(self.step))
             t1 = time.time()
@@ -294,7 +294,7 @@ class PPOTrainer:
             )
             self.history.append(stats)
             self.log(stats)
-            if cfg.save_steps and self.step % cfg.save_steps == 0 and self.step < cfg.steps:
+            if cfg.save_steps and self.step % cfg.save_steps == 0 and self.step < cfg.max_steps:
                 self.save_checkpoint()
         last = self.history[-1] if self.history else {}
         metrics.update({k: v for k, v in last.items() if k != "step"})
