@@ -210,3 +210,56 @@ Example: instructkit rlhf out/prefs --algo dpo --policy out/sft -o out/dpo --los
 """,
     )
 )
+
+register_stage(
+    StageSpec(
+        name="eval",
+        params="instructkit.eval.runner:EvalParams",
+        run="instructkit.eval.runner:run",
+        inputs="many",
+        inputs_flag="--data",
+        inputs_help="Shard set (repeatable): sft sets give perplexity, prompts and references; prompt sets give "
+        "prompts; preference sets give prompts and reward-model pairs.",
+        output="dir",
+        isolate=True,
+        actions=(
+            Action(
+                "--list-metrics",
+                "Print every metric with what it needs, then exit.",
+                "instructkit.eval.metrics:print_metrics",
+            ),
+        ),
+        help="""Evaluate models on shard sets and write a report (report.json, report.md, plots).
+
+Every metric whose needs are met runs (or pick them with --metrics; see --list-metrics): perplexity on
+sft sets (assistant tokens); greedy generation on every prompt; BLEU, ROUGE-L and exact match against
+sft references; generation lengths; reward-model scores, win rates against --reference (ties,
+bootstrap intervals, length-controlled), RewardBench accuracy and length bias on preference sets; an
+optional LLM judge (API key from the environment variable --judge-api-key-env names, never written);
+lm-evaluation-harness tasks. See docs/eval.md.
+
+Example: instructkit eval --model out/dpo --model out/ppo --reference out/sft --reward-model out/rm --data out/heldout -o out/report
+
+Example: instructkit eval -m out/sft --data out/heldout -o out/report --judge-url http://127.0.0.1:8000 --set max_new_tokens=256
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="model",
+        params="instructkit.train.builders:ModelParams",
+        run="instructkit.train.builders:run",
+        inputs="none",
+        output="dir",
+        output_positional=True,
+        help="""Build a model directory for offline use (`instructkit model tiny OUT`).
+
+tiny: a small Llama and a byte-level BPE tokenizer (ChatML template) built fully offline, in seconds.
+It loads back with AutoModelForCausalLM / AutoModelForSequenceClassification / AutoTokenizer, like any
+Hugging Face model. For tests, demos and trying the pipeline without a GPU.
+
+Example: instructkit model tiny out/tiny && instructkit sft out/filter --model out/tiny -o out/sft
+""",
+    )
+)

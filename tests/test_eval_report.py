@@ -151,6 +151,14 @@ def test_eval_report_end_to_end(setup, cli, monkeypatch):
     assert report["results"]["dpo"]["log_history"][0] == {"step": 1, "loss": 0.69}
     acc = report["reward_model"]["preference_accuracy"][str(root / "data" / "pref")]
     assert acc["n"] == 3 and 0.0 <= acc["accuracy"] <= 1.0
+    # Every metric whose needs are met ran, length bias included (chosen is always the longer reply here).
+    assert {"perplexity", "references", "length", "reward", "win_rate", "rewardbench", "length_bias", "judge"} <= set(
+        report["metrics"]
+    )
+    bias = report["length_bias"]["preference_sets"][str(root / "data" / "pref")]
+    assert bias["n_unequal"] == 3 and bias["labels_prefer_longer"] == 1.0
+    assert bias["rm_prefers_longer"] == acc["accuracy"]  # chosen is longer: "prefers longer" is "right"
+    assert report["length_bias"]["generations"]["n"] == 2 * items
     assert report["judge"]["model"] == "scripted"  # the only model the server lists
     assert report["judge"]["requests_sent"] == 1 + 2 * items + 2 * items  # /v1/models, grades, both orders
     gens = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
@@ -158,7 +166,7 @@ def test_eval_report_end_to_end(setup, cli, monkeypatch):
     assert all(isinstance(g["reward"], float) for g in gens)
     md = (out / "report.md").read_text()
     assert "| metric | sft (reference) | dpo |" in md  # side by side
-    for heading in ("Perplexity", "Against references", "Generation length", "Reward model", "Judge"):
+    for heading in ("Perplexity", "Against references", "Generation length", "Reward model", "Judge", "Length bias"):
         assert f"## {heading}" in md
     for path in out.iterdir():  # the API key never lands in a report file
         assert SECRET.encode() not in path.read_bytes()
@@ -183,6 +191,27 @@ def test_eval_report_end_to_end(setup, cli, monkeypatch):
     replaced = json.loads((out / "report.json").read_text())
     assert replaced["models"] == ["dpo"] and not (out / "judgments.json").exists()
     assert not [p for p in root.iterdir() if p.name.startswith((".tmp-", ".old-"))]
+
+
+def test_config_set_and_flags_in_that_order(setup, tmp_path, cli):
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text("max_new_tokens: 2\nbatch_size: 2\nmetrics: [length]\nn_boot: 7\n")
+    args = ["-m", setup / "dpo", "--data", setup / "data" / "prompts", "--config", cfg]
+    cli("eval", *args, "--set", "max_new_tokens=3", "--set", "batch_size=1", "--batch-size", 4, "-o", tmp_path / "a")
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    params = report["params"]
+    # defaults < --config < --set < flags; the field name is the key everywhere.
+    assert (params["max_new_tokens"], params["batch_size"], params["n_boot"]) == (3, 4, 7)
+    assert params["model"] == [str(setup / "dpo")] and "force" not in params  # force steers the write only
+    assert report["metrics"] == ["length"] and "perplexity" not in report["results"]["dpo"]
+    assert (tmp_path / "a" / "lengths.png").exists()
+    bad = cli("eval", *args, "--set", "metrics=win_rate", "-o", tmp_path / "b", ok=False)
+    assert bad.exit_code == 2 and "needs" in bad.output and "--reference" in bad.output
+    bad = cli("eval", *args, "--metrics", "nope", "-o", tmp_path / "b", ok=False)
+    assert bad.exit_code == 2 and "unknown metric" in bad.output and "length_bias" in bad.output
+    bad = cli("eval", *args, "--set", "max_new_token=3", "-o", tmp_path / "b", ok=False)
+    assert bad.exit_code == 2 and "max_new_tokens" in bad.output  # unknown key: the valid ones are listed
+    assert not (tmp_path / "b").exists()
 
 
 def test_generation_is_deterministic(setup, tmp_path, cli):
@@ -223,7 +252,8 @@ def test_eval_errors_are_one_line(setup, tmp_path, cli):
         assert r.exit_code == 2 and "pip install" in r.output and "lm-eval" in r.output
 
 
-def test_eval_help_has_every_option(cli):
+def test_eval_help_has_every_option(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich shortens long flag names (--trust-remote-code) at 80 columns
     out = cli("eval", "--help").output
     for opt in (
         "--model",
@@ -238,6 +268,10 @@ def test_eval_help_has_every_option(cli):
         "--lm-eval",
         "--force",
         "--trust-remote-code",
+        "--metrics",
+        "--config",
+        "--set",
+        "--list-metrics",
         "Example:",
     ):
         assert opt in out

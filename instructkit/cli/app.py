@@ -7,9 +7,6 @@ import typer
 
 from instructkit import __version__
 from instructkit.cli import (
-    eval as eval_cmd,
-)
-from instructkit.cli import (
     inspect,
     model,
     run,
@@ -64,7 +61,6 @@ def _add_stages() -> None:
 
 _HAND_WRITTEN = {"model"}  # `model tiny|get` is a sub-app over the registered "model" stage
 _add_stages()
-_add("eval", eval_cmd.eval_)
 _add("run", run.run)
 _add("stats", inspect.stats)
 _add("log", inspect.log)

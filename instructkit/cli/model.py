@@ -1,4 +1,4 @@
-"""`instructkit model tiny OUT`: a tiny model and tokenizer built offline."""
+"""`instructkit model tiny OUT`: a tiny model and tokenizer built offline (the registered ``model`` stage)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from instructkit.cli.common import console, guard
+from instructkit.cli.common import guard
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -29,11 +29,9 @@ def tiny(
 
     Example: instructkit model tiny out/tiny && instructkit sft out/filter --model out/tiny -o out/sft
     """
-    from instructkit.errors import ConfigError
-    from instructkit.train.tiny import build_tiny
+    from instructkit.cli.stagecmd import print_result
+    from instructkit.registry import get, run_stage
 
-    if hidden_size % heads:
-        raise ConfigError(f"--heads {heads} must divide --hidden-size {hidden_size}")
-    path = build_tiny(out, hidden_size=hidden_size, layers=layers, heads=heads, vocab_size=vocab_size, seed=seed)
-    console.print(f"[green]tiny model written[/] to {path}")
-    typer.echo(str(path))
+    flags = {"name": "tiny", "hidden_size": hidden_size, "layers": layers, "heads": heads}
+    flags.update(vocab_size=vocab_size, seed=seed)
+    print_result(get("model"), run_stage("model", [], out, flags=flags))

@@ -1,78 +1,108 @@
-"""The ``instructkit eval`` pipeline: load sets, run each model, score, judge, write the report.
+"""The ``eval`` stage: load the sets, run each model once, run the enabled metrics, write the report.
 
 Order of work (one model in memory at a time, then the reward model, then the judge):
 
 1. Read the sets: ``sft`` records give perplexity conversations, prompts (everything before the last
    assistant turn) and references (the last assistant turn); ``prompt``/``feedback`` give prompts;
-   ``preference`` gives prompts and pairs for reward-model accuracy.
-2. Each model (and the reference): perplexity on the sft sets, batched seeded greedy generation on
-   every prompt, BLEU / ROUGE-L / exact match where there is a reference, length statistics.
-3. The reward model: a reward per generation, each model's win rate against the reference (raw with
-   ties and a bootstrap interval, and length-controlled), RewardBench accuracy on preference sets.
-4. The judge (``--judge-url``): MT-Bench 1-10 grades of every model, both-order pairwise against the
-   reference.
-5. ``report.json``, ``report.md``, ``generations.jsonl`` and plots, written atomically.
+   ``preference`` gives prompts and pairs for reward-model metrics.
+2. Pick the metrics (``eval/metrics/``, one module each): those named by ``metrics``, else every one
+   whose needs (``eval/base.py``: a reward model, the judge, preference sets, ...) are met.
+3. Each model (and the reference) is loaded once: metrics that need its weights run (perplexity),
+   then batched seeded greedy generation on every prompt.
+4. Every metric computes from the generations; the reward model and the judge are loaded or called
+   on first use and shared (each generation and each preference pair is scored once).
+5. ``report.json``, ``report.md`` (each metric's section), ``generations.jsonl`` and plots, written
+   atomically.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import gc
 import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from instructkit import stage
 from instructkit.errors import ConfigError, InputError
+from instructkit.registry import Result
+
+if TYPE_CHECKING:
+    from instructkit.eval.base import Metric
+
+
+def _h(text: str, **more) -> dict:
+    return {"help": text, **more}
 
 
 @dataclass(kw_only=True)
 class EvalParams:
-    """Everything ``instructkit eval`` can be told (see docs/eval.md).
+    """Every knob of ``instructkit eval`` (flags, ``--set``/YAML keys, recipe params); see docs/eval.md.
 
-    Attributes:
-        models: Model directories to evaluate.
-        data: Shard sets (sft, prompt, preference, feedback).
-        reference: The model the others are compared with (win rates, pairwise judge).
-        reward_model: A one-output sequence-classification model for rewards and win rates.
-        max_new_tokens: Generation length cap per prompt.
-        batch_size: Batch size for generation, perplexity and reward scoring.
-        seed: Seed for sampling (generation is greedy) and the bootstraps.
-        max_examples: Use at most this many records of each set (None: all).
-        n_boot: Bootstrap resamples for the 95% intervals.
-        tie_margin: Reward differences at most this large count as ties.
-        judge_url: OpenAI-compatible server of the judge model (None: no judge).
-        judge_model: The judge's model name on that server (None: the only one it lists).
-        judge_api_key_env: Environment variable with the judge's API key (never stored).
-        judge_max_requests: Request budget for the judge (None: unlimited).
-        judge_max_new_tokens: Judgment length.
-        lm_eval: Comma-separated lm-evaluation-harness tasks (None: skip).
-        lm_eval_include: Directory of local lm-eval task files (offline use).
-        trust_remote_code: Allow models' own Python code.
-        device: cpu / cuda / cuda:N (None: cuda when available).
+    The ``--data`` sets are the stage's inputs, not a field.
     """
 
-    models: list[str]
-    data: list[str]
-    reference: str | None = None
-    reward_model: str | None = None
-    max_new_tokens: int = 128
-    batch_size: int = 8
-    seed: int = 0
-    max_examples: int | None = None
-    n_boot: int = 1000
-    tie_margin: float = 0.0
-    judge_url: str | None = None
-    judge_model: str | None = None
-    judge_api_key_env: str = "OPENAI_API_KEY"
-    judge_max_requests: int | None = None
-    judge_max_new_tokens: int = 512
-    lm_eval: str | None = None
-    lm_eval_include: str | None = None
-    trust_remote_code: bool = False
-    device: str | None = None
-    extra: dict = field(default_factory=dict)
+    model: list[str] = field(
+        metadata=_h(
+            "Model directory or hub id to evaluate (repeatable: every model gets a column in the report)",
+            flags=("-m",),
+        )
+    )
+    reference: str | None = field(
+        default=None,
+        metadata=_h("Reference model: win rates and pairwise judging compare each model with it", flags=("-r",)),
+    )
+    reward_model: str | None = field(
+        default=None,
+        metadata=_h(
+            "Reward model (one-output sequence classifier, e.g. from 'instructkit reward') that scores "
+            "generations and preference pairs"
+        ),
+    )
+    metrics: list[str] = field(
+        default_factory=list,
+        metadata=_h("Metrics to run (default: every metric whose needs are met; see --list-metrics)"),
+    )
+    max_new_tokens: int = field(default=128, metadata=_h("Generation length cap per prompt (tokens)"))
+    batch_size: int = field(default=8, metadata=_h("Batch size for generation, perplexity and reward scoring"))
+    seed: int = field(default=0, metadata=_h("Seed for the bootstrap intervals and the judge (generation is greedy)"))
+    max_examples: int | None = field(default=None, metadata=_h("Use at most this many records of each --data set"))
+    n_boot: int = field(default=1000, metadata=_h("Bootstrap resamples for 95% intervals"))
+    tie_margin: float = field(default=0.0, metadata=_h("Reward differences up to this count as ties in win rates"))
+    judge_url: str | None = field(
+        default=None,
+        metadata=_h("OpenAI-compatible server of a judge model (MT-Bench grading and both-order pairwise)"),
+    )
+    judge_model: str | None = field(
+        default=None, metadata=_h("The judge's model name on that server (default: the only one it lists)")
+    )
+    judge_api_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata=_h("Environment variable holding the judge's API key (read at request time, never written)"),
+    )
+    judge_max_requests: int | None = field(default=None, metadata=_h("Request budget for the judge (retries count)"))
+    judge_max_new_tokens: int = field(default=512, metadata=_h("Judgment length (tokens)"))
+    lm_eval: list[str] = field(
+        default_factory=list,
+        metadata=_h("lm-evaluation-harness tasks to run on each model (needs: pip install lm-eval)"),
+    )
+    lm_eval_include: str | None = field(default=None, metadata=_h("Directory of local lm-eval task files (offline)"))
+    trust_remote_code: bool = field(
+        default=False, metadata=_h("Allow models' own Python code (off: it runs arbitrary code)")
+    )
+    device: str | None = field(default=None, metadata=_h("cpu, cuda or cuda:N (default: cuda when available)"))
+    force: bool = field(default=False, metadata=_h("Replace an existing report directory", record=False))
+
+    def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "batch_size", "n_boot", "judge_max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_examples", "judge_max_requests"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.tie_margin < 0:
+            raise ConfigError(f"tie_margin must be >= 0, got {self.tie_margin}")
 
 
 @dataclass
@@ -86,15 +116,8 @@ class Item:
 
 
 def _check(p: EvalParams) -> None:
-    if not p.models:
+    if not p.model:
         raise ConfigError("no --model given", hint="pass at least one model directory: --model out/sft")
-    if not p.data:
-        raise ConfigError("no --data given", hint="pass at least one shard set: --data out/filter")
-    for name, value in (("max_new_tokens", p.max_new_tokens), ("batch_size", p.batch_size), ("n_boot", p.n_boot)):
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}")
-    if p.max_examples is not None and p.max_examples < 1:
-        raise ConfigError(f"max_examples must be at least 1, got {p.max_examples}")
     if p.judge_model and not p.judge_url:
         raise ConfigError("--judge-model given without --judge-url", hint="add --judge-url http://host:port")
     if p.lm_eval and importlib.util.find_spec("lm_eval") is None:
@@ -103,7 +126,7 @@ def _check(p: EvalParams) -> None:
             hint="install the extra: pip install 'lm-eval>=0.4' (then lm-eval tasks run offline "
             "with --lm-eval-include DIR of local task files)",
         )
-    for path in p.models + [x for x in (p.reference, p.reward_model) if x]:
+    for path in p.model + [x for x in (p.reference, p.reward_model) if x]:
         # A hub id ("org/name", no such local org dir) loads from the Hub or its cache, as in sft/reward/rlhf.
         if not Path(path).is_dir() and not (HUB_ID.fullmatch(str(path)) and not Path(path).parent.exists()):
             raise InputError(
@@ -170,195 +193,145 @@ def load_data(paths: list[str], max_examples: int | None) -> tuple[list[dict], l
     return sets, items, sft, prefs
 
 
-def _free(*objs) -> None:
-    del objs
-    gc.collect()
-    try:
-        import torch
+def available(p: EvalParams, items: list[Item], conversations: dict, prefs: dict) -> set[str]:
+    """The needs (``base.NEEDS``) these params and sets meet."""
+    have = {"model", "generations"}
+    flags = {
+        "conversations": bool(conversations),
+        "references": any(it.reference is not None for it in items),
+        "preferences": bool(prefs),
+        "reference_model": bool(p.reference),
+        "reward_model": bool(p.reward_model),
+        "judge": bool(p.judge_url),
+        "lm_eval": bool(p.lm_eval),
+    }
+    return have | {need for need, ok in flags.items() if ok}
 
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:  # pragma: no cover - torch is there whenever a model was loaded
-        pass
+
+def select_metrics(p: EvalParams, have: set[str]) -> list[Metric]:
+    """The metrics to run: those named in ``p.metrics`` (each must have its needs), else every one whose needs are met."""
+    from instructkit.eval.base import NEEDS
+    from instructkit.eval.metrics import all_metrics
+
+    known = all_metrics()
+    if not p.metrics:
+        return [cls() for cls in known.values() if cls.needs <= have]
+    unknown = [m for m in p.metrics if m not in known]
+    if unknown:
+        raise ConfigError(f"unknown metric {unknown[0]!r}", hint=f"metrics: {', '.join(known)}")
+    for name in p.metrics:
+        missing = sorted(known[name].needs - have)
+        if missing:
+            raise ConfigError(
+                f"metric {name!r} needs {', '.join(missing)}",
+                hint="; ".join(f"{m}: {NEEDS[m]}" for m in missing),
+            )
+    return [cls() for name, cls in known.items() if name in p.metrics]
 
 
-def run_model(path: str, p: EvalParams, items: list[Item], sft: dict, label: str = "") -> tuple[dict, list[str]]:
-    """Perplexity, generations, reference metrics and lengths of one model.
+def _status(msg: str) -> None:
+    from rich.console import Console
 
-    Progress bars (``stage.progress_bar``, silent off a terminal) count conversations and prompts
-    per batch: ``label: perplexity`` over every sft set, then ``label: generation``.
-    """
-    from instructkit.eval.metrics import length_stats, reference_metrics
-    from instructkit.eval.perplexity import perplexity
-    from instructkit.generation import LocalGenerator
-    from instructkit.train.common import read_model_manifest
+    Console(stderr=True, highlight=False).print(f"[dim]eval:[/] {msg}", soft_wrap=True)
 
-    label = label or str(path)
-    gen = LocalGenerator(path, batch_size=p.batch_size, trust_remote_code=p.trust_remote_code, device=p.device)
-    result: dict = {"path": str(path), "perplexity": {}, "reference_metrics": {}}
-    if sft:
-        with stage.progress_bar(f"{label}: perplexity", sum(len(c) for c in sft.values())) as advance:
-            for name, convs in sft.items():
-                result["perplexity"][name] = perplexity(
-                    gen.model, gen.tokenizer, convs, batch_size=p.batch_size, advance=advance
-                )
+
+def run(inputs: list[str], out: Path, p: EvalParams) -> Result:
+    """Evaluate ``p.model`` on the ``inputs`` sets into the report directory ``out`` (the registered ``eval`` stage)."""
+    path, report, metrics = evaluate(inputs, out, p, progress=_status)
+    summary: dict[str, str] = {"models": ", ".join(report["models"]), "metrics": ", ".join(report["metrics"])}
+    for metric in metrics:
+        summary.update(metric.headline(report))
+    summary["report"] = str(path / "report.md")
+    return Result(path, {}, summary)
+
+
+def _generate(gen, p: EvalParams, items: list[Item], label: str) -> list[str]:
+    """Seeded greedy generations for every item, one generator batch per call (with a progress bar)."""
     prompts = [it.prompt for it in items]
     texts: list[str] = []
     with stage.progress_bar(f"{label}: generation", len(prompts)) as advance:
-        # One generator batch per call, seeded as the generator seeds its own batches (seed + batch
-        # index), so the texts are the same as one call with every prompt.
+        # Seeded as the generator seeds its own batches (seed + batch index), so the texts are the
+        # same as one call with every prompt.
         for b, start in enumerate(range(0, len(prompts), p.batch_size)):
             batch = prompts[start : start + p.batch_size]
             texts.extend(gen.generate(batch, max_new_tokens=p.max_new_tokens, seed=p.seed + b))
             advance(len(batch))
-    _free(gen)
-    for name in dict.fromkeys(it.set for it in items):
-        pairs = [
-            (t, it.reference) for t, it in zip(texts, items, strict=True) if it.set == name and it.reference is not None
-        ]
-        if pairs:
-            result["reference_metrics"][name] = reference_metrics([h for h, _ in pairs], [r for _, r in pairs])
-    result["length"] = length_stats(texts)
-    manifest = read_model_manifest(path)
-    result["manifest"] = {k: manifest[k] for k in ("stage", "inputs", "metrics", "created") if k in manifest}
-    result["log_history"] = manifest.get("log_history", [])
-    return result, texts
+    return texts
 
 
-def run_judge(p: EvalParams, items: list[Item], names: list[str], texts: dict, ref_name: str | None) -> dict:
-    """MT-Bench grades per model and both-order pairwise verdicts against the reference."""
-    from instructkit.eval.judge import Judge, question_text
-    from instructkit.generation import make_generator
+def evaluate(
+    inputs: list[str], out: str | Path, p: EvalParams, *, progress: Callable[[str], None] | None = None
+) -> tuple[Path, dict, list[Metric]]:
+    """Run the enabled metrics on every model and write the report directory ``out`` (atomically).
 
-    gen = make_generator(
-        p.judge_url, model=p.judge_model, api_key_env=p.judge_api_key_env, max_requests=p.judge_max_requests
-    )
-    judge = Judge(gen, max_new_tokens=p.judge_max_new_tokens, seed=p.seed)
-    questions = [question_text(it.prompt) for it in items]
-    out: dict = {"judge": None, "single": {}, "pairwise": {}}
-    try:
-        for name in names:
-            out["single"][name] = judge.grade(questions, texts[name])
-            if ref_name and name != ref_name:
-                out["pairwise"][name] = judge.pairwise(
-                    questions, texts[name], texts[ref_name], n_boot=p.n_boot, seed=p.seed
-                )
-    finally:
-        gen.close()
-    out["judge"] = gen.describe()  # after the work: it includes requests sent and token usage
-    return out
-
-
-def run_lm_eval(path: str, p: EvalParams) -> dict:  # pragma: no cover - needs the optional extra
-    """Hand a model directory to lm-evaluation-harness and return its results."""
-    import lm_eval
-
-    kwargs = {
-        "model": "hf",
-        "model_args": f"pretrained={path},trust_remote_code={p.trust_remote_code}",
-        "tasks": [t.strip() for t in p.lm_eval.split(",") if t.strip()],
-        "batch_size": p.batch_size,
-        "random_seed": p.seed,
-    }
-    if p.lm_eval_include:
-        from lm_eval.tasks import TaskManager
-
-        kwargs["task_manager"] = TaskManager(include_path=p.lm_eval_include)
-    if p.device:
-        kwargs["device"] = p.device
-    return lm_eval.simple_evaluate(**kwargs).get("results", {})
-
-
-def evaluate(p: EvalParams, out: str | Path, *, force: bool = False, progress=None) -> Path:
-    """Run the whole evaluation and write the report directory ``out`` (atomically); returns it."""
+    Returns the report directory, the report.json document and the metrics that ran.
+    """
     from transformers.utils import logging as hf_logging
 
     from instructkit.eval import report as report_mod
-    from instructkit.eval.metrics import describe
-    from instructkit.eval.rewardbench import RewardScorer, preference_accuracy
-    from instructkit.eval.winrate import compare
+    from instructkit.eval.base import EvalContext, free_memory
+    from instructkit.generation import LocalGenerator
+    from instructkit.params import recorded
+    from instructkit.train.common import read_model_manifest
 
     say = progress or (lambda msg: None)
     _check(p)
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per model load is noise here
-    report_mod.check_target(out, force=force)
-    sets, items, sft, prefs = load_data(p.data, p.max_examples)
-    paths = list(dict.fromkeys(p.models + ([p.reference] if p.reference else [])))
+    report_mod.check_target(out, force=p.force)
+    sets, items, conversations, prefs = load_data(inputs, p.max_examples)
+    metrics = select_metrics(p, available(p, items, conversations, prefs))
+    paths = list(dict.fromkeys(p.model + ([p.reference] if p.reference else [])))
     names = model_names(paths)
     ref_name = names[paths.index(p.reference)] if p.reference else None
-    models, texts = {}, {}
-    for name, path in zip(names, paths, strict=True):
-        say(f"model {name}: perplexity and {len(items)} generations")
-        models[name], texts[name] = run_model(path, p, items, sft, label=name)
-        models[name]["role"] = "reference" if name == ref_name else "model"
-    rewards: dict[str, list[float]] = {}
-    reward_section = None
-    if p.reward_model:
-        say(f"reward model {p.reward_model}")
-        scorer = RewardScorer(
-            p.reward_model, batch_size=p.batch_size, trust_remote_code=p.trust_remote_code, device=p.device
-        )
-        # One call for all models: the same reply to the same prompt gets exactly the same score.
-        with stage.progress_bar("reward: scoring generations", len(names) * len(items)) as advance:
-            flat = scorer.score_replies(
-                [it.prompt for _ in names for it in items], [t for n in names for t in texts[n]], advance=advance
-            )
-        for i, name in enumerate(names):
-            rewards[name] = flat[i * len(items) : (i + 1) * len(items)]
-            models[name]["reward"] = describe(rewards[name])
-        if ref_name:
-            ref_len = [float(len(t)) for t in texts[ref_name]]
-            for name in names:
-                if name != ref_name:
-                    models[name]["win_rate"] = compare(
-                        rewards[name],
-                        rewards[ref_name],
-                        [float(len(t)) for t in texts[name]],
-                        ref_len,
-                        tie_margin=p.tie_margin,
-                        n_boot=p.n_boot,
-                        seed=p.seed,
-                    )
-        reward_section = {"path": str(p.reward_model), "preference_accuracy": {}}
-        for set_name, records in prefs.items():
-            with stage.progress_bar(f"reward: preference pairs of {set_name}", 2 * len(records)) as advance:
-                acc = preference_accuracy(scorer, records, advance=advance)
-            reward_section["preference_accuracy"][set_name] = {
-                k: v for k, v in acc.items() if not k.endswith("_scores")
-            }
-        _free(scorer)
-    judge_section = None
-    if p.judge_url:
-        say(f"judge at {p.judge_url}")
-        judge_section = run_judge(p, items, names, texts, ref_name)
-    if p.lm_eval:
-        for name, path in zip(names, paths, strict=True):
-            say(f"lm-eval {p.lm_eval} on {name}")
-            models[name]["lm_eval"] = run_lm_eval(path, p)
-    params = {k: v for k, v in dataclasses.asdict(p).items() if k != "extra"}
-    report = report_mod.build(
-        params=params,
-        sets=sets,
-        models=models,
+    ctx = EvalContext(
+        params=p,
+        items=items,
+        conversations=conversations,
+        preferences=prefs,
         names=names,
+        paths=paths,
         reference=ref_name,
-        reward=reward_section,
-        judge=judge_section,
+        say=say,
     )
+    on_model = [m for m in metrics if "model" in m.needs]
+    generate = any("generations" in m.needs | m.uses for m in metrics)
+    for name, path in zip(names, paths, strict=True):
+        ctx.results[name] = {"path": str(path), "role": "reference" if name == ref_name else "model"}
+        if on_model or generate:
+            work = [m.name for m in on_model] + ([f"{len(items)} generations"] if generate else [])
+            say(f"model {name}: {' and '.join(work)}")
+            gen = LocalGenerator(path, batch_size=p.batch_size, trust_remote_code=p.trust_remote_code, device=p.device)
+            for metric in on_model:
+                metric.per_model(ctx, name, gen.model, gen.tokenizer)
+            if generate:
+                ctx.texts[name] = _generate(gen, p, items, name)
+            del gen
+            free_memory()
+        manifest = read_model_manifest(path)
+        ctx.manifests[name] = manifest
+        ctx.results[name]["manifest"] = {
+            k: manifest[k] for k in ("stage", "inputs", "metrics", "created") if k in manifest
+        }
+    for i, metric in enumerate(metrics):
+        metric.compute(ctx)
+        if not any("reward_model" in m.needs for m in metrics[i + 1 :]):
+            ctx.release_scorer()  # one model in memory at a time: free it before the judge / lm-eval
+    report = report_mod.build(params=recorded(p), sets=sets, ctx=ctx, metrics=metrics)
+    rewards = ctx.rewards() if ctx._rewards is not None else {}
     generations = [
         {
             "set": it.set,
             "id": it.id,
             "model": name,
             "prompt": it.prompt,
-            "generation": texts[name][i],
+            "generation": ctx.texts[name][i],
             "reference": it.reference,
             "reward": rewards[name][i] if rewards else None,
         }
         for name in names
+        if name in ctx.texts
         for i, it in enumerate(items)
     ]
     say("writing the report")
-    return report_mod.write(
-        out, report, generations=generations, rewards=rewards, texts=texts, judge=judge_section, force=force
-    )
+    path = report_mod.write(out, report, ctx=ctx, metrics=metrics, generations=generations, force=p.force)
+    return path, report, metrics

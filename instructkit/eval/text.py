@@ -1,4 +1,5 @@
-"""Reference-based metrics and length statistics for generations.
+"""Reference-based text metrics and length statistics for generations (the math; the report
+sections that use them are ``metrics/references.py`` and ``metrics/length.py``).
 
 - BLEU: corpus BLEU from sacrebleu (Papineni et al. 2002, "BLEU: a Method for Automatic Evaluation
   of Machine Translation"; Post 2018, "A Call for Clarity in Reporting BLEU Scores"), default

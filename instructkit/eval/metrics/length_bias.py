@@ -1,0 +1,181 @@
+"""Length bias of a reward model: does it prefer longer answers more than the labels do?
+
+Reward models learn that longer is better (Singhal et al. 2023, "A Long Way to Go: Investigating
+Length Correlations in RLHF"; Shen et al. 2023, "Loose lips sink ships: Mitigating Length Bias in
+RLHF"): a policy optimised against one then grows its answers. Two views of it:
+
+- On preference sets: among pairs whose chosen and rejected replies differ in length (characters),
+  how often the *labels* prefer the longer reply, and how often the *reward model* does (the longer
+  scores strictly higher; a tie counts half). A reward model far above the labels rewards length.
+  Its accuracy is split by whether the chosen reply is the longer or the shorter one: a
+  length-biased model is right on the first kind and wrong on the second.
+- On generations: the Pearson and Spearman correlations between each generation's reward and its
+  length in characters, per model and over all models' generations pooled.
+"""
+
+from __future__ import annotations
+
+import math
+
+from instructkit.eval.base import EvalContext, Metric, fmt, model_cells, model_table, register_metric
+
+
+def pearson(x: list[float], y: list[float]) -> float | None:
+    """Pearson correlation of two equal-length lists; None with fewer than 2 points or no spread."""
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} x values but {len(y)} y values")
+    n = len(x)
+    if n < 2:
+        return None
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    if sxx == 0 or syy == 0:
+        return None
+    return sxy / math.sqrt(sxx * syy)
+
+
+def ranks(values: list[float]) -> list[float]:
+    """1-based ranks, ties given the mean of the ranks they span (``[10, 20, 20] -> [1, 2.5, 2.5]``)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for k in range(start, end + 1):
+            out[order[k]] = (start + end) / 2 + 1
+        start = end + 1
+    return out
+
+
+def spearman(x: list[float], y: list[float]) -> float | None:
+    """Spearman rank correlation: Pearson of the tie-averaged ranks (as scipy.stats.spearmanr)."""
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} x values but {len(y)} y values")
+    return pearson(ranks(x), ranks(y))
+
+
+def pair_length_bias(
+    chosen_len: list[float], rejected_len: list[float], chosen_scores: list[float], rejected_scores: list[float]
+) -> dict:
+    """How often labels and reward model prefer the longer reply of a pair (pairs of equal length left out).
+
+    Returns:
+        ``n`` pairs, ``n_unequal`` of different lengths, ``labels_prefer_longer`` (share of those
+        whose chosen reply is the longer), ``rm_prefers_longer`` (share where the longer one scores
+        higher, ties half), ``rm_accuracy_chosen_longer`` / ``rm_accuracy_chosen_shorter`` (strict
+        accuracy on each kind of pair) and their counts; rates are None without pairs.
+    """
+    n = len(chosen_len)
+    if not (n == len(rejected_len) == len(chosen_scores) == len(rejected_scores)):
+        raise ValueError("lengths and scores differ in number")
+    label_longer = rm_longer = 0.0
+    correct = {"longer": 0, "shorter": 0}
+    count = {"longer": 0, "shorter": 0}
+    for cl, rl, cs, rs in zip(chosen_len, rejected_len, chosen_scores, rejected_scores, strict=True):
+        if cl == rl:
+            continue
+        kind = "longer" if cl > rl else "shorter"
+        count[kind] += 1
+        correct[kind] += cs > rs
+        label_longer += kind == "longer"
+        longer_score, shorter_score = (cs, rs) if kind == "longer" else (rs, cs)
+        rm_longer += 1.0 if longer_score > shorter_score else 0.5 if longer_score == shorter_score else 0.0
+    unequal = count["longer"] + count["shorter"]
+    return {
+        "n": n,
+        "n_unequal": unequal,
+        "labels_prefer_longer": label_longer / unequal if unequal else None,
+        "rm_prefers_longer": rm_longer / unequal if unequal else None,
+        "rm_accuracy_chosen_longer": correct["longer"] / count["longer"] if count["longer"] else None,
+        "rm_accuracy_chosen_shorter": correct["shorter"] / count["shorter"] if count["shorter"] else None,
+        "n_chosen_longer": count["longer"],
+        "n_chosen_shorter": count["shorter"],
+    }
+
+
+def reward_length_correlation(rewards: list[float], lengths: list[float]) -> dict:
+    """Pearson and Spearman correlation between rewards and lengths, with ``n``."""
+    return {"n": len(rewards), "pearson": pearson(rewards, lengths), "spearman": spearman(rewards, lengths)}
+
+
+def _reply_length(messages: list[dict]) -> float:
+    return float(sum(len(m.get("content") or "") for m in messages))
+
+
+@register_metric("length_bias")
+class LengthBias(Metric):
+    """Reward model's preference for longer replies: on preference pairs vs the labels, and reward-length correlation on generations."""
+
+    needs = frozenset({"reward_model"})
+    uses = frozenset({"preferences", "generations"})
+    order = 70
+
+    def compute(self, ctx: EvalContext) -> None:
+        section: dict = {"unit": "chars", "preference_sets": {}, "generations": None}
+        for set_name, records in ctx.preferences.items():
+            acc = ctx.preference_result(set_name)  # scored once, shared with rewardbench
+            section["preference_sets"][set_name] = pair_length_bias(
+                [_reply_length(r["chosen"]) for r in records],
+                [_reply_length(r["rejected"]) for r in records],
+                acc["chosen_scores"],
+                acc["rejected_scores"],
+            )
+        if ctx.texts:
+            rewards = ctx.rewards()
+            lengths = {name: [float(len(t)) for t in ctx.texts[name]] for name in ctx.names}
+            for name in ctx.names:
+                ctx.results[name]["length_bias"] = reward_length_correlation(rewards[name], lengths[name])
+            section["generations"] = reward_length_correlation(
+                [r for name in ctx.names for r in rewards[name]], [x for name in ctx.names for x in lengths[name]]
+            )
+        ctx.sections["length_bias"] = section
+
+    def markdown(self, report: dict) -> list[str]:
+        section = report.get("length_bias") or {}
+        lines: list[str] = []
+        sets = section.get("preference_sets") or {}
+        if sets:
+            lines += [
+                "## Length bias of the reward model on preference pairs (unequal lengths, characters)",
+                "",
+                "| set | pairs | labels prefer longer | RM prefers longer | RM accuracy, chosen longer | "
+                "RM accuracy, chosen shorter |",
+                "|---|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| `{s}` | {b['n_unequal']} of {b['n']} | {fmt(b['labels_prefer_longer'])} | "
+                f"{fmt(b['rm_prefers_longer'])} | {fmt(b['rm_accuracy_chosen_longer'])} ({b['n_chosen_longer']}) | "
+                f"{fmt(b['rm_accuracy_chosen_shorter'])} ({b['n_chosen_shorter']}) |"
+                for s, b in sets.items()
+            ]
+            lines.append("")
+        cells = model_cells(report, "length_bias")
+        if any(cells):
+            pooled = section.get("generations") or {}
+            rows = [
+                ("Pearson r", [fmt(c.get("pearson")) for c in cells]),
+                ("Spearman rho", [fmt(c.get("spearman")) for c in cells]),
+            ]
+            lines += model_table("Reward vs generation length (characters)", report, rows)
+            lines += [
+                f"All generations pooled: Pearson r {fmt(pooled.get('pearson'))}, "
+                f"Spearman rho {fmt(pooled.get('spearman'))} (n = {pooled.get('n')}).",
+                "",
+            ]
+        return lines
+
+    def headline(self, report: dict) -> dict[str, str]:
+        section = report.get("length_bias") or {}
+        out = {}
+        sets = section.get("preference_sets") or {}
+        if sets:
+            out["RM prefers longer (labels)"] = ", ".join(
+                f"{fmt(b['rm_prefers_longer'])} ({fmt(b['labels_prefer_longer'])})" for b in sets.values()
+            )
+        if section.get("generations"):
+            out["reward~length spearman"] = fmt(section["generations"]["spearman"])
+        return out
