@@ -196,7 +196,7 @@ def test_eval_report_end_to_end(setup, cli, monkeypatch):
 def test_config_set_and_flags_in_that_order(setup, tmp_path, cli):
     cfg = tmp_path / "eval.yaml"
     cfg.write_text("max_new_tokens: 2\nbatch_size: 2\nmetrics: [length]\nn_boot: 7\n")
-    args = ["-m", setup / "dpo", "--data", setup / "data" / "prompts", "--config", cfg]
+    args = ["-m", setup / "dpo", "-d", setup / "data" / "prompts", "--config", cfg]  # the short spellings
     cli("eval", *args, "--set", "max_new_tokens=3", "--set", "batch_size=1", "--batch-size", 4, "-o", tmp_path / "a")
     report = json.loads((tmp_path / "a" / "report.json").read_text())
     params = report["params"]

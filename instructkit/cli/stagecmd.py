@@ -23,6 +23,7 @@ from instructkit.registry import Result, StageSpec, field_type, resolve_target
 
 _SIMPLE = (int, float, str, bool, Path)
 _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT", Path: "PATH", bool: ""}
+_INPUT_ALIASES = {"--data": ("-d",)}  # short spellings of inputs flags (eval --data SET, -d SET)
 
 
 def _cli_type(tp: Any) -> tuple[Any, bool] | None:
@@ -138,7 +139,8 @@ def make_command(spec: StageSpec):
     kw = inspect.Parameter.KEYWORD_ONLY
     if spec.inputs != "none":
         if spec.inputs_flag:
-            ann = Annotated[Optional[list[str]], typer.Option(spec.inputs_flag, help=spec.inputs_help, metavar="SET")]
+            names = (spec.inputs_flag, *_INPUT_ALIASES.get(spec.inputs_flag, ()))
+            ann = Annotated[Optional[list[str]], typer.Option(*names, help=spec.inputs_help, metavar="SET")]
         else:
             ann = Annotated[
                 Optional[list[str]], typer.Argument(help=spec.inputs_help, show_default=False, metavar="IN...")
