@@ -41,3 +41,19 @@ def test_cli_builds_a_deterministic_tiny_model(tmp_path, cli):
     assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
     r = cli("model", "tiny", tmp_path / "c", "--hidden-size", "30", "--heads", "4", ok=False)
     assert r.exit_code == 2 and "must divide" in r.output
+
+
+def test_model_stage_goes_through_the_registry(tmp_path):
+    import pytest
+
+    from instructkit.errors import ConfigError
+    from instructkit.registry import run_stage
+
+    with pytest.raises(ConfigError, match="unknown model 'nope'") as exc:
+        run_stage("model", [], tmp_path / "x", sets={"name": "nope"})
+    assert "tiny" in exc.value.hint
+    result = run_stage(
+        "model", [], tmp_path / "m", flags={"hidden_size": 16, "heads": 2, "layers": 1, "vocab_size": 300}
+    )
+    assert result.path == tmp_path / "m" and result.summary["model"] == "tiny"
+    assert json.loads((tmp_path / "m" / "instructkit.json").read_text())["hidden_size"] == 16
