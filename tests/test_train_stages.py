@@ -13,7 +13,7 @@ from test_rlhf_helpers import write_prompts, write_reward_fn
 from instructkit import registry
 from instructkit.errors import ConfigError
 
-ALGOS = ["dpo", "grpo", "kto", "ppo", "rloo"]
+ALGOS = ["a2c", "dpo", "grpo", "kto", "ppo", "rloo"]
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_algorithm_registry_finds_every_module_and_lists_names_on_a_miss():
         assert algo.kinds and algo.summary_keys and algo.stage == f"rlhf-{name}"
     with pytest.raises(ConfigError, match="unknown --algo 'nope'") as exc:
         lookup("nope")
-    assert "dpo, grpo, kto, ppo, rloo" in str(exc.value)
+    assert "a2c, dpo, grpo, kto, ppo, rloo" in str(exc.value)
 
 
 def test_no_algorithm_is_named_outside_its_module():
@@ -98,3 +98,63 @@ def test_ppo_set_max_steps_end_to_end_with_summary(cli, tiny_model, tmp_path):
     assert params["max_steps"] == 2 and params["algo"] == "ppo" and params["policy"] == str(tiny_model)
     assert "force" not in params and "resume" not in params
     assert "reward/mean" in r.output and str(out) in r.output
+
+
+def test_a2c_losses_by_hand():
+    import torch
+
+    from instructkit.train.algos.a2c import a2c_policy_loss, a2c_value_loss
+
+    logp = torch.tensor([[-1.0, -2.0, -0.5]])
+    old = torch.tensor([[-1.0, -1.0, -0.5]])
+    adv = torch.tensor([[2.0, -1.0, 4.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])  # the third token is padding
+    loss, stats = a2c_policy_loss(logp, old, adv, mask)
+    # -(2 * -1 + -1 * -2) / 2 = 0: no ratio, no clipping, padding ignored
+    assert loss.item() == pytest.approx(0.0) and stats["clipfrac"].item() == 0.0
+    assert stats["approx_kl"].item() == pytest.approx(0.5 * (0 + 1) / 2)
+    loss, _ = a2c_policy_loss(torch.tensor([[-0.5, -0.25]]), old[:, :2], torch.tensor([[1.0, 2.0]]), mask[:, :2])
+    assert loss.item() == pytest.approx(-(1 * -0.5 + 2 * -0.25) / 2)  # = 0.5
+    # a gradient step raises the log-prob of the positive-advantage token: dL/dlogp = -A / n
+    lp = torch.tensor([[-0.5, -0.25]], requires_grad=True)
+    a2c_policy_loss(lp, old[:, :2], torch.tensor([[1.0, -2.0]]), mask[:, :2])[0].backward()
+    assert lp.grad.tolist() == [[-0.5, 1.0]]
+    v = torch.tensor([[1.0, 3.0, 9.0]])
+    vloss, _ = a2c_value_loss(v, torch.zeros_like(v), torch.tensor([[2.0, 1.0, 0.0]]), mask)
+    assert vloss.item() == pytest.approx(0.5 * (1 + 4) / 2)  # unclipped: old values play no part
+
+
+def test_a2c_params_make_one_update_per_rollout():
+    from instructkit.train.algos.a2c import A2CParams
+
+    p = registry.build_params(registry.get("rlhf"), flags={"algo": "a2c", "policy": "p", "batch_size": 4})
+    assert isinstance(p, A2CParams) and p.ppo_epochs == 1 and p.mini_batch_size == 4
+    with pytest.raises(ConfigError, match="ppo_epochs must be 1"):
+        A2CParams(ppo_epochs=2)
+
+
+def test_a2c_smoke(cli, tiny_model, tmp_path):
+    out = tmp_path / "a2c"
+    cli(
+        "rlhf",
+        write_prompts(tmp_path / "prompts", n=8),
+        "--algo",
+        "a2c",
+        "--policy",
+        tiny_model,
+        "--reward-fn",
+        write_reward_fn(tmp_path, "chars"),
+        "-o",
+        out,
+        "--max-steps",
+        2,
+        "--batch-size",
+        4,
+        "--set",
+        "max_new_tokens=4",
+        "--set",
+        "save_steps=0",
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stage"] == "rlhf-a2c" and [h["step"] for h in manifest["log_history"]] == [1, 2]
+    assert all(h["policy/clipfrac"] == 0.0 for h in manifest["log_history"])

@@ -46,6 +46,10 @@ class PPOTrainer:
             trained by its own AdamW at ``critic_learning_rate``; None: a value head on the policy's trunk.
     """
 
+    # The update's losses (A2C, algos/a2c.py, swaps in unclipped ones).
+    policy_loss = staticmethod(policy_loss)
+    value_loss = staticmethod(value_loss)
+
     def __init__(
         self,
         cfg: PPOConfig,
@@ -225,10 +229,10 @@ class PPOTrainer:
                 mb = perm[start : start + cfg.mini_batch_size].to(batch["ids"].device)
                 mask = batch["mask"][mb]
                 out = self.forward(batch["ids"][mb], batch["attn"][mb], batch["pos"][mb], batch["n"])
-                pg, pg_stats = policy_loss(
+                pg, pg_stats = self.policy_loss(
                     out["logprobs"], batch["old_logprobs"][mb], batch["advantages"][mb], mask, cliprange=cfg.cliprange
                 )
-                vf, vf_stats = value_loss(
+                vf, vf_stats = self.value_loss(
                     out["values"],
                     batch["old_values"][mb],
                     batch["returns"][mb],
