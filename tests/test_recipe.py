@@ -115,7 +115,7 @@ def test_only_and_from(tmp_path):
     [
         ("name: x\nstagez: []\n", 2, "valid keys: name, description, workdir, vars, stages"),
         ("stages:\n  - name: a\n    run: ingest\n    output: o\n    parms: {}\n", 5, "valid keys: name, run, inputs"),
-        ("stages:\n  - name: a\n    run: frobnicate\n    output: o\n", 3, "commands: ingest"),
+        ("stages:\n  - name: a\n    run: frobnicate\n    output: o\n", 3, "unknown stage 'frobnicate'"),
         ("stages:\n  - name: a\n    run: ingest\n", 2, "has no 'output'"),
     ],
 )

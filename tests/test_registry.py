@@ -45,7 +45,7 @@ def test_every_stage_declares_a_params_dataclass_and_run():
     for name, spec in registry.stages().items():
         assert dataclasses.is_dataclass(spec.params_class()), name
         assert spec.output in ("set", "dir"), name
-        assert spec.inputs in ("many", "one", "none"), name
+        assert spec.inputs in ("many", "one", "any", "none"), name
         assert "Example:" in spec.help, f"{name}: --help needs an example"
 
 

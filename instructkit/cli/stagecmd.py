@@ -149,7 +149,7 @@ def make_command(spec: StageSpec):
     out_help = (
         "Output shard set: a parent dir (the next vNNNN is written under it) or an explicit .../vNNNN path."
         if spec.output == "set"
-        else "Directory to write (refused if it exists and is not empty, unless --force)."
+        else "Directory to write (see the command's help for what happens when it exists)."
     )
     if spec.output_positional:
         ann = Annotated[Optional[Path], typer.Argument(help=out_help, show_default=False, metavar="OUT")]

@@ -2,3 +2,6 @@
 
 ``runner.evaluate`` ties them together for ``instructkit eval``; each module also works alone.
 """
+
+# `instructkit.eval(...)` runs the stage; the package's names stay importable (api.py).
+__import__("instructkit.api").api.callable_package(__name__, "eval")

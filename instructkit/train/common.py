@@ -54,20 +54,18 @@ def load_params(
     flags: dict[str, Any] | None = None,
     what: str | None = None,
 ) -> T:
-    """Build a params dataclass: defaults < YAML ``config`` < explicit CLI ``flags`` < ``--set`` items.
+    """Build a params dataclass with the one precedence rule: defaults < ``config`` < ``sets`` < ``flags``.
 
-    Flags whose value is None (not given on the command line) are ignored. Unknown keys are a
-    ConfigError listing the valid ones.
+    For code that builds a training Params class without the stage registry (tests, notebooks);
+    stages go through ``registry.build_params``, which applies the same rule. Flags whose value is
+    None are "not given". Unknown keys are a ConfigError listing the valid ones.
     """
-    values: dict[str, Any] = {}
-    source = None
-    if config is not None:
-        values.update(load_yaml(config))
-        source = str(config)
-    values.update({k: v for k, v in (flags or {}).items() if v is not None})
-    overrides = parse_sets(sets)
-    values.update(overrides)
-    return build(cls, values, source=source if not overrides else None, what=what)
+    from instructkit.registry import normalize_keys
+
+    values: dict[str, Any] = normalize_keys(load_yaml(config)) if config is not None else {}
+    values.update(normalize_keys(parse_sets(sets)))
+    values.update({k: v for k, v in normalize_keys(flags).items() if v is not None})
+    return build(cls, values, source=str(config) if config is not None else None, what=what)
 
 
 # --- data ------------------------------------------------------------------------------------
