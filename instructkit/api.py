@@ -101,6 +101,21 @@ def eval(data: Inputs, out: PathLike, **params: Any) -> Path:  # noqa: A001 - th
     return run_stage("eval", data, out, **params)
 
 
+def mix(inputs: Inputs, out: PathLike, **params: Any) -> Path:
+    """Mix shard sets with ``weights=``, ``caps=``, ``size=`` and ``seed=`` (``instructkit mix``)."""
+    return run_stage("mix", inputs, out, **params)
+
+
+def split(input: PathLike, out: PathLike, **params: Any) -> Path:
+    """Split a set into train and ``val/``, ``test/`` sub-sets, grouped by prompt (``instructkit split``)."""
+    return run_stage("split", input, out, **params)
+
+
+def quality(input: PathLike, out: PathLike, **params: Any) -> Path:
+    """Measure a set's diversity, clarity, accuracy and consistency into a report (``instructkit quality``)."""
+    return run_stage("quality", input, out, **params)
+
+
 def read(path: PathLike) -> Iterator[dict]:
     """Iterate the records of a shard set (a ``vNNNN`` directory, or its parent for the newest)."""
     from instructkit.shards import ShardSet

@@ -33,6 +33,7 @@ FORMAT = "instructkit.shards/1"
 MANIFEST = "manifest.json"
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 PART_RE = re.compile(r"^part-\d{5}\.jsonl(\.gz|\.zst)?$")
+SPLIT_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 COMPRESSIONS = {None: "", "none": "", "gz": ".gz", "zst": ".zst"}
 DEFAULT_SHARD_SIZE = 100_000
 
@@ -58,6 +59,12 @@ def resolve(path: str | os.PathLike) -> Path:
     complete = [v for v in _versions(path) if (v / MANIFEST).is_file()]
     if complete:
         return complete[-1]
+    if not path.exists() and SPLIT_RE.match(path.name) and path.parent != path:
+        # ``out/split/val``: the ``val`` sub-set of the newest version of ``out/split``.
+        with contextlib.suppress(ShardError):
+            parent = resolve(path.parent)
+            if (parent / path.name / MANIFEST).is_file():
+                return parent / path.name
     if not path.exists():
         raise ShardError("no such shard set", file=str(path), hint="check the path, or run the stage that writes it")
     raise ShardError(
@@ -297,6 +304,8 @@ class ShardWriter:
         self._kept = _PartWriter(self.tmp, shard_size, compression)
         self._rejected = _PartWriter(self.tmp / "rejected", shard_size, compression)
         self._quarantine = _PartWriter(self.tmp / "quarantine", shard_size, compression)
+        self._splits: dict[str, _PartWriter] = {}  # named sub-sets that hold kept records (split: val/, test/)
+        self._part_args = (shard_size, compression)  # as the writers above
         self.counts = {"in": 0, "kept": 0, "rejected": Counter(), "quarantined": Counter()}
         self.stats: dict[str, Any] = {}
         self.extra_files: list[str] = []
@@ -311,6 +320,20 @@ class ShardWriter:
 
         self._kept.write(record, kind_of(record))
         self.counts["kept"] += 1
+
+    def write_split(self, name: str, record: dict) -> None:
+        """Keep a record in the named sub-set ``name/`` (``split`` writes ``val/`` and ``test/``).
+
+        A split is a shard set of its own with its fingerprint; its records count in ``counts.splits``,
+        so conservation reads ``in == kept + splits + rejected + quarantined``.
+        """
+        from instructkit.records import kind_of
+
+        if name not in self._splits:
+            if not SPLIT_RE.match(name) or name in ("rejected", "quarantine"):
+                raise ShardError(f"invalid split name {name!r}", hint="lower-case letters, digits, - and _")
+            self._splits[name] = _PartWriter(self.tmp / name, *self._part_args)
+        self._splits[name].write(record, kind_of(record))
 
     def reject(self, record: dict, reason: str, **details: Any) -> None:
         """Drop a record with a reason; it lands in ``rejected/`` with ``meta.reject``."""
@@ -368,6 +391,14 @@ class ShardWriter:
             "rejected": dict(self.counts["rejected"]),
             "quarantined": dict(self.counts["quarantined"]),
         }
+        if self._splits:
+            counts["splits"] = {name: w.records for name, w in sorted(self._splits.items())}
+        for name, writer in sorted(self._splits.items()):
+            kinds = writer.kinds
+            split_kind = self.kind or (next(iter(kinds)) if len(kinds) == 1 else "mixed")
+            m = self._manifest(writer, split_kind, {"in": writer.records, "kept": writer.records}, elapsed)
+            m["split"] = name
+            _write_json(self.tmp / name / MANIFEST, m)
         for sub, writer, sub_kind in (
             ("rejected", self._rejected, "rejected"),
             ("quarantine", self._quarantine, "quarantine"),
@@ -422,7 +453,7 @@ class ShardWriter:
 
     def abort(self) -> None:
         """Discard everything written so far."""
-        for w in (self._kept, self._rejected, self._quarantine):
+        for w in (self._kept, self._rejected, self._quarantine, *self._splits.values()):
             with contextlib.suppress(Exception):
                 w.finish()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -477,8 +508,19 @@ def verify(path: str | os.PathLike) -> list[str]:
             if len(sub) != n_sub:
                 problems.append(f"{s.path}: {name}/ holds {len(sub)} records, counts.{key} sums to {n_sub}")
             problems.extend(verify(sub.path))
+    for name, n_split in (counts.get("splits") or {}).items():
+        sub = s.sub(name)
+        if sub is None:
+            problems.append(f"{s.path}: counts.splits.{name} is {n_split} but {name}/ is missing")
+            continue
+        if len(sub) != n_split:
+            problems.append(f"{s.path}: {name}/ holds {len(sub)} records, counts.splits.{name} is {n_split}")
+        problems.extend(verify(sub.path))
     if s.manifest.get("conserving", True) and counts.get("in") is not None:
         total = counts["kept"] + sum(counts.get("rejected", {}).values()) + sum(counts.get("quarantined", {}).values())
+        total += sum((counts.get("splits") or {}).values())
         if counts["in"] != total:
-            problems.append(f"{s.path}: conservation broken: in={counts['in']} but kept+rejected+quarantined={total}")
+            problems.append(
+                f"{s.path}: conservation broken: in={counts['in']} but kept+splits+rejected+quarantined={total}"
+            )
     return problems

