@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from instructkit import __version__
+from instructkit.cards import write_card
 from instructkit.errors import InputError, ShardError
 from instructkit.jsonl import _HashingWriter, dumps, iter_lines, loads, open_binary  # noqa: F401 (re-exported)
 
@@ -417,6 +418,7 @@ class ShardWriter:
             manifest["stats"] = self.stats
         if self.extra_files:
             manifest["files"] = sorted(set(self.extra_files))
+        write_card(self.tmp, manifest)  # README.md with configs: load_dataset(version_dir) works (cards.py)
         _write_json(self.tmp / MANIFEST, manifest)  # written last: its presence means complete
         self.manifest = manifest
         self.path = self._rename_into_place()
