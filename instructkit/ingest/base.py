@@ -156,6 +156,19 @@ def _plain(value: Any) -> bool:
     return type(value) is list and max(map(len, value), default=0) <= 2
 
 
+def _refuse_bad_label(meta: dict | None) -> None:
+    """An answer labelled bad (KTO's ``label``/``kto_tag`` false, kept in ``meta.extra`` by a reader that was
+    forced with ``--format``) must never become an sft target; renaming the column asks for it on purpose."""
+    extra = (meta or {}).get("extra") or {}
+    for key in ("label", "kto_tag"):
+        if key in extra and str(extra[key]).strip().lower() in ("false", "0", "no"):
+            raise RecordError(
+                f"this row is labelled bad ({key}={extra[key]!r}): its answer must not become an sft target",
+                hint="ingest without --format (labelled rows are read as KTO data: prompt, completion, label), "
+                f"or keep it as sft on purpose by renaming the column: --map kept_{key}={key}",
+            )
+
+
 def build(
     kind: str,
     *,
@@ -177,6 +190,8 @@ def build(
             construction (``[system?] (user assistant)+``), so ``validate`` (about 15% of ingest time)
             is skipped. Readers whose message list comes from the input must leave this False.
     """
+    if kind == "sft":
+        _refuse_bad_label(meta)
     if id in (None, ""):
         content = {k: fields.get(k) for k in CONTENT_FIELDS[kind]}
         if all(_plain(v) for v in content.values()):
