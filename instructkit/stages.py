@@ -326,3 +326,25 @@ Example: instructkit quality out/prefs -o out/quality-prefs --reward-model out/r
 """,
     )
 )
+
+register_stage(
+    StageSpec(
+        name="export",
+        params="instructkit.export:ExportParams",
+        run="instructkit.export:run",
+        inputs="one",
+        inputs_help="Shard set to export (sft, preference or unpaired-preference records).",
+        output="dir",
+        help="""Write a set as data for another trainer, plus the config entry that tool documents.
+
+llamafactory: sharegpt rows and the dataset_info.json entry (formatting, columns, ranking: true for
+preference data, kto_tag for unpaired labels); export into LLaMA-Factory's data/ dir and train with
+`dataset: NAME`. axolotl: OpenAI-style rows and a `datasets:` entry (chat_template; chat_template.default
+with rl: dpo for preference). torchtune: rows and the `dataset:` block (chat_dataset, preference_dataset).
+
+Example: instructkit export out/filter --to llamafactory -o LLaMA-Factory/data --name my_sft
+
+Example: instructkit export out/prefs --to axolotl -o out/axolotl && cat out/axolotl/*.axolotl.yaml
+""",
+    )
+)
