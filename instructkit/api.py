@@ -18,8 +18,8 @@ registry exactly as the CLI and recipes do, and returns the written directory as
 a subclass of ``instructkit.InstructkitError`` (never ``sys.exit``). Data stages import neither
 torch nor transformers.
 
-``instructkit.ingest``, ``dedupe``, ``synth`` and ``eval`` share their names with the packages that
-implement them: those packages are callable (``StageModule``), so ``instructkit.dedupe(...)`` runs
+``instructkit.ingest``, ``dedupe``, ``synth``, ``eval`` and ``generate`` share their names with the
+modules that implement them: those packages are callable (``StageModule``), so ``instructkit.dedupe(...)`` runs
 the stage and ``instructkit.dedupe.DedupeParams`` is still the class.
 """
 

@@ -329,6 +329,28 @@ Example: instructkit quality out/prefs -o out/quality-prefs --reward-model out/r
 
 register_stage(
     StageSpec(
+        name="generate",
+        params="instructkit.generate:GenerateParams",
+        run="instructkit.generate:run",
+        inputs="one",
+        inputs_help="Prompts: a prompt, sft (the prompt before its last reply), preference or feedback set.",
+        isolate=True,
+        help="""Sample K candidate responses per prompt from one or more models into a feedback set.
+
+The output (prompt, responses [{content, model}], no judgments) goes straight to annotate-export
+(rating, ranking, pairwise, edit) or to eval/reward for scoring. Models: a local directory (batched)
+or an OpenAI-compatible URL; --model repeats. Every request is cached (OUT/generate-cache.jsonl):
+a failed request, Ctrl-C or a spent --max-requests loses nothing, and the same command continues.
+
+Example: instructkit generate out/prompts --model out/sft -o out/candidates --n 4 --temperature 0.8 --max-new-tokens 128
+
+Example: instructkit generate out/prompts -m out/sft -m http://127.0.0.1:8000/v1 --api-model my-model -o out/candidates --n 2
+""",
+    )
+)
+
+register_stage(
+    StageSpec(
         name="export",
         params="instructkit.export:ExportParams",
         run="instructkit.export:run",
