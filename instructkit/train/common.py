@@ -39,6 +39,7 @@ from instructkit.train.output import (
 )
 from instructkit.train.params import FineTuneParams, HFTrainerParams, TrainParams
 from instructkit.train.progress import progress_callback, use_our_progress
+from instructkit.train.trackers import run_name
 
 T = TypeVar("T")
 
@@ -238,11 +239,16 @@ def trainer_kwargs(p: HFTrainerParams, output_dir: Path, *, has_eval: bool) -> d
         save_total_limit=p.save_total_limit,
         eval_strategy=("steps" if p.eval_steps else "no") if has_eval else "no",
         eval_steps=p.eval_steps,
-        report_to="none",
+        report_to=p.report_to,  # TensorBoard writes in output_dir/runs; OutputDir.commit moves it to OUT/runs
+        run_name=run_name(p, Path(output_dir).parent),
         disable_tqdm=True,
         dataloader_num_workers=0,
         remove_unused_columns=True,
+        # Recorded only: the finished OUT (weights, card, manifest) is uploaded after the commit
+        # (instructkit.train.card.push_model), not the checkpoints the Trainer would push at every save.
         push_to_hub=False,
+        hub_model_id=p.hub_model_id,
+        hub_private_repo=p.hub_private,
     )
     return kw
 

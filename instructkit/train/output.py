@@ -160,6 +160,9 @@ class OutputDir:
         """Rename the finished model into ``OUT`` (replacing an old one) and clean up (main process only)."""
         if not is_main_process():
             return self.out
+        runs = self.checkpoints / "runs"  # TensorBoard events (report_to): transformers writes them in output_dir
+        if runs.is_dir():
+            os.rename(runs, self.model / "runs")
         if keep_checkpoints and self.latest_checkpoint():
             os.rename(self.checkpoints, self.model / "checkpoints")
         trash = None

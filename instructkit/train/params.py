@@ -13,6 +13,9 @@ from typing import Any
 
 from instructkit.errors import ConfigError
 
+# Experiment trackers (transformers' report_to names) that every training stage can log to.
+TRACKERS = ("tensorboard", "wandb", "trackio", "mlflow")
+
 
 def _h(text: str, *flags: str, record: bool = True) -> dict:
     meta: dict[str, Any] = {"help": text}
@@ -78,8 +81,37 @@ class TrainParams:
         default=False,
         metadata=_h("Replace an existing non-empty OUT (and an interrupted run's checkpoints).", record=False),
     )
+    report_to: list[str] = field(
+        default_factory=lambda: ["none"],
+        metadata=_h(
+            "Experiment trackers, comma-separated: none, tensorboard (event files in OUT/runs/), wandb "
+            "(WANDB_MODE=offline works without network), trackio, mlflow. Each needs its package."
+        ),
+    )
+    run_name: str | None = field(
+        default=None, metadata=_h("Name of the run in the trackers and the model card (default: OUT's name).")
+    )
+    push_to_hub: bool = field(
+        default=False,
+        metadata=_h("Upload the finished model directory (weights, card, manifest) to the Hub after the commit."),
+    )
+    hub_model_id: str | None = field(
+        default=None, metadata=_h("Hub repository for push_to_hub, e.g. user/name (default: OUT's name).")
+    )
+    hub_private: bool | None = field(
+        default=None, metadata=_h("Create the Hub repository private (None: the Hub's default).")
+    )
 
     def __post_init__(self) -> None:
+        if isinstance(self.report_to, str):
+            self.report_to = [t.strip() for t in self.report_to.split(",") if t.strip()]
+        self.report_to = [str(t).lower() for t in self.report_to] or ["none"]
+        bad = [t for t in self.report_to if t not in (*TRACKERS, "none")]
+        if bad or ("none" in self.report_to and len(self.report_to) > 1):
+            raise ConfigError(
+                f"report_to must be none or some of {', '.join(TRACKERS)}, got {','.join(self.report_to)}",
+                hint="for example: --set report_to=tensorboard,wandb",
+            )
         if self.bf16 not in ("auto", "true", "false", True, False):
             raise ConfigError(f"bf16 must be auto, true or false, got {self.bf16!r}")
         if not 0.0 <= self.eval_split < 1.0:

@@ -8,6 +8,7 @@ saves into ``run.outdir.model``. TRL-backed tasks share :func:`fit` (progress ba
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from instructkit.errors import ConfigError
 from instructkit.params import recorded
+from instructkit.train.card import base_license, push_model, write_model_card
 from instructkit.train.common import (
     OutputDir,
     device_info,
@@ -27,6 +29,7 @@ from instructkit.train.common import (
     write_model_manifest,
 )
 from instructkit.train.output import is_main_process
+from instructkit.train.trackers import check_trackers, close_trainer_trackers, run_name
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Run:
     callbacks: list[Any] = field(default_factory=list)
     log: Any = None  # per-step stats callback (our PPO); None: the task's default
     data: dict[str, Any] = field(default_factory=dict)  # the manifest's "data" entry
+    trainers: list[Any] = field(default_factory=list)  # transformers Trainers run (their trackers close at the end)
 
 
 @dataclass
@@ -104,6 +108,7 @@ def run_training(
         flag = "--" + task.model_field.replace("_", "-")
         raise ConfigError(f"{task.title} needs {task.model_field!r}", hint=f"pass {flag} MODEL (a directory or hub id)")
     task.check(params)
+    check_trackers(params.report_to)
     records, sets = load_records(inputs, set(task.kinds), stage=task.title)
     outdir = OutputDir(out, force=params.force, resume=params.resume)
     quiet_libraries()
@@ -116,8 +121,10 @@ def run_training(
     outdir.start()
     try:
         trained = task.train(run)
+        for trainer in run.trainers:
+            close_trainer_trackers(trainer)
         if is_main_process():
-            write_model_manifest(
+            manifest_path = write_model_manifest(
                 outdir.model,
                 stage=task.stage,
                 inputs=sets,
@@ -131,17 +138,31 @@ def run_training(
                     "device": device_info(),
                     "resumed_from": outdir.resume_from(),
                     "data": run.data,
+                    "run_name": run_name(params, outdir.out),
+                    "base_model_license": base_license(str(model)),
                 },
             )
+            write_model_card(outdir.model, json.loads(manifest_path.read_text("utf-8")), defaults=_defaults(params))
         path = outdir.commit(keep_checkpoints=params.keep_checkpoints)
     except BaseException:
         outdir.abandon()
         raise
+    if params.push_to_hub and is_main_process():
+        push_model(path, params.hub_model_id or path.name, private=params.hub_private)
     return {"path": path, "metrics": trained.metrics, "manifest": path / "manifest.json", **trained.returns}
+
+
+def _defaults(params: Any) -> dict[str, Any] | None:
+    """The recorded params of a default instance of ``type(params)`` (None if it cannot be built)."""
+    try:
+        return recorded(type(params)())
+    except Exception:  # noqa: BLE001 - the card then lists every param
+        return None
 
 
 def fit(trainer: Any, run: Run, *, description: str) -> dict[str, Any]:
     """Train a transformers/TRL trainer (our progress bar, resuming when asked); its final metrics."""
+    run.trainers.append(trainer)
     use_our_progress(trainer, description=description)
     result = trainer.train(resume_from_checkpoint=run.outdir.resume_from())
     metrics = dict(result.metrics)

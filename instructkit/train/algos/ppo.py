@@ -17,6 +17,7 @@ from instructkit.train.algos import register
 from instructkit.train.algos.base import REWARD_REQUIRED, Algorithm
 from instructkit.train.ppo.config import PPOParams
 from instructkit.train.runner import Run, Trained
+from instructkit.train.trackers import RUNS, StepTracker, active, run_name
 
 # The per-iteration line: (stats key, short name).
 LOG_KEYS = (
@@ -36,6 +37,14 @@ def step_logger(name: str, total: int) -> Callable[[dict], None]:
     def log(stats: dict) -> None:
         parts = [f"{short}={stats[k]:.4g}" for k, short in LOG_KEYS if k in stats]
         print(f"{name} step {stats['step']}/{total} " + " ".join(parts), file=sys.stderr, flush=True)
+
+    return log
+
+
+def _both(first: Callable[[dict], None], second: Callable[[dict], None]) -> Callable[[dict], None]:
+    def log(stats: dict) -> None:
+        first(stats)
+        second(stats)
 
     return log
 
@@ -121,6 +130,16 @@ class PPO(Algorithm):
                 tokenizer=tokenizer,
                 trust_remote_code=p.trust_remote_code,
             )
+        log = run.log or step_logger(self.name, p.max_steps)
+        tracker = None
+        if active(p.report_to):  # the same trackers (and OUT/runs/ for TensorBoard) as the TRL-backed stages
+            from instructkit.params import recorded
+
+            name = run_name(p, run.outdir.out)
+            tracker = StepTracker(
+                p.report_to, logdir=run.outdir.checkpoints / RUNS / name, name=name, config=recorded(p)
+            )
+            log = _both(log, tracker.log)
         trainer = (self.trainer_class or PPOTrainer)(
             p,
             policy=model,
@@ -130,13 +149,17 @@ class PPO(Algorithm):
             records=run.train,
             eval_records=run.eval,
             checkpoint_dir=run.outdir.checkpoints,
-            log=run.log or step_logger(self.name, p.max_steps),
+            log=log,
             accelerator=self.accelerator,
             critic=critic,
         )
         if ckpt:
             trainer.load_checkpoint(Path(ckpt))
-        metrics = trainer.train()
+        try:
+            metrics = trainer.train()
+        finally:
+            if tracker is not None:
+                tracker.close()
         trainer.save_model(run.outdir.model)
         config = {
             "implementation": "instructkit.train.ppo",
