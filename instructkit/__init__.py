@@ -28,7 +28,6 @@ _FUNCTIONS = (
     "rlhf",
     "mix",
     "split",
-    "quality",
     "read",
     "to_dataset",
     "run_stage",
