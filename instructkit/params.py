@@ -54,6 +54,30 @@ class Workers:
         _next_post_init(self, Workers)
 
 
+@dataclass(kw_only=True)
+class Executor:
+    """Where a data stage's tasks run (``instructkit/executors``). Not recorded: the output is the same."""
+
+    executor: str = field(
+        default="local",
+        metadata={"help": "local (this machine, --workers processes) or ray (tasks on a Ray cluster)", "record": False},
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "Ray cluster to join: auto (the one `ray start` made here) or HOST:PORT; default: start a "
+            "local cluster for this run",
+            "record": False,
+        },
+    )
+
+    def __post_init__(self) -> None:
+        from instructkit.executors import check_executor
+
+        check_executor(self.executor)
+        _next_post_init(self, Executor)
+
+
 def _next_post_init(obj: Any, cls: type) -> None:
     """Call the next ``__post_init__`` in the MRO after ``cls``, so mixins chain their checks."""
     parent = getattr(super(cls, obj), "__post_init__", None)

@@ -23,7 +23,7 @@ from instructkit.dedupe.cluster import REASONS, Plan, best_matches, cluster_stag
 from instructkit.dedupe.keep import parse_keep
 from instructkit.dedupe.normalize import FIELDS
 from instructkit.errors import ConfigError
-from instructkit.params import SetOutput, Workers, recorded
+from instructkit.params import Executor, SetOutput, Workers, recorded
 from instructkit.registry import Result
 from instructkit.shards import ShardSet, ShardWriter, dumps
 from instructkit.stage import add_meta, progress_bar
@@ -39,7 +39,7 @@ def _help(text: str) -> dict:
 
 
 @dataclass(kw_only=True)
-class DedupeParams(SetOutput, Workers):
+class DedupeParams(SetOutput, Workers, Executor):
     """Every knob of ``instructkit dedupe`` (YAML keys, ``--set`` keys and flags)."""
 
     mode: list[str] = field(
@@ -169,7 +169,13 @@ def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: in
         from instructkit.dedupe.semantic import Embedder
 
         embedder = Embedder(p.model, batch_size=p.batch_size, max_length=p.max_length)
-    sc = scan(src, against, p, workers=workers, embedder=embedder)
+    if embedder is None and (p.executor != "local" or workers > 1):
+        # Parsing in the tasks too (pscan); semantic mode embeds in this process, so it scans here.
+        from instructkit.dedupe.pscan import scan_parallel
+
+        sc = scan_parallel(src, against, p, executor=p.executor, workers=workers, address=p.ray_address)
+    else:
+        sc = scan(src, against, p, workers=workers, embedder=embedder)
     n_in, n = sc.n_in, sc.n
     pl = Plan(n_in)
     policy, _ = parse_keep(p.keep)

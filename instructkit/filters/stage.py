@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from instructkit.params import SetOutput, Workers
+from instructkit.params import Executor, SetOutput, Workers
 from instructkit.registry import Result
 
 
@@ -35,7 +35,7 @@ def _as_list(value: Any) -> Any:
 
 
 @dataclass(kw_only=True)
-class FilterParams(SetOutput, Workers):
+class FilterParams(SetOutput, Workers, Executor):
     """Every knob of ``instructkit filter`` (YAML keys, ``--set`` keys and flags)."""
 
     rules: list[Any] | None = field(
@@ -94,7 +94,20 @@ def run(inputs: list[str], out: Path, p: FilterParams) -> Result:
         inputs=[data],
         **p.writer_options(),
     ) as writer:
-        apply(data, factory, writer, workers=p.workers, total=len(data), description="filter")
+        if p.executor == "local":
+            apply(data, factory, writer, workers=p.workers, total=len(data), description="filter")
+        else:
+            from instructkit.executors import apply_chunks
+
+            apply_chunks(
+                data,
+                factory,
+                writer,
+                executor=p.executor,
+                workers=p.workers,
+                address=p.ray_address,
+                description="filter",
+            )
         writer.stats["rules"] = names
     return Result(writer.path, writer.manifest, {"rules": ", ".join(names)})
 

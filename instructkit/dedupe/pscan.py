@@ -1,0 +1,112 @@
+"""Pass 1 in parallel: JSON parsing, texts, digests and signatures computed by tasks over line chunks.
+
+``scan.scan`` parses every record in the main process and sends only texts to ``--workers``, so
+parsing (about half of pass 1) stays serial. Here the main process only reads raw lines (and checks
+each part's sha256); a task per chunk of ``executors.CHUNK`` lines parses them and returns per-record
+ids, lengths, ``highest:`` values, exact digests and MinHash signatures, which the driver places at the
+chunk's offset. The same task runs in local processes (``--workers``) or as Ray tasks
+(``--executor ray``); the resulting ``Scan`` equals ``scan.scan``'s field for field.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from instructkit.dedupe.exact import Digests
+from instructkit.dedupe.keep import meta_value, parse_keep
+from instructkit.dedupe.minhash import EMPTY, texts_signatures
+from instructkit.dedupe.normalize import text_for
+from instructkit.dedupe.scan import Scan
+from instructkit.errors import ShardError
+from instructkit.shards import ShardSet
+from instructkit.stage import progress_bar
+
+
+def scan_chunk(task: tuple) -> tuple:
+    """One chunk's ``(offset, ids, lengths, values, digest_hi, digest_lo, sigs)``."""
+    from instructkit.executors import parse_chunk
+
+    params, offset, chunk = task
+    records = parse_chunk(chunk)
+    policy, key = parse_keep(params.keep)
+    texts = [text_for(rec, params.fields) for rec in records]
+    ids = [str(rec.get("id")) for rec in records]
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int32, count=len(texts))
+    values = np.array([meta_value(r, key) for r in records], dtype=np.float64) if policy == "highest" else None
+    hi = lo = None
+    if "exact" in params.mode:
+        d = Digests(case=params.fold_case, whitespace=params.fold_whitespace, punctuation=params.fold_punctuation)
+        for t in texts:
+            d.add(t)
+        hi, lo = (a.copy() for a in d.arrays())
+    sigs = None
+    if "minhash" in params.mode:
+        sigs = texts_signatures(texts, params.num_perm, params.ngram, params.char_ngram, params.min_words, params.seed)
+    return offset, ids, lengths, values, hi, lo, sigs
+
+
+def scan_parallel(
+    inp: ShardSet, against: list[ShardSet], params, *, executor: str = "local", workers: int = 1, address=None
+) -> Scan:
+    """``scan.scan`` without embeddings, its parsing spread over ``workers`` processes or Ray tasks."""
+    from instructkit.executors import line_chunks, ordered_map
+
+    sets = [inp, *against]
+    sizes = [len(s) for s in sets]
+    n = sum(sizes)
+    policy, _ = parse_keep(params.keep)
+    ids: list[str] = []
+    lengths = np.zeros(n, dtype=np.int32)
+    values = np.full(n, -math.inf) if policy == "highest" else None
+    digests = (
+        Digests(case=params.fold_case, whitespace=params.fold_whitespace, punctuation=params.fold_punctuation)
+        if "exact" in params.mode
+        else None
+    )
+    sigs = np.full((n, params.num_perm), EMPTY, dtype=np.uint32) if "minhash" in params.mode else None
+
+    def tasks():
+        for offset, chunk in line_chunks(sets):
+            if offset + len(chunk) > n:
+                raise ShardError(
+                    "a set holds more records than its manifest says",
+                    file=str(inp.path),
+                    hint=f"run: instructkit verify {inp.path}",
+                )
+            yield params, offset, chunk
+
+    with progress_bar("dedupe: signatures", n) as advance:
+        results = ordered_map(scan_chunk, tasks(), executor=executor, workers=workers, address=address)
+        for offset, c_ids, c_len, c_val, hi, lo, c_sig in results:
+            end = offset + len(c_ids)
+            ids.extend(c_ids)
+            lengths[offset:end] = c_len
+            if values is not None:
+                values[offset:end] = c_val
+            if digests is not None:
+                digests.hi.frombytes(hi.tobytes())
+                digests.lo.frombytes(lo.tobytes())
+            if sigs is not None:
+                sigs[offset:end] = c_sig
+            advance(len(c_ids))
+    if len(ids) != n:
+        raise ShardError(
+            f"read {len(ids)} records but the manifests say {n}",
+            file=str(inp.path),
+            hint=f"run: instructkit verify {inp.path}",
+        )
+    offsets = list(itertools.accumulate([0, *sizes[:-1]]))
+    return Scan(
+        n_in=sizes[0],
+        ids=ids,
+        lengths=lengths,
+        values=values,
+        digests=digests,
+        sigs=sigs,
+        emb=None,
+        origin=[str(s.path) for s in against],
+        offsets=offsets[1:],
+    )

@@ -1,0 +1,97 @@
+"""Ray tasks for the data stages (``--executor ray``; the ``instructkit[ray]`` extra).
+
+One Ray task per chunk of input lines, ``max_retries`` so that a worker that dies (killed, out of
+memory, node lost) has its task re-run elsewhere: tasks are pure functions of their chunk, so a retry
+gives the same result and nothing is lost or doubled. The driver consumes results in submission
+order and writes the set itself; an error that survives the retries propagates, the driver's
+``ShardWriter`` discards its temporary directory, and no complete-looking set is left behind.
+
+``--ray-address``: None starts a local cluster for this run (``ray.init(num_cpus=...)``, stopped at the
+end); ``auto`` joins the cluster ``ray start`` made on this node; ``ray://host:10001`` joins a remote
+one. When Ray is already initialised in this process (a notebook, the tests), that session is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from instructkit.errors import ConfigError, InstructkitError
+
+MAX_RETRIES = 3  # Ray's default for tasks; a task killed 4 times is a real failure
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--executor ray needs Ray, which is not installed",
+            hint="pip install 'instructkit[ray]' (or use --executor local)",
+        ) from None
+    return ray
+
+
+@contextlib.contextmanager
+def session(address: str | None = None, workers: int = 1) -> Iterator[Any]:
+    """The ``ray`` module with a connected session: an existing one, or one started (and stopped) here."""
+    ray = _ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
+    if address:
+        kwargs["address"] = address
+    else:
+        # A local cluster: one CPU per worker asked for, all cores by default.
+        kwargs["num_cpus"] = workers if workers > 1 else (os.cpu_count() or 1)
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot connect to Ray at {address or '(local)'}: {exc}",
+            hint="start one with `ray start --head`, pass --ray-address HOST:PORT, or omit it for a local cluster",
+        ) from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _unwrap(ray: Any, exc: BaseException) -> BaseException:
+    """The instructkit error a task raised (Ray wraps it), so the CLI prints its one line."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, InstructkitError) else exc
+
+
+def ray_map(
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    *,
+    address: str | None = None,
+    workers: int = 1,
+    window: int | None = None,
+    max_retries: int = MAX_RETRIES,
+) -> Iterator[Any]:
+    """``map(fn, items)`` as Ray tasks, in input order, at most ``window`` in flight."""
+    with session(address, workers) as ray:
+        remote = ray.remote(num_cpus=1, max_retries=max_retries)(fn)
+        window = window or 2 * max(int(ray.cluster_resources().get("CPU", 1)), 1) + 2
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(remote.remote(item))
+                if len(pending) >= window:
+                    yield ray.get(pending.popleft())
+            while pending:
+                yield ray.get(pending.popleft())
+        except ray.exceptions.RayTaskError as exc:
+            raise _unwrap(ray, exc) from None
+        finally:
+            for ref in pending:  # the driver failed or was interrupted: stop what is still queued
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)

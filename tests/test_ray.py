@@ -1,0 +1,163 @@
+"""filter and dedupe on a real local Ray cluster: the same records and fingerprint as the local run, and a
+task whose worker process is killed is retried by Ray without losing or doubling a record.
+
+One cluster (``ray.init(num_cpus=2)``) serves the module; the stages join it as they would join a
+session a user started. Skipped when Ray (the ``instructkit[ray]`` extra) is not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import instructkit  # noqa: E402
+from instructkit import filters  # noqa: E402
+from instructkit.executors import apply_chunks  # noqa: E402
+from instructkit.ingest import ingest  # noqa: E402
+from instructkit.shards import ShardSet, ShardWriter  # noqa: E402
+from instructkit.stage import Drop, Filter  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # Ray workers cannot import this test module: send its functions and classes by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> ShardSet:
+    """About 60 records in parts of 7, with duplicates and records the default rules reject."""
+    out = tmp_path_factory.mktemp("ray") / "in"
+    with ShardWriter(out, stage="ingest", shard_size=7) as w:
+        ingest([str(SAMPLES / f) for f in ("alpaca.jsonl", "dolly.jsonl", "sharegpt.json", "alpaca.jsonl")], w)
+    return ShardSet(out)
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    """Every data file of a set (parts, rejected/, clusters.jsonl) by relative path; not the manifest or README (they hold times and paths)."""
+    return {
+        str(f.relative_to(path)): f.read_bytes()
+        for f in sorted(path.rglob("*"))
+        if f.is_file() and f.name not in ("manifest.json", "README.md")
+    }
+
+
+def _same_sets(a: ShardSet, b: ShardSet) -> None:
+    assert a.fingerprint == b.fingerprint
+    assert a.manifest["counts"] == b.manifest["counts"]
+    assert a.rejected.fingerprint == b.rejected.fingerprint
+    assert _files(a.path) == _files(b.path)
+
+
+def test_filter_ray_equals_local(cluster, data, tmp_path):
+    local = ShardSet(instructkit.filter(data.path, tmp_path / "local"))
+    on_ray = ShardSet(instructkit.filter(data.path, tmp_path / "ray", executor="ray", shard_size=5))
+    local5 = ShardSet(instructkit.filter(data.path, tmp_path / "local5", shard_size=5))
+    assert local.manifest["counts"]["rejected"], "the sample data must exercise rejects"
+    assert local.manifest["counts"]["in"] == len(data)
+    _same_sets(local5, on_ray)
+    assert [r["id"] for r in local] == [r["id"] for r in on_ray]
+
+
+def test_dedupe_ray_equals_local(cluster, data, tmp_path):
+    local = ShardSet(instructkit.dedupe(data.path, tmp_path / "local"))
+    on_ray = ShardSet(instructkit.dedupe(data.path, tmp_path / "ray", executor="ray"))
+    counts = local.manifest["counts"]
+    assert counts["rejected"].get("exact_duplicate", 0) >= 1, "alpaca.jsonl is ingested twice"
+    _same_sets(local, on_ray)
+    assert on_ray.manifest["params"] == local.manifest["params"]  # executor is not recorded
+
+
+def test_dedupe_local_workers_equal_one_process(data, tmp_path):
+    """--workers 2 parses in the worker processes (pscan) and must give the one-process result."""
+    one = ShardSet(instructkit.dedupe(data.path, tmp_path / "one", mode="exact,minhash", keep="longest"))
+    two = ShardSet(instructkit.dedupe(data.path, tmp_path / "two", mode="exact,minhash", keep="longest", workers=2))
+    _same_sets(one, two)
+
+
+class KillOnce(Filter):
+    """Kills the worker process running it the first time any process runs it (a marker file says so)."""
+
+    name = "kill_once"
+
+    def __init__(self, marker: str):
+        super().__init__()
+        self.marker = marker
+
+    def check(self, record: dict) -> Drop | None:
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return None
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+        return None
+
+
+def _chain_with_killer(config: dict, marker: str) -> list:
+    return [*filters.build_chain(config), KillOnce(marker)]
+
+
+def test_killed_worker_task_is_retried_without_loss(cluster, data, tmp_path):
+    config = {"rules": instructkit.filters.stage.FilterParams().rules}
+    marker = tmp_path / "killed"
+    reference = ShardSet(instructkit.filter(data.path, tmp_path / "local"))
+    with ShardWriter(tmp_path / "ray", stage="filter", params=config, inputs=[data]) as w:
+        factory = functools.partial(_chain_with_killer, config, str(marker))
+        apply_chunks(data, factory, w, executor="ray", description="filter")
+    assert marker.is_file(), "a worker must have been killed"
+    assert int(marker.read_text()) != os.getpid()  # it was a Ray worker, not this process
+    out = ShardSet(w.path)
+    assert out.fingerprint == reference.fingerprint
+    assert out.manifest["counts"] == reference.manifest["counts"]
+    assert _files(out.path) == _files(reference.path)
+
+
+def test_failing_task_leaves_no_set(cluster, data, tmp_path):
+    """A task error that retries cannot fix (a corrupt line) reaches the driver as the ShardError it is,
+    and the output directory holds no version."""
+    from instructkit.errors import ShardError
+
+    bad = tmp_path / "bad"
+    with ShardWriter(bad, stage="ingest", shard_size=7) as w:
+        for r in data:
+            w.count_in()
+            w.write(r)
+    part = ShardSet(bad).parts[1]
+    blob = part.read_bytes().replace(b'{"id"', b'{"id" x', 1)
+    part.write_bytes(blob)
+    import json
+
+    manifest = json.loads((w.path / "manifest.json").read_text())
+    import hashlib
+
+    manifest["parts"][1]["sha256"] = hashlib.sha256(blob).hexdigest()  # tampered consistently: a bad line
+    manifest["parts"][1]["bytes"] = len(blob)
+    (w.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ShardError, match="corrupt record"):
+        instructkit.filter(w.path, tmp_path / "out", executor="ray")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("v*"))
+
+
+def test_executor_is_checked():
+    from instructkit.errors import ConfigError
+    from instructkit.filters.stage import FilterParams
+
+    with pytest.raises(ConfigError, match="unknown executor"):
+        FilterParams(executor="spark")
