@@ -197,3 +197,145 @@ def training_messages(messages: list[dict]) -> list[dict]:
             msg["tool_calls"] = m["tool_calls"]
         out.append(msg)
     return out
+
+
+# --- choosing a template and a pad token (what LLaMA-Factory does by model family) -------------------
+
+# Pad candidates, most specific first: dedicated pad tokens, then end-of-text tokens that chat
+# templates do not emit (SmolLM2 and Qwen2.5 ship <|endoftext|> next to their <|im_end|> end of turn;
+# Llama 3.1 reserves <|finetune_right_pad_id|>), then the unknown token.
+PAD_CANDIDATES = (
+    "<|pad|>",
+    "<pad>",
+    "[PAD]",
+    "<|finetune_right_pad_id|>",
+    "<|fim_pad|>",
+    "<|endoftext|>",
+    "<|end_of_text|>",
+    "</s>",
+    "<unk>",
+)
+_PROBE = [
+    {"role": "system", "content": "S"},
+    {"role": "user", "content": "U1"},
+    {"role": "assistant", "content": "A1"},
+    {"role": "user", "content": "U2"},
+    {"role": "assistant", "content": "A2"},
+]
+
+
+def _render(tok, messages: list[dict], template: str | None = None) -> str | None:
+    try:
+        return tok.apply_chat_template(messages, tokenize=False, chat_template=template)
+    except Exception:  # a template that raises on a probe (e.g. no system role) tells us nothing
+        return None
+
+
+def chatml_template(default_system: str | None = None) -> str:
+    """Our ChatML template with generation markers, optionally injecting a default system turn."""
+    import json
+
+    from instructkit.train.tiny import CHATML_TEMPLATE
+
+    if not default_system:
+        return CHATML_TEMPLATE
+    literal = json.dumps("<|im_start|>system\n" + default_system + "<|im_end|>\n", ensure_ascii=False)
+    return "{% if messages and messages[0]['role'] != 'system' %}{{ " + literal + " }}{% endif %}" + CHATML_TEMPLATE
+
+
+def _default_system(tok) -> str | None:
+    """The system prompt a ChatML template injects when the conversation has none (SmolLM2's)."""
+    text = _render(tok, [{"role": "user", "content": "U"}]) or ""
+    head = "<|im_start|>system\n"
+    if text.startswith(head) and "<|im_end|>" in text:
+        return text[len(head) : text.index("<|im_end|>")]
+    return None
+
+
+def choose_chat_template(tok, *, model: str = "the model") -> str:
+    """Give ``tok`` a template with ``{% generation %}`` markers, chosen by template family; returns the choice.
+
+    In order: the model's own template when it has the markers (``model``); TRL's training variant of a
+    family TRL knows, Qwen, Llama 3, Gemma, Phi ... (``training``); for a ChatML model (the template
+    emits ``<|im_start|>``/``<|im_end|>``, both in the vocabulary) our ChatML template, keeping a default
+    system prompt the original injects (``chatml``), checked to render a conversation exactly as the
+    original does (else ``chatml (renders differently from the model's own)``).
+
+    Raises:
+        ConfigError: no template, or a family with no safe choice (pass --chat-template).
+    """
+    own = tok.chat_template
+    if not own:
+        raise ConfigError(f"{model} has no chat template", hint="a base model needs one: pass --chat-template chatml")
+    if has_generation_markers(own):
+        return "model"
+    from trl import get_training_chat_template
+
+    try:
+        patched = get_training_chat_template(tok)
+    except ValueError:  # not a family TRL knows
+        patched = None
+    if patched and has_generation_markers(patched):
+        tok.chat_template = patched
+        return "training"
+    vocab = tok.get_vocab()
+    if "<|im_start|>" in own and "<|im_end|>" in own and "<|im_start|>" in vocab and "<|im_end|>" in vocab:
+        ours = chatml_template(_default_system(tok))
+        same = all(_render(tok, _PROBE[i:]) == _render(tok, _PROBE[i:], ours) for i in (0, 1))
+        tok.chat_template = ours
+        tok.eos_token = "<|im_end|>"
+        return "chatml" if same else "chatml (renders differently from the model's own)"
+    raise ConfigError(
+        f"the chat template of {model} has no {{% generation %}} markers and is neither a family TRL has a "
+        "training variant for nor ChatML",
+        hint="pass --chat-template chatml or a Jinja file with {% generation %}...{% endgeneration %}",
+    )
+
+
+def choose_pad_token(tok) -> str | None:
+    """When the pad token is missing or is the end-of-turn token, switch to a distinct existing token.
+
+    A candidate (``PAD_CANDIDATES``) must be in the vocabulary, differ from eos and bos, and never appear
+    in a rendered conversation, so padding cannot hide a token the model must learn. Returns the reason
+    of the change (None: the tokenizer's own pad was kept or nothing safe exists; ``check_tokenizer``
+    then says what to do).
+    """
+    eos = tok.eos_token_id
+    if tok.pad_token_id is not None and tok.pad_token_id != eos:
+        return None
+    rendered = set()
+    text = _render(tok, _PROBE[1:])
+    if text is not None:
+        rendered = set(tok(text, add_special_tokens=True)["input_ids"])
+    vocab = tok.get_vocab()
+    for cand in PAD_CANDIDATES:
+        tid = vocab.get(cand)
+        if tid is None or tid in (eos, tok.bos_token_id) or tid in rendered:
+            continue
+        before = "none" if tok.pad_token_id is None else f"the end-of-turn token {tok.eos_token!r}"
+        tok.pad_token = cand
+        return f"was {before}"
+    return None
+
+
+def prepare_tokenizer(tok, *, chat_template: str | None, model: str, markers: bool) -> dict:
+    """The tokenizer choices of a training run, applied to ``tok`` and returned for the manifest/summary.
+
+    Args:
+        tok: The loaded tokenizer (an explicit ``--chat-template`` already installed).
+        chat_template: The requested template: None/``auto`` chooses (see ``choose_chat_template``)
+            when ``markers`` is needed, ``model`` keeps the model's own, anything else was explicit.
+        model: The model name for messages.
+        markers: Whether the stage needs ``{% generation %}`` markers (assistant-only SFT loss).
+    """
+    if chat_template in (None, "auto"):
+        choice = choose_chat_template(tok, model=model) if markers else "model"
+    else:
+        choice = chat_template
+    reason = choose_pad_token(tok)
+    return {
+        "chat_template": choice,
+        "pad_token": tok.pad_token,
+        "pad_token_id": tok.pad_token_id,
+        "pad_token_choice": f"chosen ({reason})" if reason else "the tokenizer's own",
+    }

@@ -50,8 +50,11 @@ class TrainParams:
     chat_template: str | None = field(
         default=None,
         metadata=_h(
-            "chatml (ours, with generation markers: for base models), training (TRL's training variant of a "
-            "known family's template), or a Jinja file. Default: the model's own."
+            "auto (the default): the model's own template when it has generation markers, else TRL's training "
+            "variant of a known family, else ours for a ChatML model (keeping its default system prompt); "
+            "model (its own, as is); chatml (ours, with generation markers: for base models); training (TRL's "
+            "training variant); or a Jinja file. A pad token equal to end-of-turn is replaced by a distinct "
+            "existing one (e.g. <|endoftext|>); both choices land in the manifest and the summary."
         ),
     )
     lora: bool = field(

@@ -17,6 +17,7 @@ from typing import Any
 from instructkit.errors import ConfigError
 from instructkit.params import recorded
 from instructkit.train.card import base_license, push_model, write_model_card
+from instructkit.train.checks import prepare_tokenizer
 from instructkit.train.common import (
     OutputDir,
     device_info,
@@ -45,6 +46,7 @@ class Run:
     callbacks: list[Any] = field(default_factory=list)
     log: Any = None  # per-step stats callback (our PPO); None: the task's default
     data: dict[str, Any] = field(default_factory=dict)  # the manifest's "data" entry
+    choices: dict[str, Any] = field(default_factory=dict)  # chat template and pad token picked (checks.py)
     trainers: list[Any] = field(default_factory=list)  # transformers Trainers run (their trackers close at the end)
 
 
@@ -66,6 +68,7 @@ class Task:
     title: str = ""  # for messages: sft, rlhf --algo dpo
     kinds: frozenset[str] = frozenset()
     model_field: str = "model"  # the params field naming the model to train
+    assistant_masks: bool = False  # needs {% generation %} markers (assistant-only loss): picks a template
 
     def check(self, p: Any) -> None:
         """Refuse inconsistent params before anything is read or loaded."""
@@ -78,7 +81,7 @@ class Task:
 
     def extra(self, run: Run) -> dict[str, Any]:
         """Manifest keys of this task (base model, chat template ...)."""
-        return {"base_model": run.model, "chat_template": run.params.chat_template or "model"}
+        return {"base_model": run.model, "chat_template": run.choices.get("chat_template") or "model"}
 
     def train(self, run: Run) -> Trained:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -113,10 +116,14 @@ def run_training(
     outdir = OutputDir(out, force=params.force, resume=params.resume)
     quiet_libraries()
     seed_everything(params.seed)
-    tokenizer = load_tokenizer(model, trust_remote_code=params.trust_remote_code, chat_template=params.chat_template)
+    explicit = None if params.chat_template in (None, "auto", "model") else params.chat_template
+    tokenizer = load_tokenizer(model, trust_remote_code=params.trust_remote_code, chat_template=explicit)
+    choices = prepare_tokenizer(
+        tokenizer, chat_template=params.chat_template, model=str(model), markers=task.assistant_masks
+    )
     task.check_tokenizer(tokenizer, model, params)
     train_recs, eval_recs = split_records(records, params.eval_split, params.seed)
-    run = Run(params, str(model), tokenizer, train_recs, eval_recs, outdir, list(callbacks), log)
+    run = Run(params, str(model), tokenizer, train_recs, eval_recs, outdir, list(callbacks), log, choices=choices)
     task.prepare(run)
     outdir.start()
     try:
@@ -135,6 +142,7 @@ def run_training(
                 extra={
                     **task.extra(run),
                     **trained.extra,
+                    "tokenizer": choices,
                     "device": device_info(),
                     "resumed_from": outdir.resume_from(),
                     "data": run.data,
@@ -149,7 +157,8 @@ def run_training(
         raise
     if params.push_to_hub and is_main_process():
         push_model(path, params.hub_model_id or path.name, private=params.hub_private)
-    return {"path": path, "metrics": trained.metrics, "manifest": path / "manifest.json", **trained.returns}
+    result = {"path": path, "metrics": trained.metrics, "manifest": path / "manifest.json", **trained.returns}
+    return {**result, "tokenizer": choices}
 
 
 def _defaults(params: Any) -> dict[str, Any] | None:
@@ -184,4 +193,9 @@ def as_result(task: Task, result: dict[str, Any]):
     from instructkit.registry import Result
 
     manifest = json.loads(result["manifest"].read_text("utf-8")) if result["manifest"].is_file() else {}
-    return Result(path=result["path"], manifest=manifest, summary=task.summary(result))
+    summary = task.summary(result)
+    picked = result.get("tokenizer") or {}
+    if picked:
+        summary["chat template"] = picked["chat_template"]
+        summary["pad token"] = f"{picked['pad_token']} (id {picked['pad_token_id']}): {picked['pad_token_choice']}"
+    return Result(path=result["path"], manifest=manifest, summary=summary)

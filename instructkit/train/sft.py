@@ -103,6 +103,7 @@ class SFT(Task):
 
     stage = title = "sft"
     kinds = frozenset({"sft"})
+    assistant_masks = True
 
     def check(self, p: SFTParams) -> None:
         check_packing(p)
