@@ -62,7 +62,10 @@ def test_ppo_cli_smoke_logs_every_step(cli, tiny_model, data, tmp_path):
         assert all(key in h for h in manifest["log_history"]), key
     assert {"eval/start_reward", "eval/end_reward", "eval/end_kl"} <= set(manifest["metrics"])
     assert manifest["inputs"][0]["fingerprint"] and manifest["versions"]["torch"]
-    assert (out / "value_head.safetensors").is_file() and not list(out.glob("*.pt")) + list(out.glob("*.bin"))
+    assert (out / "value_head" / "value_head.safetensors").is_file() and not list(out.glob("*.pt")) + list(
+        out.glob("*.bin")
+    )
+    assert [f.name for f in out.glob("*.safetensors")] == ["model.safetensors"]  # vLLM loads every top-level one
 
 
 def test_ppo_separate_critic_from_the_reward_model_writes_critic_dir(cli, tiny_model, data, tmp_path):
@@ -103,7 +106,7 @@ def test_ppo_separate_critic_from_the_reward_model_writes_critic_dir(cli, tiny_m
     _, manifest = _loads(out)
     assert manifest["critic_model"] == str(rm) and manifest["config"]["params"]["critic"] == "separate"
     assert all("loss/value" in h for h in manifest["log_history"])
-    assert not (out / "value_head.safetensors").exists()  # no value head on the policy
+    assert not (out / "value_head").exists() and not (out / "value_head.safetensors").exists()  # no head on the policy
     critic = out / "critic"
     assert {"config.json", "model.safetensors", "value_head.safetensors"} <= {f.name for f in critic.iterdir()}
     assert not list(critic.glob("*.pt")) + list(critic.glob("*.bin"))

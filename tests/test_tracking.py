@@ -130,8 +130,7 @@ def test_dpo_logs_to_wandb_offline(tiny_model, tmp_path, monkeypatch):
     run_rlhf([prefs], out=tmp_path / "dpo", params=params)
     import wandb
 
-    if wandb.run is not None:
-        wandb.finish()
+    assert wandb.run is None  # finished by the stage: a next stage in this process starts its own run
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     # wandb 0.31 ships no reader of its .wandb log (protobuf records): its keys and names are plain bytes in it.

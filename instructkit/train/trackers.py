@@ -113,13 +113,25 @@ class StepTracker:
 
 
 def close_trainer_trackers(trainer: Any) -> None:
-    """Close the TensorBoard writers of a transformers Trainer before its folder moves.
+    """Close the trackers of a transformers Trainer at the end of the stage.
 
-    ``Trainer.evaluate()`` after training reopens a writer that nothing closes; its last events would
-    stay unflushed. Closing flushes them, so the committed ``OUT/runs/`` is complete.
+    - TensorBoard: ``Trainer.evaluate()`` after training reopens a writer that nothing closes; its last
+      events would stay unflushed. Closing flushes them before ``OUT/runs/`` moves into place.
+    - wandb, trackio: transformers leaves the run open at the end of training, so the next stage of a
+      recipe (same process) would log into it; finishing also flushes an offline run to disk.
     """
     for cb in trainer.callback_handler.callbacks:
         writer = getattr(cb, "tb_writer", None)
         if writer is not None:
             writer.close()
             cb.tb_writer = None
+    report_to = getattr(trainer.args, "report_to", None) or []
+    if "wandb" in report_to:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    if "trackio" in report_to:
+        import trackio
+
+        trackio.finish()

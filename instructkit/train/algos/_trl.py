@@ -131,6 +131,21 @@ class TRLAlgorithm(Algorithm):
 # --- online: GRPO, RLOO ----------------------------------------------------------------------
 
 
+def check_vllm() -> None:
+    """Refuse ``use_vllm`` where vLLM cannot run: not installed, or no CUDA GPU (vLLM has no CPU path in TRL)."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError(
+            "use_vllm needs vLLM, which is not installed",
+            hint="pip install vllm (a CUDA build matching your torch) on a GPU machine, or drop use_vllm",
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("use_vllm needs a CUDA GPU; none is visible here", hint="drop use_vllm on this machine")
+
+
 @dataclass(kw_only=True)
 class OnlineParams(RLHFParams, HFTrainerParams):
     """Shared knobs of GRPO and RLOO (TRL names). ``batch_size`` counts completions per device."""
@@ -150,6 +165,22 @@ class OnlineParams(RLHFParams, HFTrainerParams):
     mask_truncated_completions: bool = field(default=False, metadata=_h("Drop completions without EOS from the loss."))
     reward_weights: list[float] | None = field(default=None, metadata=_h("Weight per reward source; None = 1 each."))
     lora_dropout: float = field(default=0.0, metadata=_h("LoRA dropout."))
+    use_vllm: bool = field(
+        default=False,
+        metadata=_h("Generate completions with vLLM (a CUDA GPU and `pip install vllm`; refused otherwise)."),
+    )
+    vllm_mode: str = field(
+        default="colocate",
+        metadata=_h("colocate (vLLM in the training process, sharing the GPU) or server (a running `trl vllm-serve`)."),
+    )
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3, metadata=_h("Share of GPU memory vLLM may take in colocate mode.")
+    )
+
+    def __post_init__(self) -> None:
+        if self.vllm_mode not in ("colocate", "server"):
+            raise ConfigError(f"vllm_mode must be colocate or server, got {self.vllm_mode!r}")
+        super().__post_init__()
 
 
 def prompt_rows(records: list[dict]) -> list[dict]:
@@ -169,6 +200,11 @@ class OnlineAlgorithm(TRLAlgorithm):
     def rows(self, records: list[dict]) -> list[dict]:
         return prompt_rows(records)
 
+    def check(self, p: OnlineParams) -> None:
+        super().check(p)
+        if p.use_vllm:
+            check_vllm()
+
     def config_kwargs(self, p: OnlineParams) -> dict[str, Any]:
         return dict(
             remove_unused_columns=False,  # keep the records' columns: reward functions receive them
@@ -186,7 +222,9 @@ class OnlineAlgorithm(TRLAlgorithm):
             epsilon=p.epsilon,
             reward_weights=p.reward_weights,
             mask_truncated_completions=p.mask_truncated_completions,
-            use_vllm=False,
+            use_vllm=p.use_vllm,
+            vllm_mode=p.vllm_mode,
+            vllm_gpu_memory_utilization=p.vllm_gpu_memory_utilization,
             log_completions=False,
             shuffle_dataset=True,
             pad_to_multiple_of=None,

@@ -26,7 +26,7 @@ from instructkit.train.ppo.kl import make_controller, per_token_kl, shaped_rewar
 from instructkit.train.ppo.losses import policy_loss, value_loss
 from instructkit.train.ppo.rewards import RunningMoments, score
 from instructkit.train.ppo.rollout import encode_prompts, generate
-from instructkit.train.ppo.value import PolicyWithValue, reference_logprobs
+from instructkit.train.ppo.value import HEAD_NAME, VALUE_DIR, PolicyWithValue, head_file, reference_logprobs
 
 
 class PPOTrainer:
@@ -353,7 +353,7 @@ class PPOTrainer:
                 hint="resume with the critic setting of the interrupted run",
             )
         if self.critic is None:
-            self.unwrapped.load_head(path / "value_head.safetensors")
+            self.unwrapped.load_head(head_file(path))
         else:
             state = torch.load(path / "critic_optimizer.pt", map_location="cpu", weights_only=True)
             self.critic_optimizer.load_state_dict(state)
@@ -377,8 +377,13 @@ class PPOTrainer:
         self._save_values(Path(out))
 
     def _save_values(self, path: Path) -> None:
-        """The shared value head (``value_head.safetensors``) or the separate critic (``critic/``)."""
+        """The shared value head (``value_head/value_head.safetensors``) or the separate critic (``critic/``).
+
+        Both live in a subfolder: vLLM loads every ``*.safetensors`` at the top of a model directory that
+        has no index, so a second weights file there would break loading the policy.
+        """
         if self.critic is None:
-            self.unwrapped.save_head(path / "value_head.safetensors")
+            (path / VALUE_DIR).mkdir(parents=True, exist_ok=True)
+            self.unwrapped.save_head(path / VALUE_DIR / HEAD_NAME)
         else:
             self.unwrapped_critic.save(path / "critic", self.tokenizer)

@@ -16,6 +16,19 @@ from torch import nn
 
 from instructkit.train.ppo.losses import entropy_from_logits, logprobs_from_logits
 
+# The shared value head's weights: in a subfolder of the policy directory (or checkpoint), so the top
+# level holds the policy's weights only (vLLM loads every top-level *.safetensors when there is no index).
+VALUE_DIR = "value_head"
+HEAD_NAME = "value_head.safetensors"
+
+
+def head_file(directory: Path) -> Path:
+    """The value head file of a policy directory or checkpoint: ``value_head/value_head.safetensors``, or
+    the top-level ``value_head.safetensors`` of directories written before the subfolder (still resumable)."""
+    new = Path(directory) / VALUE_DIR / HEAD_NAME
+    old = Path(directory) / HEAD_NAME
+    return old if old.is_file() and not new.is_file() else new
+
 
 def hidden_size_of(model) -> int:
     config = model.config
