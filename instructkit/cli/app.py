@@ -7,6 +7,8 @@ import typer
 
 from instructkit import __version__
 from instructkit.cli import (
+    env,
+    hub,
     inspect,
     model,
     run,
@@ -19,7 +21,8 @@ app = typer.Typer(
     "Pipeline: ingest -> dedupe -> filter -> annotate-export/import -> sft -> reward -> rlhf -> eval.\n\n"
     "Example: instructkit ingest data/samples/alpaca.json -o out/ingest && instructkit stats out/ingest",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every subcommand
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -36,9 +39,23 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars (they show only on a terminal anyway)."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bars (they show only on a terminal anyway); errors only."
+    ),
+    verbose: int = typer.Option(
+        0,
+        "--verbose",
+        "-v",
+        count=True,
+        help="More logs: -v info (and the HF libraries' own bars), -vv debug. "
+        "TRANSFORMERS_VERBOSITY / DATASETS_VERBOSITY, when set, win.",
+    ),
 ) -> None:
     """instructkit command line."""
+    if quiet or verbose:
+        from instructkit.verbosity import set_level
+
+        set_level(-1 if quiet else verbose)  # unset: INSTRUCTKIT_VERBOSITY from the environment, else 0
     if quiet:
         from instructkit.progress import set_quiet
 
@@ -65,7 +82,11 @@ _add("run", run.run)
 _add("stats", inspect.stats)
 _add("log", inspect.log)
 _add("verify", inspect.verify)
-app.add_typer(model.app, name="model", help="Build models for offline use: instructkit model tiny OUT | model get NAME OUT")
+_add("push", hub.push)
+_add("env", env.env)
+app.add_typer(
+    model.app, name="model", help="Build models for offline use: instructkit model tiny OUT | model get NAME OUT"
+)
 
 
 def cli() -> None:

@@ -24,6 +24,7 @@ from instructkit.registry import Result, StageSpec, field_type, resolve_target
 _SIMPLE = (int, float, str, bool, Path)
 _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT", Path: "PATH", bool: ""}
 _INPUT_ALIASES = {"--data": ("-d",)}  # short spellings of inputs flags (eval --data SET, -d SET)
+NEGATIVE = "no__"  # parameter-name prefix of the hidden --no-x flag of a boolean field x
 
 
 def _cli_type(tp: Any) -> tuple[Any, bool] | None:
@@ -55,7 +56,7 @@ def _default_text(f: dataclasses.Field) -> str:
     if isinstance(value, bool):
         return f" (default: {'on' if value else 'off'})"
     if isinstance(value, list):
-        value = ",".join(map(str, value))
+        value = ", ".join(map(str, value))  # spaces let a long default wrap instead of being cut at 80 columns
     return f" (default: {value})"
 
 
@@ -83,8 +84,7 @@ def field_options(cls: type) -> list[tuple[str, Any, bool]]:
             continue
         tp, is_list = kind
         flag = "--" + f.name.replace("_", "-")
-        names = [f"{flag}/--no-{flag[2:]}"] if tp is bool and not is_list else [flag]
-        names += list(f.metadata.get("flags", ()))
+        names = [flag, *f.metadata.get("flags", ())]
         help_ = (f.metadata.get("help", "") or "").rstrip()
         if help_ and not help_.endswith("."):
             help_ += "."
@@ -92,6 +92,12 @@ def field_options(cls: type) -> list[tuple[str, Any, bool]]:
         if is_list:
             help_ += " Repeatable; comma lists work too."
         py_type = Optional[list[tp]] if is_list else Optional[tp]
+        if tp is bool and not is_list:
+            # --x shown, --no-x hidden (the command's help says every switch has one): typer's table gives the
+            # negative form a column of its own, and at 80 columns two 25-character names leave no room (names
+            # were cut to "--no-gradient-ch…").
+            negative = typer.Option(f"--no-{flag[2:]}", hidden=True)
+            out.append((NEGATIVE + f.name, Annotated[bool, negative], False))
         option = typer.Option(*names, help=help_, show_default=False, metavar=_METAVARS.get(tp, "TEXT"))
         out.append((f.name, Annotated[py_type, option], is_list))
     return out
@@ -159,7 +165,7 @@ def make_command(spec: StageSpec):
     options = field_options(cls)
     lists = {name for name, _, is_list in options if is_list}
     for name, ann, _ in options:
-        sig.append(inspect.Parameter(name, kw, annotation=ann, default=None))
+        sig.append(inspect.Parameter(name, kw, annotation=ann, default=False if name.startswith(NEGATIVE) else None))
     sig.append(inspect.Parameter("config", kw, annotation=ConfigOpt, default=None))
     sig.append(inspect.Parameter("set_", kw, annotation=SetOpt, default=None))
     list_params = Annotated[
@@ -175,6 +181,7 @@ def make_command(spec: StageSpec):
 
     def command(**kwargs: Any) -> None:
         from instructkit.config import parse_sets
+        from instructkit.errors import ConfigError
         from instructkit.registry import run_stage
 
         for name, action in actions.items():
@@ -185,6 +192,12 @@ def make_command(spec: StageSpec):
         output = kwargs.pop("output")
         config = kwargs.pop("config")
         sets = parse_sets(kwargs.pop("set_"))
+        for key in [k for k in kwargs if k.startswith(NEGATIVE)]:
+            if kwargs.pop(key):
+                name = key[len(NEGATIVE) :]
+                if kwargs.get(name):
+                    raise ConfigError(f"--{name.replace('_', '-')} and --no-{name.replace('_', '-')} both given")
+                kwargs[name] = False
         flags = {k: (_flatten(v) if k in lists and v is not None else v) for k, v in kwargs.items()}
         if flags.pop("list_params"):
             print_params(spec, {**sets, **{k: v for k, v in flags.items() if v is not None}})
@@ -195,5 +208,7 @@ def make_command(spec: StageSpec):
     command.__signature__ = inspect.Signature(sig)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in sig}
     command.__doc__ = spec.help
+    if any(name.startswith(NEGATIVE) for name, _, _ in options):
+        command.__doc__ = spec.help.rstrip("\n") + "\n\nEvery on/off switch --x also takes --no-x (off).\n"
     command.__name__ = spec.name.replace("-", "_")
     return command

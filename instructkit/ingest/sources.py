@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from instructkit.errors import InputError
+from instructkit.hub import localize
 from instructkit.shards import iter_lines, loads, open_binary
 
 
@@ -32,6 +33,7 @@ def expand(paths: list[str]) -> list[Path]:
     """Files named directly, by glob, or inside directories (a ``save_to_disk`` dir stays one input)."""
     out: list[Path] = []
     for p in paths:
+        p = localize(p)  # hf://datasets/OWNER/NAME[/PATTERN]: a snapshot in the HF cache (hub.py)
         matches = sorted(glob.glob(p, recursive=True)) if any(c in p for c in "*?[") else [p]
         if not matches:
             raise InputError("no file matches this pattern", file=p, hint="check the glob and quote it")

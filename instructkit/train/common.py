@@ -142,14 +142,11 @@ def split_records(records: list[dict], fraction: float, seed: int) -> tuple[list
 
 def quiet_libraries() -> None:
     """Silence the tqdm bars of datasets/transformers and their info logs (our progress bar and summary
-    say what matters; warnings and errors still show)."""
-    import datasets
-    import transformers
+    say what matters; errors still show). ``-v`` and the user's TRANSFORMERS_VERBOSITY / DATASETS_VERBOSITY
+    win (instructkit/verbosity.py)."""
+    from instructkit.verbosity import apply_to_hf_libraries
 
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    datasets.logging.set_verbosity_error()
+    apply_to_hf_libraries()
 
 
 def seed_everything(seed: int) -> None:
