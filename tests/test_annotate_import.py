@@ -186,7 +186,12 @@ def test_edit_and_demonstration_become_sft(cli, tmp_path):
         "2",
     ]
     assert sft["6"]["meta"]["annotate"]["changed"] is False
-    assert records(tmp_path / "o" / "preference") == []
+    # The correction is also a pair (edited over original); unchanged edits give none and are counted.
+    (pair,) = records(tmp_path / "o" / "preference")
+    assert (pair["chosen"][0]["content"], pair["rejected"][0]["content"]) == ("5", "6")
+    assert pair["prompt"][0]["content"] == "2 + 3?" and sorted(pair["meta"]["annotate"]["annotators"]) == ["1", "2"]
+    binarize = json.loads((tmp_path / "o" / "agreement.json").read_text())["binarize"]
+    assert binarize["pairs"] == 1 and binarize["unchanged edit"] == 4  # 2 by annotators 1-2, 2 by annotator 3
     d_dir = tmp_path / "d"
     cli("annotate-export", s, "-o", d_dir, "--template", "demonstration")
     export = ls_json(load_tasks(d_dir), lambda who, d: text("demonstration", f"answer {who}") if who == 1 else None)

@@ -83,7 +83,11 @@ def test_reward_output_is_a_one_label_classifier_with_manifest(trained_rm):
 
     assert score("cloud paper thank you") > score("cloud paper no")
     manifest = json.loads(trained_rm["manifest"].read_text())
-    assert manifest["stage"] == "reward" and manifest["data"] == {"train_pairs": 128, "eval_pairs": 32}
+    assert manifest["stage"] == "reward" and manifest["data"] == {
+        "objective": "pairwise",
+        "train_pairs": 128,
+        "eval_pairs": 32,
+    }
     assert manifest["metrics"]["heldout_accuracy"] == trained_rm["metrics"]["heldout_accuracy"]
     assert manifest["config"]["trainer"]["disable_dropout"] is True
 

@@ -5,6 +5,7 @@
   largest margin).
 - ``all-pairs``: every pair with a preference (InstructGPT, Ouyang et al. 2022, trained the reward
   model on all C(K, 2) comparisons of a ranking).
+- edits: one (edited over original) pair per distinct changed edit, whatever the method.
 
 Ties (margin 0) never become pairs; ``min_margin`` drops weak preferences (rating points, Borda
 share or vote share depending on the template, z units with calibration).
@@ -89,6 +90,45 @@ def _involves(j: dict, a: int, b: int) -> bool:
     return j["type"] == "ranking"
 
 
+def edit_preference_records(feedback: dict, template: str) -> tuple[list[dict], dict]:
+    """(edited preferred over original) pairs of one feedback record's edit judgments.
+
+    An annotator's correction is a contrastive signal as well as a demonstration: the edited answer is
+    preferred to the one it fixes (the "improvement" feedback of Scheurer et al. 2023, "Training language
+    models with language feedback at scale", and of Llama 2's editing round). Unchanged edits carry no
+    preference and are left out (counted as ``unchanged edit``); annotators who wrote the same text merge.
+    """
+    by_id: dict[str, dict] = {}
+    skipped = {"unchanged edit": 0}
+    for j in feedback["judgments"]:
+        if j["type"] != "edit" or j.get("excluded") or j.get("response") is None:
+            continue
+        original = feedback["responses"][j["response"]]["content"]
+        if j["text"].strip() == original.strip():
+            skipped["unchanged edit"] += 1
+            continue
+        rec = make_record(
+            "preference",
+            prompt=feedback["prompt"],
+            chosen=[message("assistant", j["text"])],
+            rejected=[message("assistant", original)],
+            meta={"source": feedback["meta"].get("source")},
+        )
+        if rec["id"] in by_id:
+            by_id[rec["id"]]["meta"]["annotate"]["annotators"].append(j["annotator"])
+            continue
+        rec["meta"]["annotate"] = {
+            "feedback_id": feedback["id"],
+            "template": template,
+            "method": "edit",
+            "rejected_index": j["response"],
+            "task": j.get("task"),
+            "annotators": [j["annotator"]],
+        }
+        by_id[rec["id"]] = rec
+    return list(by_id.values()), skipped
+
+
 def sft_records(feedback: dict, template: str) -> list[dict]:
     """One sft record per distinct edited or written text (annotators who wrote the same text merge)."""
     by_id: dict[str, dict] = {}
@@ -110,7 +150,9 @@ def sft_records(feedback: dict, template: str) -> list[dict]:
             "task": j.get("task"),
             "annotators": [j["annotator"]],
             "annotation_id": j.get("annotation_id"),
-            "changed": original is not None and j["text"] != original.strip(),
+            # False flags an edit that left the answer as it was: kept as a demonstration (the annotator
+            # approved it), never turned into a pair; filter on it to train only on corrections.
+            "changed": original is not None and j["text"].strip() != original.strip(),
             "kind": "demonstration" if j.get("demonstration") else "edit",
         }
         by_id[rec["id"]] = rec

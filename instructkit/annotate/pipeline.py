@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from instructkit.annotate.aggregate import aggregate, gold_correct
-from instructkit.annotate.binarize import preference_records, sft_records
+from instructkit.annotate.binarize import edit_preference_records, preference_records, sft_records
 from instructkit.annotate.calibrate import Calibration
 from instructkit.annotate.importer import RawAnnotation, read_export
 from instructkit.annotate.params import ImportParams
@@ -276,6 +276,10 @@ def _build(col: _Collector, template, tasks: TasksDir | None, opts: ImportParams
         )
         prefs.extend(recs)
         bin_counts.update(skipped)
+        if template.name == "edit":
+            recs, skipped = edit_preference_records(fb, template.name)
+            prefs.extend(recs)
+            bin_counts.update(skipped)
         sfts.extend(sft_records(fb, template.name))
     bin_counts["pairs"] = len(prefs)
     quality = {

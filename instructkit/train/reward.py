@@ -1,4 +1,5 @@
-"""Reward model training on ``preference`` shard sets with TRL's ``RewardTrainer``.
+"""Reward model training: ``preference`` sets with TRL's ``RewardTrainer`` (``objective: pairwise``), or
+``feedback`` sets with a pointwise or listwise objective (reward_objectives.py).
 
 The Bradley-Terry pairwise loss ``-log sigmoid(r(x, y_c) - r(x, y_r) [- margin])`` (Bradley and Terry
 1952; Ouyang et al. 2022, InstructGPT, section 3.5; margins as in Llama 2, Touvron et al. 2023)
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from instructkit.errors import ConfigError
+from instructkit.errors import ConfigError, InputError
 from instructkit.train.checks import training_messages
 from instructkit.train.common import (
     FineTuneParams,
@@ -24,6 +25,7 @@ from instructkit.train.common import (
 )
 from instructkit.train.data import MARGIN_POLICIES, preference_dataset
 from instructkit.train.output import save_final, world_size
+from instructkit.train.reward_objectives import OBJECTIVES, group_split, items_of, train_on_feedback
 from instructkit.train.runner import Run, Task, Trained, as_result, fit, run_training, summary_rows
 
 
@@ -31,7 +33,16 @@ from instructkit.train.runner import Run, Task, Trained, as_result, fit, run_tra
 class RewardParams(FineTuneParams):
     """Parameters of ``instructkit reward`` (YAML keys; ``--set key=value`` overrides)."""
 
-    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (AdamW)."})
+    objective: str = field(
+        default="pairwise",
+        metadata={
+            "help": "pairwise (Bradley-Terry on 'preference' pairs), pointwise (regression on the normalised "
+            "rating of each response of a 'feedback' set; calibrated z-scores with annotate-import --calibrate) "
+            "or listwise (all K-choose-2 pairs of one item's ranking in one batch element, InstructGPT; a "
+            "'feedback' set). Items stay whole on one side of the held-out split."
+        },
+    )
+    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (AdamW).", "flags": ("--lr",)})
     eval_split: float = field(default=0.1, metadata={"help": "Fraction of pairs held out for accuracy and margin."})
     margins: str = field(
         default="none",
@@ -48,6 +59,10 @@ class RewardParams(FineTuneParams):
     def __post_init__(self) -> None:
         if self.margins not in MARGIN_POLICIES:
             raise ConfigError(f"margins must be one of {', '.join(MARGIN_POLICIES)}, got {self.margins!r}")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.objective != "pairwise" and self.margins != "none":
+            raise ConfigError(f"margins apply to the pairwise objective only, not {self.objective}")
         super().__post_init__()
 
 
@@ -108,10 +123,15 @@ def pair_metrics(pairs: list[tuple[float, float]]) -> dict[str, float]:
 
 
 class Reward(Task):
-    """A Bradley-Terry reward model: TRL's ``RewardTrainer``, then our pair-by-pair held-out metrics."""
+    """A reward model. pairwise: Bradley-Terry with TRL's ``RewardTrainer``, then our pair-by-pair held-out
+    metrics; pointwise and listwise: our objectives on ``feedback`` items (reward_objectives.py)."""
 
     stage = title = "reward"
-    kinds = frozenset({"preference"})
+
+    def __init__(self, objective: str = "pairwise"):
+        self.objective = objective
+        self.kinds = frozenset({"preference"} if objective == "pairwise" else {"feedback"})
+        self.items: tuple[list[dict], list[dict]] = ([], [])
 
     def check_tokenizer(self, tokenizer, model: str, p: RewardParams) -> None:
         if tokenizer.pad_token_id is None:
@@ -123,9 +143,33 @@ class Reward(Task):
             raise ConfigError(f"{model} has no chat template", hint="pass --chat-template chatml")
 
     def prepare(self, run: Run) -> None:
-        run.data = {"train_pairs": len(run.train), "eval_pairs": len(run.eval)}
+        # Re-split by prompt: the pairs of one item (all-pairs binarisation, edits of one answer) or the
+        # records of one prompt must not sit on both sides, or held-out accuracy measures memory.
+        p = run.params
+        run.train, run.eval = group_split(run.train + run.eval, p.eval_split, p.seed)
+        if self.objective == "pairwise":
+            run.data = {"objective": "pairwise", "train_pairs": len(run.train), "eval_pairs": len(run.eval)}
+            return
+        train = items_of(run.train, self.objective)
+        try:
+            held = items_of(run.eval, self.objective) if run.eval else []
+        except InputError:  # the held-out items have nothing to compare: train, and say so
+            held = []
+        self.items = (train, held)
+        run.data = {
+            "objective": self.objective,
+            "train_items": len(train),
+            "train_responses": sum(len(it["responses"]) for it in train),
+            "eval_items": len(held),
+        }
+
+    def extra(self, run: Run) -> dict[str, Any]:
+        return {**super().extra(run), "objective": self.objective}
 
     def train(self, run: Run) -> Trained:
+        if self.objective != "pairwise":
+            metrics, config, history = train_on_feedback(run, *self.items)
+            return Trained(metrics, config, history)
         from trl import RewardTrainer
 
         p, tokenizer = run.params, run.tokenizer
@@ -166,19 +210,24 @@ class Reward(Task):
             [
                 ("steps", "global_step"),
                 ("train loss", "train_loss"),
+                ("held-out items", "heldout_items"),
                 ("held-out pairs", "heldout_pairs"),
                 ("held-out accuracy", "heldout_accuracy"),
                 ("held-out mean margin", "heldout_mean_margin"),
+                ("held-out Spearman", "heldout_spearman"),
+                ("held-out Kendall tau", "heldout_kendall"),
+                ("held-out RMSE (sd units)", "heldout_rmse"),
             ],
         )
-        if "held-out accuracy" not in rows:
+        if "held-out accuracy" not in rows and "held-out Spearman" not in rows:
             rows["held-out accuracy"] = "not measured (no held-out split: eval_split 0)"
         return rows
 
 
 def run(inputs: list[str], out: Path, params: RewardParams):
     """The ``reward`` stage (registry entry): train, then the summary rows of the end-of-stage table."""
-    return as_result(Reward(), run_training(Reward(), inputs, out, params))
+    task = Reward(params.objective)
+    return as_result(task, run_training(task, inputs, out, params))
 
 
 def run_reward(
@@ -201,4 +250,4 @@ def run_reward(
     """
     given = {"model": model, "force": force, "resume": resume}
     params = dataclasses.replace(params, **{k: v for k, v in given.items() if v is not None})
-    return run_training(Reward(), inputs, out, params, callbacks=callbacks)
+    return run_training(Reward(params.objective), inputs, out, params, callbacks=callbacks)

@@ -7,6 +7,10 @@ The committed ``export.json`` (pairwise) and ``export-rating.json`` (rating) wer
     python data/samples/annotate/make_export.py W/tasks -o data/samples/annotate/export.json
     instructkit annotate-export W/cand -o W/tasks-rating --template rating --criteria helpfulness,correctness
     python data/samples/annotate/make_export.py W/tasks-rating -o data/samples/annotate/export-rating.json
+    instructkit annotate-export W/cand -o W/tasks-ranking --template ranking
+    python data/samples/annotate/make_export.py W/tasks-ranking -o data/samples/annotate/export-ranking.json
+    instructkit annotate-export W/cand -o W/tasks-edit --template edit
+    python data/samples/annotate/make_export.py W/tasks-edit -o data/samples/annotate/export-edit.json
 
 The hidden truth: ``candidates.jsonl`` lists each prompt's completions best first, so a lower
 response index is better. The simulated annotators (Label Studio user ids, as its quick export
@@ -16,6 +20,8 @@ writes them in ``completed_by``):
 - 3 (noisier): right 85% of the time; ratings within +-1.2; cancels (skips) one task.
 - 4 (lenient and position-biased): picks 'left' on 30% of pairs without reading, otherwise right
   90% of the time; rates everything 1 point higher than the truth (capped at the top).
+- Rankings order the responses by the truth plus noise (+-0.5, +-1.5, +-0.8 points for 2, 3, 4);
+  edits correct a worse response into the best one (3 leaves half unchanged; 4 appends a remark).
 
 Output mimics Label Studio 1.23's JSON export (checked against a real server's export).
 """
@@ -64,11 +70,42 @@ def ratings(rng: random.Random, who: int, i: int, criteria: list[str], top: int)
     return out
 
 
+def ranking(rng: random.Random, who: int, data: dict) -> dict:
+    """Responses ordered by the truth plus the annotator's noise (+-0.5, +-1.5, +-0.8 points), best first."""
+    noise = {2: 0.5, 3: 1.5, 4: 0.8}[who]
+    shown = data["instructkit_responses"]
+    ids = [it["id"] for it in data["items"]]
+    order = sorted(range(len(shown)), key=lambda k: -(truth(shown[k], 5) + rng.uniform(-noise, noise)))
+    return {
+        "from_name": "rank",
+        "to_name": "responses",
+        "type": "ranker",
+        "value": {"ranker": {"rank": [ids[k] for k in order]}},
+    }
+
+
+def edit(rng: random.Random, who: int, data: dict, item: dict) -> dict:
+    """The best response stays as it is; a worse one is corrected into the best answer (annotator 3 leaves
+    half of them unchanged, annotator 4 adds a closing remark of its own)."""
+    i = data["instructkit_responses"][0]
+    text = data["response"]
+    if i > 0 and not (who == 3 and rng.random() < 0.5):
+        text = item["responses"][0]["content"]
+        if who == 4:
+            text += " Hope this helps."
+    return {"from_name": "edit", "to_name": "response", "type": "textarea", "value": {"text": [text]}}
+
+
 def simulate(tasks_dir: Path, seed: int = 7) -> list[dict]:
     """The Label Studio JSON export for every task of ``tasks_dir``, annotated by three simulated users."""
     manifest = json.loads((tasks_dir / "export_manifest.json").read_text("utf-8"))
     tasks = json.loads((tasks_dir / "tasks.json").read_text("utf-8"))
     template, criteria, top = manifest["template"], manifest["criteria"], manifest.get("max_rating") or 5
+    items = {}
+    for line in (tasks_dir / "items.jsonl").read_text("utf-8").splitlines():
+        if line.strip():
+            item = json.loads(line)
+            items[item["id"]] = item
     rng = random.Random(seed)
     out, ann_id, clock = [], 0, BASE_TIME
     for task_id, task in enumerate(tasks, 1):
@@ -83,8 +120,12 @@ def simulate(tasks_dir: Path, seed: int = 7) -> list[dict]:
                 result = [pairwise(rng, who, data["instructkit_responses"])]
             elif template == "rating":
                 result = ratings(rng, who, data["instructkit_responses"][0], criteria, top)
+            elif template == "ranking":
+                result = [ranking(rng, who, data)]
+            elif template == "edit":
+                result = [edit(rng, who, data, items[data["instructkit_id"]])]
             else:
-                raise SystemExit(f"make_export.py simulates pairwise and rating tasks, not {template}")
+                raise SystemExit(f"make_export.py simulates pairwise, rating, ranking and edit tasks, not {template}")
             stamp = clock.isoformat().replace("+00:00", "Z")
             anns.append(
                 {
