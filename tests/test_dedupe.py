@@ -290,7 +290,7 @@ def test_config_file_and_set(cli, tmp_path):
         (("--threshold", "1.5"), "threshold must be in (0, 1]"),
         (("--set", "nope=1"), "unknown key 'nope'"),
         (("--against", "/does/not/exist"), "no such shard set"),
-        (("--mode", "semantic"), "--mode semantic needs --model DIR"),
+        (("--mode", "semantic", "--model", "/does/not/exist/encoder"), "model directory not found"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, args, message):

@@ -73,8 +73,13 @@ class DedupeParams(SetOutput, Workers, Executor):
     against: list[str] = field(
         default_factory=list, metadata=_help("sets whose near duplicates are removed from the input (decontamination)")
     )
-    model: str | None = field(default=None, metadata=_help("semantic: local model directory"))
-    semantic_threshold: float = field(default=0.95, metadata=_help("semantic: cosine similarity threshold"))
+    model: str | None = field(
+        default=None,
+        metadata=_help("semantic: encoder directory or hub id (default: all-MiniLM-L6-v2 from its package)"),
+    )
+    semantic_threshold: float = field(
+        default=0.8, metadata=_help("semantic: cosine similarity threshold (0.8 is fitted to MiniLM: docs/dedupe.md)")
+    )
     batch_size: int = field(default=32, metadata=_help("semantic: texts per forward pass"))
     max_length: int = field(default=256, metadata=_help("semantic: tokens per text"))
 

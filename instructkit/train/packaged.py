@@ -193,3 +193,19 @@ def build_minilm(out: str | Path) -> Path:
             z.extractall(tmp)
 
     return _write(Path(out), MINILM, source, fill, {"pooling": "mean", "normalize": True, "dim": 384})
+
+
+def cached(name: str) -> Path:
+    """The directory of packaged model ``name`` in the user's cache, written on first use.
+
+    ``$INSTRUCTKIT_MODELS`` (default ``~/.cache/instructkit/models``) holds one directory per model;
+    semantic dedupe uses it for its default encoder, so ``--mode semantic`` needs no ``--model``.
+    """
+    import os
+
+    builders = {"smollm2-135m-instruct": build_smollm2, "all-minilm-l6-v2": build_minilm}
+    root = Path(os.environ.get("INSTRUCTKIT_MODELS") or Path.home() / ".cache" / "instructkit" / "models")
+    out = root / name
+    if not (out / "manifest.json").is_file():
+        builders[name](out)
+    return out
