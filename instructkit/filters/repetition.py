@@ -15,7 +15,10 @@ phrase swings every ratio, so the n-gram checks need ``min_words`` words and the
 ``min_words_composition``. A 3-word correct answer is never dropped by this rule. Only responses are
 checked (assistant turns and ``chosen``), with fenced code removed (code repeats
 brackets and symbols on purpose). Words are CJK-aware (``filters/_text.py``): a Chinese character is a
-word, so mean word length and longest word skip CJK characters.
+word, so mean word length and longest word skip CJK characters, and a response mostly written in a script
+without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar, Tibetan: ``filters/_script.py``) is not
+judged by the word-length checks at all (on LLaMA-Factory's alpaca_zh demo they dropped 15 correct Chinese
+maths answers, whose only "words" were formulas glued to Chinese punctuation).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import re
 from collections import Counter
 from dataclasses import field
 
+from instructkit.filters._script import is_spaceless
 from instructkit.filters._text import detail, good_responses, is_cjk, strip_code, words
 from instructkit.stage import Drop, Filter, register
 
@@ -193,7 +197,10 @@ class RepetitionFilter(Filter):
                 share = duplicated_ngram_chars(toks, int(n)) / n_chars
                 if share > frac:
                     return f"dup_{n}gram", round(share, 4), frac
-        latin = [t for t in toks if not is_cjk(t)]
+        # Scripts written without spaces (Chinese, Japanese, Thai...) have no word lengths to judge: a Chinese maths
+        # answer's only space-separated "words" are formulas glued to punctuation ("x(x-3)=0。根据").
+        spaceless = is_spaceless(text)
+        latin = [] if spaceless else [t for t in toks if not is_cjk(t)]
         long_words = [t for t in latin if len(t) > p.max_word_length and not _URLISH.search(t)]
         if long_words:
             return "max_word_length", len(long_words[0]), p.max_word_length
