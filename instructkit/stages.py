@@ -370,3 +370,22 @@ Example: instructkit export out/prefs --to axolotl -o out/axolotl && cat out/axo
 """,
     )
 )
+
+register_stage(
+    StageSpec(
+        name="annotate-simulate",
+        params="instructkit.annotate.simulate:SimulateParams",
+        run="instructkit.annotate.simulate:run",
+        inputs="one",
+        inputs_help="A tasks directory written by annotate-export.",
+        output="dir",
+        help="""Simulated annotators answer exported tasks: OUT/export.json in Label Studio's export format.
+
+For demos, tests and recipes that run the loop without people, and for measuring selection: the
+annotators prefer longer responses or a reward model's choice, with Bradley-Terry noise. Not a
+substitute for human judgments.
+
+Example: instructkit annotate-simulate out/tasks -o out/sim --prefer longer --annotators 3 && instructkit annotate-import out/sim/export.json --tasks out/tasks -o out/feedback
+""",
+    )
+)

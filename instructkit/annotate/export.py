@@ -222,7 +222,9 @@ def load_gold(path: str, template: Template) -> list[dict]:
     return rows
 
 
-def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts: ExportParams) -> dict:
+def export_tasks(
+    records, template: Template, out: Path, *, set_info: dict, opts: ExportParams, selection: dict | None = None
+) -> dict:
     """Write a tasks directory for ``records``; return its manifest.
 
     Args:
@@ -231,6 +233,7 @@ def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts
         out: The tasks directory (created; existing task files in it are replaced).
         set_info: ``{"path", "fingerprint", "kind"}`` of the input set.
         opts: Batch size, overlap, gold, seed, predictions source, title (``template`` is not read).
+        selection: What ``select.py`` chose (method, budget, chosen ids, scores), kept in the manifest.
     """
     rng = random.Random(opts.seed)
     fingerprint = set_info["fingerprint"]
@@ -322,5 +325,7 @@ def export_tasks(records, template: Template, out: Path, *, set_info: dict, opts
         "order": order,
         "gold": gold,
     }
+    if selection is not None:
+        manifest["selection"] = selection
     (out / "export_manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", "utf-8")
     return manifest

@@ -72,6 +72,23 @@ class ExportParams(LabelStudio):
         default=None,
         metadata={"help": "Project title in project.json (default: instructkit TEMPLATE FINGERPRINT; 50 characters)."},
     )
+    select: int | None = field(
+        default=None,
+        metadata={
+            "help": "Export only this many tasks, spent on the items chosen --by (see docs/annotate.md, "
+            "'Choosing what to annotate')."
+        },
+    )
+    by: Literal["disagreement", "uncertainty", "random"] = field(
+        default="uncertainty",
+        metadata={
+            "help": "With --select: uncertainty (closest reward pair), disagreement (reward models split; needs "
+            "two or more) or random (the control)."
+        },
+    )
+    reward_model: list[str] | None = field(
+        default=None, metadata={"help": "With --select: reward model directories that score the candidates."}
+    )
 
     def __post_init__(self) -> None:
         self.template_spec()  # an unknown template or a bad criterion name fails before any work
@@ -83,6 +100,8 @@ class ExportParams(LabelStudio):
             raise ConfigError(f"gold_rate must be between 0 and 1, got {self.gold_rate}")
         if self.predictions and self.predictions != "judgments" and not self.predictions.startswith("meta."):
             raise ConfigError(f"predictions must be 'judgments' or 'meta.KEY', got {self.predictions!r}")
+        if self.select is not None and self.select < 1:
+            raise ConfigError(f"select must be at least 1 task, got {self.select}")
 
     def template_spec(self):
         """The labeling ``Template`` these params describe."""

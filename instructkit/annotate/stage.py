@@ -21,10 +21,22 @@ def export_stage(inputs: list[str], out: Path, p: ExportParams) -> Result:
     from instructkit.shards import ShardSet
 
     s = ShardSet(inputs[0])
+    records, selection = s, None
+    if p.select is not None:
+        from instructkit.annotate.select import select_records
+
+        records, selection = select_records(list(s), p.template_spec(), p)
     m = export_tasks(
-        s, p.template_spec(), out, set_info={"path": str(s.path), "fingerprint": s.fingerprint, "kind": s.kind}, opts=p
+        records,
+        p.template_spec(),
+        out,
+        set_info={"path": str(s.path), "fingerprint": s.fingerprint, "kind": s.kind},
+        opts=p,
+        selection=selection,
     )
     summary = {"template": m["template"], "items": m["items"], "tasks": m["tasks"], "gold tasks": m["gold_tasks"]}
+    if selection is not None:
+        summary["selected"] = f"{len(selection['chosen'])} items by {selection['by']} ({selection['tasks']} tasks)"
     summary.update({f"skipped: {k}": v for k, v in m["skipped"].items()})
     if p.label_studio_url:
         from instructkit.annotate.live import LabelStudioClient
