@@ -173,13 +173,18 @@ register_stage(
         run="instructkit.train.reward:run",
         output="dir",
         isolate=True,
-        help="""Train a Bradley-Terry reward model on preference shard sets (TRL RewardTrainer).
+        help="""Train a reward model: Bradley-Terry on preference shard sets (--objective pairwise, TRL
+RewardTrainer), regression on normalised ratings (pointwise) or all pairs of each ranking at once
+(listwise, InstructGPT) on the feedback set of annotate-import.
 
 The output is a sequence-classification model directory (num_labels=1) that
-AutoModelForSequenceClassification loads, plus manifest.json. Reports held-out pairwise
-accuracy and mean margin (chosen minus rejected reward), computed pair by pair.
+AutoModelForSequenceClassification loads, plus manifest.json. Held-out metrics fit the objective:
+pairwise accuracy and mean margin; Spearman and Kendall correlation for ratings and rankings. The
+records of one prompt never straddle the held-out split.
 
 Example: instructkit reward out/prefs --model out/tiny -o out/rm --max-steps 100 --eval-split 0.2
+
+Example: instructkit reward out/labels/feedback --objective pointwise --model out/tiny -o out/rm-ratings
 """,
     )
 )
@@ -192,10 +197,12 @@ register_stage(
         run="instructkit.train.rlhf:run",
         output="dir",
         isolate=True,
-        inputs_help="Input shard sets: prompt/sft/preference for ppo, grpo, rloo (their prompts are used); "
+        inputs_help="Input shard sets: prompt/sft/preference for ppo, a2c, grpo, rloo (their prompts are used); "
         "preference for dpo; preference or unpaired (prompt+completion+label) for kto.",
         help="""Align a policy: PPO against a reward model / reward functions with a KL penalty (ours;
-InstructGPT), GRPO and RLOO (TRL, online, same rewards), or DPO and KTO (TRL, offline, on preferences).
+InstructGPT), A2C (ours: the same rollouts and critic, one unclipped update per rollout), GRPO and
+RLOO (TRL, online, same rewards), or DPO and KTO (TRL, offline, on preferences; KTO also on labelled
+unpaired answers). docs/rlhf.md says when to prefer which.
 
 Writes a Hugging Face model directory (AutoModelForCausalLM loads it) plus manifest.json with the
 data fingerprints, every parameter, library versions, final metrics and the per-step log (mean
