@@ -37,6 +37,8 @@ def stats(
             ("fingerprint", s["fingerprint"][:16]),
             ("kinds", ", ".join(f"{k}: {v}" for k, v in s["kinds"].items())),
             ("turns (mean / max)", f"{s['turns']['mean']:.1f} / {s['turns']['max']}"),
+            ("distinct prompts (HLL, ±0.8%)", f"{s['distinct']['prompts']:,}"),
+            ("distinct records (HLL, ±0.8%)", f"{s['distinct']['records']:,}"),
         ],
         ("", "value"),
     )
