@@ -52,7 +52,7 @@ def disagreement(rewards: list[list[float]]) -> float:
     n = len(rewards[0])
     worst = 0.0
     for i, j in itertools.combinations(range(n), 2):
-        signs = [(r[i] > r[j]) - (r[i] < r[j]) for r in rewards]
+        signs = [int(r[i] > r[j]) - int(r[i] < r[j]) for r in rewards]
         worst = max(worst, 1 - abs(sum(signs)) / len(signs))
     return worst
 
