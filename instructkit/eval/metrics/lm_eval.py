@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from instructkit.eval.base import EvalContext, Metric, free_memory, register_metric
 
 
@@ -14,7 +12,7 @@ class LmEval(Metric):
     needs = frozenset({"lm_eval"})
     order = 85
 
-    def compute(self, ctx: EvalContext) -> None:  # pragma: no cover - needs the optional extra
+    def compute(self, ctx: EvalContext) -> None:
         for name, path in zip(ctx.names, ctx.paths, strict=True):
             ctx.say(f"lm-eval {','.join(ctx.params.lm_eval)} on {name}")
             ctx.results[name]["lm_eval"] = run_lm_eval(path, ctx.params)
@@ -24,10 +22,22 @@ class LmEval(Metric):
         found = {n: report["results"][n].get("lm_eval") for n in report["models"]}
         if not any(found.values()):
             return []
-        return ["## lm-evaluation-harness", "", "```json", json.dumps(found, indent=2, default=str), "```", ""]
+        lines = ["## lm-evaluation-harness", "", "| model | task | metric | value | stderr |", "|---|---|---|---|---|"]
+        for model, tasks in found.items():
+            for task, values in sorted((tasks or {}).items()):
+                for key, value in values.items():
+                    # lm-eval keys are "metric,filter" (acc,none); their stderr is "metric_stderr,filter".
+                    if "," not in key or "_stderr," in key or not isinstance(value, (int, float)):
+                        continue
+                    metric, filt = key.split(",", 1)
+                    err = values.get(f"{metric}_stderr,{filt}")
+                    shown = metric if filt == "none" else f"{metric} ({filt})"
+                    err_s = f"{err:.4f}" if isinstance(err, (int, float)) else "-"
+                    lines.append(f"| {model} | {task} | {shown} | {value:.4f} | {err_s} |")
+        return [*lines, ""]
 
 
-def run_lm_eval(path: str, p) -> dict:  # pragma: no cover - needs the optional extra
+def run_lm_eval(path: str, p) -> dict:
     """Hand a model directory to lm-evaluation-harness and return its results."""
     import lm_eval
 
@@ -41,7 +51,15 @@ def run_lm_eval(path: str, p) -> dict:  # pragma: no cover - needs the optional 
     if p.lm_eval_include:
         from lm_eval.tasks import TaskManager
 
-        kwargs["task_manager"] = TaskManager(include_path=p.lm_eval_include)
-    if p.device:
-        kwargs["device"] = p.device
+        # Indexing lm-eval's ~15k built-in task files takes about a minute: skip it when the local
+        # directory defines every task asked for.
+        local = TaskManager(include_path=p.lm_eval_include, include_defaults=False)
+        if all(t in local.all_tasks for t in p.lm_eval):
+            kwargs["task_manager"] = local
+        else:
+            kwargs["task_manager"] = TaskManager(include_path=p.lm_eval_include)
+    from instructkit.models import pick_device
+
+    # lm-eval's own default device is "cuda", which fails on a machine without one: pick it like our loaders.
+    kwargs["device"] = pick_device(p.device)
     return lm_eval.simple_evaluate(**kwargs).get("results", {})
