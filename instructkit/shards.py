@@ -165,6 +165,7 @@ class _PartWriter:
         self.parts: list[dict] = []
         self.kinds: Counter = Counter()
         self._file = self._hasher = self._stream = None
+        self._content = hashlib.sha256()  # the part's records without meta.source (see fingerprint_of)
         self._n = 0
 
     def _open(self) -> None:
@@ -182,13 +183,16 @@ class _PartWriter:
         else:
             self._stream = io.BufferedWriter(self._hasher, buffer_size=1 << 20)
         self.parts.append({"file": name, "records": 0})
+        self._content = hashlib.sha256()
         self._n = 0
 
     def write(self, record: dict, kind: str | None = None) -> None:
         if self._file is None or self._n >= self.shard_size:
             self._close()
             self._open()
-        self._stream.write(dumps(record))
+        line = dumps(record)
+        self._stream.write(line)
+        self._content.update(content_line(record, line))
         self._n += 1
         self.parts[-1]["records"] += 1
         if kind:
@@ -204,6 +208,7 @@ class _PartWriter:
         self._file.close()
         self.parts[-1]["bytes"] = self._hasher.bytes
         self.parts[-1]["sha256"] = self._hasher.sha.hexdigest()
+        self.parts[-1]["content_sha256"] = self._content.hexdigest()
         self._file = None
 
     def finish(self) -> list[dict]:
@@ -215,9 +220,20 @@ class _PartWriter:
         return sum(p["records"] for p in self.parts)
 
 
+def content_line(record: dict, line: bytes | None = None) -> bytes:
+    """A record's line as the fingerprint sees it: without ``meta.source`` (where it was read from), so
+    the same data ingested from another path or directory has the same fingerprint. ``line`` is the
+    record already serialised (reused when there is no source to leave out)."""
+    meta = record.get("meta")
+    if isinstance(meta, dict) and "source" in meta:
+        return dumps({**record, "meta": {k: v for k, v in meta.items() if k != "source"}})
+    return line if line is not None else dumps(record)
+
+
 def fingerprint_of(parts: list[dict]) -> str:
-    """The content-addressed id of a set: sha256 over its parts' sha256s, in order."""
-    return hashlib.sha256("\n".join(p["sha256"] for p in parts).encode()).hexdigest()
+    """The content-addressed id of a set: sha256 over its parts' content sha256s (records without
+    ``meta.source``), in order. Sets written before content sha256s existed use the parts' file sha256s."""
+    return hashlib.sha256("\n".join(p.get("content_sha256", p["sha256"]) for p in parts).encode()).hexdigest()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -489,13 +505,24 @@ def verify(path: str | os.PathLike) -> list[str]:
         if sha.hexdigest() != spec["sha256"]:
             problems.append(f"{part}: sha256 mismatch (manifest {spec['sha256'][:12]}, file {sha.hexdigest()[:12]})")
             continue
+        content = hashlib.sha256()
         try:
-            n = sum(1 for _, line in iter_lines(part) if line.strip())
+            n = 0
+            for _, line in iter_lines(part):
+                if line.strip():
+                    n += 1
+                    if "content_sha256" in spec:
+                        content.update(content_line(loads(line)))
         except InputError as exc:
             problems.append(str(exc))
             continue
+        except ValueError:  # a line that is not JSON (its bytes matched the sha256: written that way)
+            problems.append(f"{part}: line {n} is not valid JSON")
+            continue
         if n != spec["records"]:
             problems.append(f"{part}: {n} records, manifest says {spec['records']}")
+        if "content_sha256" in spec and content.hexdigest() != spec["content_sha256"]:
+            problems.append(f"{part}: content sha256 mismatch (records without meta.source)")
     if fingerprint_of([p for p in s.manifest["parts"] if "sha256" in p]) != s.fingerprint:
         problems.append(f"{s.path}: fingerprint does not match the parts")
     counts = s.manifest.get("counts", {})

@@ -57,8 +57,8 @@ class _Collector:
         self.latest: dict[tuple[str, str], dict] = {}
         self.task_data: dict[str, dict] = {}
 
-    def fail(self, raw: RawAnnotation, reason: str, message: str) -> None:
-        exc = AnnotationError(raw, reason, message)
+    def fail(self, raw: RawAnnotation, reason: str, message: str, hint: str | None = None) -> None:
+        exc = AnnotationError(raw, reason, message, hint)
         if self.opts.on_error == "fail":
             raise exc
         self.writer.quarantine(
@@ -88,7 +88,11 @@ class _Collector:
                         raw,
                         "fingerprint mismatch",
                         f"set fingerprint {str(data.get('instructkit_set'))[:12]} "
-                        f"is not the exported set's {self.tasks.fingerprint[:12]}",
+                        f"is not the exported set's {self.tasks.fingerprint[:12]}: these tasks were exported "
+                        f"from another set (or another version of it) than the one {self.tasks.path} holds",
+                        hint="pass --tasks the annotate-export directory these tasks came from; if the set was "
+                        "re-written since, run annotate-export again and annotate the new tasks "
+                        "(the fingerprint ignores where files were read from, so paths are not the cause)",
                     )
                 shown = self.tasks.shown(key)
                 if "instructkit_responses" in data and shown_of(raw) != shown:

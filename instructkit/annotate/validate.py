@@ -18,11 +18,11 @@ from instructkit.errors import InputError
 class AnnotationError(InputError):
     """An annotation whose values do not fit the template, or a task we did not export."""
 
-    def __init__(self, raw: RawAnnotation, reason: str, message: str):
+    def __init__(self, raw: RawAnnotation, reason: str, message: str, hint: str | None = None):
         super().__init__(
             f"{raw.where}: {message}",
             file=raw.file,
-            hint="fix it in Label Studio and export again, or pass --on-error skip to quarantine it",
+            hint=hint or "fix it in Label Studio and export again, or pass --on-error skip to quarantine it",
         )
         self.reason = reason
 
