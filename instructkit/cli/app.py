@@ -7,6 +7,7 @@ import typer
 
 from instructkit import __version__
 from instructkit.cli import (
+    chat,
     env,
     hub,
     inspect,
@@ -79,6 +80,7 @@ def _add_stages() -> None:
 _HAND_WRITTEN = {"model"}  # `model tiny|get` is a sub-app over the registered "model" stage
 _add_stages()
 _add("run", run.run)
+_add("chat", chat.chat)
 _add("stats", inspect.stats)
 _add("log", inspect.log)
 _add("verify", inspect.verify)
