@@ -108,3 +108,18 @@ def test_verify_catches_a_missing_split(tmp_path):
     assert any("val/ is missing" in p for p in verify(out))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["in"] == 20
+
+
+def test_training_and_eval_loaders_read_a_split(tmp_path):
+    """sft, reward and rlhf read sets through train.common.load_records, eval through load_data: both take OUT/val."""
+    from instructkit.eval.runner import load_data
+    from instructkit.train.common import load_records
+
+    instructkit.split(_sft_set(tmp_path, "d", 30), tmp_path / "split", val=0.2, test=0.2, seed=0)
+    records, sets = load_records([tmp_path / "split" / "val"], {"sft"}, stage="sft")
+    assert len(records) == 6 and sets[0].path.name == "val"
+    train, _ = load_records([tmp_path / "split"], {"sft"}, stage="sft")
+    assert len(train) == 18
+    assert not {r["id"] for r in records} & {r["id"] for r in train}
+    _, items, sft, _ = load_data([str(tmp_path / "split" / "test")], None)
+    assert len(items) == 6 and sum(len(v) for v in sft.values()) == 6
