@@ -155,6 +155,46 @@ def progress_bar(description: str, total: int | None = None, **kwargs: Any) -> P
 
 # --- trainers --------------------------------------------------------------------------------
 
+# The few per-step numbers a terminal shows, in order, as (TRL log key, short name); each algorithm
+# logs its own subset (sft: loss, lr; dpo: margins, accuracies; grpo/rloo: reward, kl ...). Everything
+# TRL logs (DPO: about 20 keys, 400+ characters a line) stays in the manifest's log_history and in the
+# trackers of report_to; ``instructkit -v`` prints every key here too.
+LOG_KEYS = (
+    ("loss", "loss"),
+    ("eval_loss", "eval_loss"),
+    ("reward", "reward"),
+    ("reward_std", "reward_std"),
+    ("kl", "kl"),
+    ("rewards/margins", "margin"),
+    ("rewards/accuracies", "acc"),
+    ("eval_rewards/accuracies", "eval_acc"),
+    ("accuracy", "acc"),
+    ("entropy", "entropy"),
+    ("learning_rate", "lr"),
+    ("grad_norm", "grad_norm"),
+)
+BAR_KEYS = (("loss", "loss"), ("reward", "reward"), ("rewards/margins", "margin"))
+
+
+def _num(v: Any) -> str:
+    """4 decimals without trailing zeros (0.6931, 1); 3 significant digits for tiny or huge values (2e-05)."""
+    if not isinstance(v, float):
+        return str(v)
+    if (v and abs(v) < 0.01) or abs(v) >= 1e6:
+        return f"{v:.3g}"
+    return f"{v:.4f}".rstrip("0").rstrip(".")
+
+
+def step_line(logs: dict[str, Any], *, verbose: bool | None = None) -> str:
+    """The text of one logging step: the :data:`LOG_KEYS` present (every key with ``-v``)."""
+    if verbose is None:
+        from instructkit.verbosity import level
+
+        verbose = level() >= 1
+    if verbose:
+        return " ".join(f"{k}={_num(v)}" for k, v in logs.items() if k != "total_flos")
+    return " ".join(f"{short}={_num(logs[k])}" for k, short in LOG_KEYS if k in logs)
+
 
 def trainer_callback(*, description: str = "training", quiet: bool | None = None):
     """A ``transformers.TrainerCallback``: the bar with the loss on a terminal, one line per logging step
@@ -182,15 +222,13 @@ def trainer_callback(*, description: str = "training", quiet: bool | None = None
             if not state.is_local_process_zero or self.quiet:
                 return
             if self.bar is not None:
-                if "loss" in logs:
-                    self.bar.update(note=f"loss {logs['loss']:.4f}")
+                note = "  ".join(f"{short} {_num(logs[k])}" for k, short in BAR_KEYS if k in logs)
+                if note:
+                    self.bar.update(note=note)
                 return
-            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in logs.items() if k != "total_flos"}
-            print(
-                f"step {state.global_step}/{state.max_steps} " + " ".join(f"{k}={v}" for k, v in shown.items()),
-                file=sys.stderr,
-                flush=True,
-            )
+            line = step_line(logs)
+            if line:
+                print(f"step {state.global_step}/{state.max_steps} {line}", file=sys.stderr, flush=True)
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.bar is not None:

@@ -82,9 +82,47 @@ def test_trainer_callback_draws_the_bar_on_a_terminal(terminal):
     cb.on_step_end(None, _state(4), None)
     cb.on_log(None, _state(4), None, logs={"loss": 0.5})
     task = cb.bar._progress.tasks[0]
-    assert task.completed == 4 and task.fields["note"] == "loss 0.5000"
+    assert task.completed == 4 and task.fields["note"] == "loss 0.5"
     cb.on_train_end(None, _state(4), None)
-    assert "sft" in terminal.getvalue() and "loss 0.5000" in terminal.getvalue()
+    assert "sft" in terminal.getvalue() and "loss 0.5" in terminal.getvalue()
+
+
+# One DPO logging step as TRL 1.16 logs it (about 20 keys).
+DPO_LOGS = {
+    "loss": 0.6931,
+    "grad_norm": 1.25,
+    "learning_rate": 1e-06,
+    "rewards/chosen": 0.0012,
+    "rewards/rejected": -0.0008,
+    "rewards/accuracies": 0.75,
+    "rewards/margins": 0.002,
+    "logps/chosen": -40.21,
+    "logps/rejected": -38.9,
+    "logits/chosen": -0.12,
+    "logits/rejected": -0.11,
+    "entropy": 5.9,
+    "num_tokens": 1024.0,
+    "mean_token_accuracy": 0.01,
+    "epoch": 0.25,
+}
+
+
+def test_trainer_lines_are_compact_unless_verbose(capsys, monkeypatch):
+    from instructkit import verbosity
+
+    monkeypatch.delenv(progress.QUIET_ENV, raising=False)
+    monkeypatch.delenv(verbosity.ENV, raising=False)
+    cb = progress.trainer_callback(description="dpo")
+    cb.on_log(None, _state(), None, logs=DPO_LOGS)
+    line = capsys.readouterr().err
+    assert line == "step 3/10 loss=0.6931 margin=0.002 acc=0.75 entropy=5.9 lr=1e-06 grad_norm=1.25\n"
+    monkeypatch.setenv(verbosity.ENV, "1")  # instructkit -v: every key
+    cb.on_log(None, _state(), None, logs=DPO_LOGS)
+    full = capsys.readouterr().err
+    assert "logps/rejected=-38.9" in full and "epoch=0.25" in full and len(full) > 2 * len(line)
+    monkeypatch.delenv(verbosity.ENV)
+    cb.on_log(None, _state(), None, logs={"train_runtime": 3.2, "epoch": 1.0})  # nothing that matters: no line
+    assert capsys.readouterr().err == ""
 
 
 def test_old_names_are_re_exported():
