@@ -82,3 +82,18 @@ def test_metric_fills_the_report_from_shared_scores():
     md = "\n".join(LengthBias().markdown(report))
     assert "## Length bias of the reward model" in md and "| `pref` | 2 of 2 | 0.500 | 1.000 |" in md
     assert "## Reward vs generation length" in md and "| Pearson r | 1.000 |" in md
+    # Every reply of the set: lengths 11, 2, 2, 12 against rewards 2, 0, 1, 1.
+    replies = pairs["reply_correlation"]
+    assert replies["n"] == 4 and replies["spearman"] == pytest.approx(spearman([2.0, 0.0, 1.0, 1.0], [11, 2, 2, 12]))
+    assert "reward~length Spearman (all replies)" in md
+    saved = {}
+
+    def save(fig, name):
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        saved[name] = (len(fig.axes), buf.getvalue()[:4])
+
+    LengthBias().plots(ctx, save)
+    assert saved == {"length_bias.png": (2, b"\x89PNG")}  # one panel for the pairs, one for the generations

@@ -17,6 +17,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from instructkit.annotate.aggregate import aggregate, gold_correct
+from instructkit.annotate.bias import length_bias
+from instructkit.annotate.bias import plot as plot_length_bias
 from instructkit.annotate.binarize import edit_preference_records, preference_records, sft_records
 from instructkit.annotate.calibrate import Calibration
 from instructkit.annotate.importer import RawAnnotation, read_export
@@ -172,6 +174,9 @@ def run_import(exports: list[str], out: str | Path, opts: ImportParams) -> dict:
                 continue
             col.add(raw, template)
         summary = _build(col, template, tasks, opts, writer)
+        lb = summary["quality"]["length_bias"]
+        if lb and lb["n"]:
+            lb["plot"] = "length_bias.png" if plot_length_bias(lb, writer.file("length_bias.png")) else None
         (writer.file("report.md")).write_text(render(summary), "utf-8")
         agreement = summary["quality"] | {
             k: summary[k] for k in ("annotations", "binarize", "disputed", "under_covered")
@@ -192,8 +197,9 @@ def run_import(exports: list[str], out: str | Path, opts: ImportParams) -> dict:
                 w.write(rec)
             w.stats = dict(extra)
         summary["paths"][kind] = w.path
-    for name in ("report.md", "agreement.json"):
-        shutil.copyfile(fb.path / name, out / name)
+    for name in ("report.md", "agreement.json", "length_bias.png"):
+        if (fb.path / name).is_file():
+            shutil.copyfile(fb.path / name, out / name)
     if report_path:
         shutil.copyfile(fb.path / "report.md", report_path)
     if disputed_out:
@@ -293,6 +299,11 @@ def _build(col: _Collector, template, tasks: TasksDir | None, opts: ImportParams
         "gold": gold,
         "excluded": excluded,
         "position_bias": position_bias(active) if template.name == "pairwise" else None,
+        "length_bias": length_bias(
+            template.name, {i: [j for j in js if not j.get("excluded")] for i, js in by_item.items()}, items
+        )
+        if template.name in ("pairwise", "ranking", "rating")
+        else None,
         "calibration": calib.table() if calib else None,
     }
     for name, (units, level) in units_of(template.name, by_task).items():

@@ -25,6 +25,31 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     return out + [""]
 
 
+def _length_bias(lb: dict | None) -> list[str]:
+    """The length-bias section: longer-wins rates per annotator (see annotate/bias.py)."""
+    if not lb or not lb["n"]:
+        return []
+    lines = [
+        "## Length bias",
+        "",
+        f"Among {lb['n']} comparisons of responses of different length, the longer one won "
+        f"{lb['longer_wins']} times (rate {_f(lb['longer_win_rate'])}, two-sided binomial p = {_f(lb['p_value'])} "
+        "against 0.5). Longer answers may also be better: compare annotators with each other. A reward model "
+        "trained on these labels inherits the rate (check it with instructkit eval's length_bias).",
+        "",
+    ]
+    if lb.get("rating_length_spearman") is not None:
+        lines += [f"Spearman correlation of rating and length: {_f(lb['rating_length_spearman'])}.", ""]
+    rows = [
+        [a, r["n"], r["longer_win_rate"], r["p_value"], r.get("rating_length_spearman")]
+        for a, r in lb["per_annotator"].items()
+    ]
+    lines += _table(["annotator", "comparisons", "longer wins", "p", "rating~length Spearman"], rows)
+    if lb.get("plot"):
+        lines += [f"![length bias per annotator]({lb['plot']})", ""]
+    return lines
+
+
 def render(s: dict) -> str:
     """Markdown for a summary returned by ``pipeline._build``."""
     q = s["quality"]
@@ -119,6 +144,7 @@ def render(s: dict) -> str:
             "the pairs are built from response indices, so the bias does not reach the preference data.",
             "",
         ]
+    lines += _length_bias(q.get("length_bias"))
     b = s["binarize"]
     lines += [
         "## Binarisation",
@@ -127,6 +153,12 @@ def render(s: dict) -> str:
         f"{b.get('tie', 0)} ties and {b.get('below min-margin', 0)} below the margin left out.",
         "",
     ]
+    if "unchanged edit" in b:
+        lines += [
+            f"Edits: each changed edit is also a pair (edited over original); {b['unchanged edit']} unchanged "
+            "edits gave no pair (their sft records carry meta.annotate.changed = false).",
+            "",
+        ]
     if s["disputed"]:
         lines += ["## Disputed tasks", "", "Task agreement below the threshold (re-export with --disputed):", ""]
         lines += _table(["task", "agreement"], [[t, round(s["task_agreement"][t], 3)] for t in s["disputed"][:50]])

@@ -10,12 +10,19 @@ RLHF"): a policy optimised against one then grows its answers. Two views of it:
   Its accuracy is split by whether the chosen reply is the longer or the shorter one: a
   length-biased model is right on the first kind and wrong on the second.
 - On generations: the Pearson and Spearman correlations between each generation's reward and its
-  length in characters, per model and over all models' generations pooled.
+  length in characters, per model and over all models' generations pooled; on preference sets the same
+  correlation over every reply (chosen and rejected), whatever the labels say.
+
+``length_bias.png`` plots reward against length for each. The annotators' side of the same bias (how
+often the longer response wins, per annotator) is in annotate-import's report (annotate/bias.py).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from instructkit.eval.base import EvalContext, Metric, fmt, model_cells, model_table, register_metric
 
@@ -118,12 +125,17 @@ class LengthBias(Metric):
         section: dict = {"unit": "chars", "preference_sets": {}, "generations": None}
         for set_name, records in ctx.preferences.items():
             acc = ctx.preference_result(set_name)  # scored once, shared with rewardbench
+            chosen_len = [_reply_length(r["chosen"]) for r in records]
+            rejected_len = [_reply_length(r["rejected"]) for r in records]
             section["preference_sets"][set_name] = pair_length_bias(
-                [_reply_length(r["chosen"]) for r in records],
-                [_reply_length(r["rejected"]) for r in records],
-                acc["chosen_scores"],
-                acc["rejected_scores"],
-            )
+                chosen_len, rejected_len, acc["chosen_scores"], acc["rejected_scores"]
+            ) | {
+                # Every reply of the set, chosen and rejected: the reward model's own length slope,
+                # whatever the labels say.
+                "reply_correlation": reward_length_correlation(
+                    list(acc["chosen_scores"]) + list(acc["rejected_scores"]), chosen_len + rejected_len
+                )
+            }
         if ctx.texts:
             rewards = ctx.rewards()
             lengths = {name: [float(len(t)) for t in ctx.texts[name]] for name in ctx.names}
@@ -143,13 +155,14 @@ class LengthBias(Metric):
                 "## Length bias of the reward model on preference pairs (unequal lengths, characters)",
                 "",
                 "| set | pairs | labels prefer longer | RM prefers longer | RM accuracy, chosen longer | "
-                "RM accuracy, chosen shorter |",
-                "|---|---|---|---|---|---|",
+                "RM accuracy, chosen shorter | reward~length Spearman (all replies) |",
+                "|---|---|---|---|---|---|---|",
             ]
             lines += [
                 f"| `{s}` | {b['n_unequal']} of {b['n']} | {fmt(b['labels_prefer_longer'])} | "
                 f"{fmt(b['rm_prefers_longer'])} | {fmt(b['rm_accuracy_chosen_longer'])} ({b['n_chosen_longer']}) | "
-                f"{fmt(b['rm_accuracy_chosen_shorter'])} ({b['n_chosen_shorter']}) |"
+                f"{fmt(b['rm_accuracy_chosen_shorter'])} ({b['n_chosen_shorter']}) | "
+                f"{fmt((b.get('reply_correlation') or {}).get('spearman'))} |"
                 for s, b in sets.items()
             ]
             lines.append("")
@@ -167,6 +180,38 @@ class LengthBias(Metric):
                 "",
             ]
         return lines
+
+    def plots(self, ctx: EvalContext, save: Callable[[Any, str], None]) -> None:
+        """``length_bias.png``: reward against length, one panel per preference set (chosen and rejected
+        replies) and one for the generations (a colour per model)."""
+        import matplotlib.pyplot as plt
+
+        panels: list[tuple[str, list[tuple[str, list[float], list[float]]]]] = []
+        for set_name, records in ctx.preferences.items():
+            acc = ctx.preference_result(set_name)
+            panels.append(
+                (
+                    f"pairs: {Path(set_name).name or set_name}",
+                    [
+                        ("chosen", [_reply_length(r["chosen"]) for r in records], list(acc["chosen_scores"])),
+                        ("rejected", [_reply_length(r["rejected"]) for r in records], list(acc["rejected_scores"])),
+                    ],
+                )
+            )
+        if ctx.texts:
+            rewards = ctx.rewards()
+            panels.append(("generations", [(n, [float(len(t)) for t in ctx.texts[n]], rewards[n]) for n in ctx.names]))
+        if not panels:
+            return
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+        for ax, (title, series) in zip(axes[0], panels, strict=True):
+            for label, xs, ys in series:
+                ax.scatter(xs, ys, s=10, alpha=0.6, label=label)
+            ax.set(xlabel="length (characters)", ylabel="reward", title=title)
+            ax.legend(fontsize=8)
+        fig.suptitle("Reward vs length (a rising cloud is a length-biased reward model)")
+        fig.tight_layout()
+        save(fig, "length_bias.png")
 
     def headline(self, report: dict) -> dict[str, str]:
         section = report.get("length_bias") or {}
