@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-import instructkit
+from instructkit import api
 from instructkit.filters._script import is_spaceless, script_language
 from instructkit.filters.language import LanguageFilter, LanguageParams, judged_text
 from instructkit.filters.repetition import RepetitionFilter, RepetitionParams
@@ -89,7 +89,7 @@ def test_spaceless_scripts_skip_word_length_rules():
 def test_filter_lang_not_a_code_exits_2(cli, tmp_path):
     src = tmp_path / "a.jsonl"
     src.write_text(json.dumps({"instruction": "Say hi to me.", "output": "Hi there!"}) + "\n", encoding="utf-8")
-    data = instructkit.ingest([src], tmp_path / "in")
+    data = api.ingest([src], tmp_path / "in")
     result = cli("filter", data, "-o", tmp_path / "out", "--lang", "english", ok=False)
     assert result.exit_code == 2 and "unknown language code 'english'" in result.output
     assert "en, zh" in result.output  # the hint lists valid codes
@@ -104,8 +104,8 @@ def _alpaca_zh(shared_data):
 
 
 def test_alpaca_zh_loses_nothing_to_language_or_word_length(shared_data, tmp_path):
-    data = instructkit.ingest([_alpaca_zh(shared_data)], tmp_path / "in")
-    out = instructkit.filter(data, tmp_path / "out", config=str(ROOT / "recipes" / "filters.yaml"))
+    data = api.ingest([_alpaca_zh(shared_data)], tmp_path / "in")
+    out = api.filter(data, tmp_path / "out", config=str(ROOT / "recipes" / "filters.yaml"))
     reasons = ShardSet(out).manifest["counts"].get("rejected", {})
     wrong = {k: v for k, v in reasons.items() if k.startswith("language.") or "word_length" in k}
     assert not wrong, wrong

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-import instructkit
+from instructkit import api
 from instructkit.shards import ShardSet
 
 H, A = "\n\nHuman: ", "\n\nAssistant: "
@@ -32,7 +32,7 @@ def _write(path, rows):
 
 def test_same_role_turns_merged_and_recorded(tmp_path):
     src = _write(tmp_path / "hh.jsonl", [PLAIN, DOUBLE_ASSISTANT, DOUBLE_HUMAN])
-    records = list(ShardSet(instructkit.ingest([src], tmp_path / "out", format="hh_rlhf")))
+    records = list(ShardSet(api.ingest([src], tmp_path / "out", format="hh_rlhf")))
     assert len(records) == 3
     plain, double_a, double_h = records
     assert "merged_turns" not in plain["meta"]

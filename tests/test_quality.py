@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-import instructkit
+from instructkit import api
 from instructkit.quality.clarity import Clarity, missing_input
 from instructkit.quality.diversity import distinct_n
 from instructkit.quality.verbs import verb_object
@@ -34,7 +34,7 @@ SFT = [
 def _ingest(tmp_path, rows, name):
     src = tmp_path / f"{name}.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return instructkit.ingest([src], tmp_path / name)
+    return api.ingest([src], tmp_path / name)
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_clarity_counts_every_defect_of_a_record():
 
 
 def test_quality_report_on_sft(sft_set, tmp_path):
-    out = instructkit.quality(sft_set, tmp_path / "rep")
+    out = api.quality(sft_set, tmp_path / "rep")
     doc = json.loads((out / "quality.json").read_text())
     assert doc["records"] == len(SFT)  # ingest keeps exact repeats (dedupe removes them)
     con = doc["consistency"]
@@ -144,7 +144,7 @@ def test_quality_lists_first_conflicts_with_total(tmp_path):
             {"instruction": f"What is {i} times 3?", "output": "wrong"},
         ]
     data = _ingest(tmp_path, rows, "many")
-    out = instructkit.quality(data, tmp_path / "rep", max_listed=2)
+    out = api.quality(data, tmp_path / "rep", max_listed=2)
     con = json.loads((out / "quality.json").read_text())["consistency"]
     assert con["conflicting_prompts"] == 5 and len(con["conflicts"]) == 2
     assert "The first 2 of 5" in (out / "quality.md").read_text()
@@ -153,14 +153,14 @@ def test_quality_lists_first_conflicts_with_total(tmp_path):
 def test_quality_reference_set(tmp_path):
     data = _ingest(tmp_path, SFT[:3], "a")
     ref = _ingest(tmp_path, [{"instruction": "What is 2 + 2?", "output": "4"}], "ref")
-    out = instructkit.quality(data, tmp_path / "rep", reference=str(ref))
+    out = api.quality(data, tmp_path / "rep", reference=str(ref))
     acc = json.loads((out / "quality.json").read_text())["accuracy"]
     assert acc["reference"]["matched"] == 1 and acc["reference"]["exact_match"] == 1.0
 
 
 def test_quality_data_path_imports_no_torch(sft_set, tmp_path):
     code = (
-        "import sys, instructkit; instructkit.quality(sys.argv[1], sys.argv[2]); "
+        "import sys, instructkit; api.quality(sys.argv[1], sys.argv[2]); "
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code, str(sft_set), str(tmp_path / "rep")], check=True)
@@ -171,7 +171,7 @@ def test_quality_reward_model_and_encoder(tmp_path, tiny_model):
         {"prompt": "Say hi.", "chosen": "Hi!", "rejected": "Bye."}
     ]
     data = _ingest(tmp_path, rows, "pref")
-    out = instructkit.quality(data, tmp_path / "rep", reward_model=str(tiny_model), encoder=str(tiny_model))
+    out = api.quality(data, tmp_path / "rep", reward_model=str(tiny_model), encoder=str(tiny_model))
     doc = json.loads((out / "quality.json").read_text())
     reward = doc["accuracy"]["reward"]
     assert reward["scored"] == 2 and reward["pairs"] == 2 and reward["chosen_preferred"] in (0.0, 0.5, 1.0)
