@@ -10,8 +10,8 @@ Records are grouped before they are assigned: by default by their normalised ope
 system and user turns before the first assistant reply, case-folded, whitespace collapsed), so two
 records that ask the same thing, and every record cut from one multi-turn conversation (they share
 its opening), land in the same split. Paraphrases are not caught: run ``dedupe`` first for those.
-Groups are ordered by a seeded hash (stable when the set grows) and given to test, then val, until
-each reaches its share of records; the rest is train. Two passes over the input; memory holds one
+Groups are ordered by a seeded hash of their key (so the input order does not matter) and given to
+test, then val, while a group brings that split closer to its share of records; the rest is train. Two passes over the input; memory holds one
 16-byte digest and a count per group.
 """
 
