@@ -100,6 +100,82 @@ def plots(directory: Path, ctx: EvalContext, metrics: list[Metric]) -> list[str]
     return made
 
 
+# Plot helpers shared by the metrics: one panel per quantity, shared bins, integer count axes, readable labels.
+LOSS_NAMES = {
+    "sft": "SFT: cross-entropy per token",
+    "reward": "reward model: pairwise loss -log sigmoid(r_chosen - r_rejected)",
+    "rlhf-dpo": "DPO loss",
+    "rlhf-kto": "KTO loss",
+    "rlhf-grpo": "GRPO loss",
+    "rlhf-rloo": "RLOO loss",
+    "rlhf-ppo": "PPO loss (policy + value)",
+    "rlhf-a2c": "A2C loss (policy + value)",
+}
+LABELS = {"raw": "raw", "length_controlled": "length-controlled", "loss": "training", "eval_loss": "held-out (eval)"}
+
+
+def human(key: str) -> str:
+    """A legend or axis label for a code name (``length_controlled`` -> ``length-controlled``)."""
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def distribution_figure(data: dict[str, list[float]], *, quantity: str, title: str, bins: int = 20):
+    """Two panels of one quantity: box plots side by side, and histograms over the SAME bins (step lines,
+    so no model hides another) with an integer count axis. Models with no values are left out."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    data = {k: [float(x) for x in v] for k, v in data.items() if len(v)}
+    if not data:
+        return None
+    fig, (box, hist) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1, 1.4]})
+    names = list(data)
+    box.boxplot([data[n] for n in names], showmeans=True)
+    box.set_xticks(range(1, len(names) + 1), names, rotation=20 if len(names) > 3 else 0)
+    box.set(ylabel=quantity, title="per model (box: quartiles, triangle: mean)")
+    lo, hi = min(min(v) for v in data.values()), max(max(v) for v in data.values())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+    for n in names:
+        hist.hist(data[n], bins=edges, histtype="step", linewidth=1.6, label=f"{n} (n={len(data[n])})")
+    hist.yaxis.set_major_locator(MaxNLocator(integer=True))
+    hist.set(xlabel=quantity, ylabel="generations", title="histogram (shared bins)")
+    hist.legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
+def loss_figure(curves: dict[str, dict], *, title: str):
+    """One panel per loss kind (SFT cross-entropy and DPO loss are different quantities): each model's
+    training loss (solid) and held-out loss (dashed, same colour) against the optimizer step.
+
+    ``curves``: ``{model: {"kind": stage, "loss": [(step, value)], "eval_loss": [(step, value)]}}``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    kinds: dict[str, list[str]] = {}
+    for name, c in curves.items():
+        if c.get("loss") or c.get("eval_loss"):
+            kinds.setdefault(c.get("kind") or "model", []).append(name)
+    if not kinds:
+        return None
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (kind, names) in zip(axes[0], kinds.items(), strict=True):
+        for i, name in enumerate(names):
+            colour = colours[i % len(colours)]
+            for key, style in (("loss", "-"), ("eval_loss", "--")):
+                pts = curves[name].get(key) or []
+                if pts:
+                    ax.plot(*zip(*pts, strict=True), style, color=colour, marker=".", label=f"{name}, {human(key)}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel="optimizer step", ylabel="loss", title=LOSS_NAMES.get(kind, f"{kind} loss"))
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return fig
+
+
 def _dump(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 

@@ -32,11 +32,9 @@ class Length(Metric):
         return model_table("Generation length", report, rows)
 
     def plots(self, ctx: EvalContext, save: Callable[[Any, str], None]) -> None:
-        import matplotlib.pyplot as plt
+        from instructkit.eval.report import distribution_figure
 
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for name in ctx.names:
-            ax.hist([len(t.split()) for t in ctx.texts[name]], bins=20, alpha=0.5, label=name)
-        ax.set(xlabel="words per generation", ylabel="generations", title="Generation lengths")
-        ax.legend()
-        save(fig, "lengths.png")
+        words = {name: [len(t.split()) for t in ctx.texts[name]] for name in ctx.names}
+        fig = distribution_figure(words, quantity="words per generation", title="Generation lengths")
+        if fig is not None:
+            save(fig, "lengths.png")

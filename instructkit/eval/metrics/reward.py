@@ -34,11 +34,8 @@ class Reward(Metric):
         }
 
     def plots(self, ctx: EvalContext, save: Callable[[Any, str], None]) -> None:
-        import matplotlib.pyplot as plt
+        from instructkit.eval.report import distribution_figure
 
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for name, scores in ctx.rewards().items():
-            ax.hist(scores, bins=20, alpha=0.5, label=name)
-        ax.set(xlabel="reward", ylabel="generations", title="Reward distributions")
-        ax.legend()
-        save(fig, "rewards.png")
+        fig = distribution_figure(ctx.rewards(), quantity="reward-model score", title="Rewards of the generations")
+        if fig is not None:
+            save(fig, "rewards.png")

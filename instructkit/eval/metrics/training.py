@@ -31,21 +31,20 @@ class Training(Metric):
         return model_table("Training (from manifest.json)", report, rows)
 
     def plots(self, ctx: EvalContext, save: Callable[[Any, str], None]) -> None:
-        import matplotlib.pyplot as plt
+        from instructkit.eval.report import loss_figure
 
-        curves = {
-            n: [(h["step"], h["loss"]) for h in ctx.results[n].get("log_history", []) if "loss" in h and "step" in h]
-            for n in ctx.names
-        }
-        if not any(curves.values()):
-            return
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for n, pts in curves.items():
-            if pts:
-                ax.plot([s for s, _ in pts], [v for _, v in pts], marker=".", label=n)
-        ax.set(xlabel="step", ylabel="training loss", title="Training curves (from manifest.json)")
-        ax.legend()
-        save(fig, "training_curves.png")
+        curves = {}
+        for n in ctx.names:
+            log = ctx.results[n].get("log_history", [])
+            curves[n] = {
+                "kind": ctx.manifests.get(n, {}).get("stage"),
+                **{
+                    key: [(h["step"], h[key]) for h in log if key in h and "step" in h] for key in ("loss", "eval_loss")
+                },
+            }
+        fig = loss_figure(curves, title="Training curves (from each model's manifest.json)")
+        if fig is not None:
+            save(fig, "training_curves.png")
 
 
 def _logs(report: dict) -> list[list[dict]]:

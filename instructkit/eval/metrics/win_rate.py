@@ -56,6 +56,8 @@ class WinRate(Metric):
     def plots(self, ctx: EvalContext, save: Callable[[Any, str], None]) -> None:
         import matplotlib.pyplot as plt
 
+        from instructkit.eval.report import human
+
         compared = [n for n in ctx.names if "win_rate" in ctx.results[n]]
         if not compared:
             return
@@ -67,7 +69,8 @@ class WinRate(Metric):
                 [r - (c[0] if c[0] is not None else r) for r, c in zip(rates, cis, strict=True)],
                 [(c[1] if c[1] is not None else r) - r for r, c in zip(rates, cis, strict=True)],
             ]
-            ax.bar([i + offset for i in range(len(compared))], rates, width=0.4, yerr=err, capsize=4, label=key)
+            label = human(key)
+            ax.bar([i + offset for i in range(len(compared))], rates, width=0.4, yerr=err, capsize=4, label=label)
         ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
         ax.set_xticks(range(len(compared)), compared)
         ax.set(ylim=(0, 1), ylabel=f"win rate vs {ctx.reference}", title="Win rates (95% bootstrap CI)")
