@@ -94,9 +94,9 @@ def edit_preference_records(feedback: dict, template: str) -> tuple[list[dict], 
     """(edited preferred over original) pairs of one feedback record's edit judgments.
 
     An annotator's correction is a contrastive signal as well as a demonstration: the edited answer is
-    preferred to the one it fixes (the "improvement" feedback of Scheurer et al. 2023, "Training language
-    models with language feedback at scale", and of Llama 2's editing round). Unchanged edits carry no
-    preference and are left out (counted as ``unchanged edit``); annotators who wrote the same text merge.
+    preferred to the one it fixes (Scheurer et al. 2023, "Training language models with language feedback
+    at scale", learn from such refinements). Unchanged edits carry no preference and are left out (counted
+    as ``unchanged edit``); annotators who wrote the same text merge.
     """
     by_id: dict[str, dict] = {}
     skipped = {"unchanged edit": 0}
