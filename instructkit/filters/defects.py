@@ -22,7 +22,8 @@ import re
 from dataclasses import field
 
 from instructkit.errors import ConfigError
-from instructkit.filters._text import count_words, detail, fold, good_responses, norm, strip_code
+from instructkit.filters._text import detail, good_responses
+from instructkit.filters.analysis import count_words, fold, norm, strip_code  # memoised: shared with other rules
 from instructkit.stage import Drop, Filter, register
 
 CHECKS = (

@@ -36,7 +36,8 @@ from dataclasses import field
 from typing import Literal
 
 from instructkit.filters._script import script_language
-from instructkit.filters._text import count_words, detail, strip_code, turns
+from instructkit.filters._text import count_words, detail, turns
+from instructkit.filters.analysis import strip_code  # memoised: the repetition and defects rules strip the same turns
 from instructkit.stage import Drop, Filter, Mapper, add_meta, register
 
 _KANA = re.compile("[\u3040-\u30ff]")

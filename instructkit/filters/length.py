@@ -13,7 +13,8 @@ from dataclasses import field
 from typing import Literal
 
 from instructkit.errors import ConfigError
-from instructkit.filters._text import count_words, detail, turns
+from instructkit.filters._text import detail, turns
+from instructkit.filters.analysis import count_words  # memoised: shared with other rules
 from instructkit.records import ROLES
 from instructkit.stage import Drop, Filter, register
 

@@ -29,7 +29,8 @@ from collections import Counter
 from dataclasses import field
 
 from instructkit.filters._script import is_spaceless
-from instructkit.filters._text import detail, good_responses, is_cjk, strip_code, words
+from instructkit.filters._text import detail, good_responses, words
+from instructkit.filters.analysis import NGrams, alpha_words, latin_words, strip_code
 from instructkit.stage import Drop, Filter, register
 
 _HASH_RUN = re.compile(r"#+")
@@ -189,18 +190,19 @@ class RepetitionFilter(Filter):
             if chars / n_chars > p.dup_para_char_frac:
                 return "dup_para_char_frac", round(chars / n_chars, 4), p.dup_para_char_frac
         if len(toks) >= p.min_words:
+            grams = NGrams(toks)  # skips the lengths that cannot repeat (analysis.py); same values
             for n, frac in sorted(p.top_ngram_frac.items()):
-                share = top_ngram_chars(toks, int(n)) / n_chars
+                share = grams.top_chars(int(n)) / n_chars
                 if share > frac:
                     return f"top_{n}gram", round(share, 4), frac
             for n, frac in sorted(p.dup_ngram_frac.items()):
-                share = duplicated_ngram_chars(toks, int(n)) / n_chars
+                share = grams.duplicated_chars(int(n)) / n_chars
                 if share > frac:
                     return f"dup_{n}gram", round(share, 4), frac
         # Scripts written without spaces (Chinese, Japanese, Thai...) have no word lengths to judge: a Chinese maths
         # answer's only space-separated "words" are formulas glued to punctuation ("x(x-3)=0。根据").
         spaceless = is_spaceless(text)
-        latin = [] if spaceless else [t for t in toks if not is_cjk(t)]
+        latin = [] if spaceless else latin_words(text, toks)
         long_words = [t for t in latin if len(t) > p.max_word_length and not _URLISH.search(t)]
         if long_words:
             return "max_word_length", len(long_words[0]), p.max_word_length
@@ -208,7 +210,7 @@ class RepetitionFilter(Filter):
             symbols = len(_HASH_RUN.findall(text)) + len(_ELLIPSIS.findall(text))
             if symbols / len(toks) > p.max_symbol_word_ratio:
                 return "symbol_word_ratio", round(symbols / len(toks), 4), p.max_symbol_word_ratio
-            alpha = sum(1 for t in toks if any(c.isalpha() for c in t)) / len(toks)
+            alpha = alpha_words(text, toks) / len(toks)
             if alpha < p.min_alpha_word_frac:
                 return "alpha_word_frac", round(alpha, 4), p.min_alpha_word_frac
             if len(latin) >= p.min_words_composition:

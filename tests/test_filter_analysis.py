@@ -1,0 +1,201 @@
+"""The shared analysis layer (filters/analysis.py) against a plain reference implementation: the oracle.
+
+The reference is what the rules computed before the layer existed, written plainly here: every text
+helper recomputed on each call, all nine n-gram lists built, letters and CJK tokens found by per-token
+loops. ``reference_rules`` swaps it into the rule modules; every record must get the same verdict
+(reason and details) and the same rewritten record from the default chain either way. Runs on the
+samples, on adversarial texts, and on the public data in ../shared/data when it is there.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from instructkit import filters
+from instructkit.filters import _text, analysis, defects, language, length, pii, repetition
+from instructkit.stage import run_chain
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+# --- the plain reference --------------------------------------------------------------------------
+
+
+def ref_grams(tokens, n):
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def ref_chars(gram):
+    return len(" ".join(gram))
+
+
+def ref_top_chars(tokens, n):
+    grams = Counter(ref_grams(tokens, n))
+    if not grams:
+        return 0
+    gram, count = grams.most_common(1)[0]
+    return ref_chars(gram) * count if count > 1 else 0
+
+
+def ref_dup_chars(tokens, n):
+    grams = ref_grams(tokens, n)
+    seen, chars, i = set(), 0, 0
+    while i < len(grams):
+        if grams[i] in seen:
+            chars += ref_chars(grams[i])
+            i += n
+        else:
+            seen.add(grams[i])
+            i += 1
+    return chars
+
+
+class RefNGrams:
+    def __init__(self, tokens):
+        self.tokens = list(tokens)
+
+    def top_chars(self, n):
+        return ref_top_chars(self.tokens, n)
+
+    def duplicated_chars(self, n):
+        return ref_dup_chars(self.tokens, n)
+
+
+def ref_alpha_words(text, tokens):
+    return sum(1 for t in tokens if any(c.isalpha() for c in t))
+
+
+def ref_latin_words(text, tokens):
+    return [t for t in tokens if not _text.is_cjk(t)]
+
+
+def ref_has_digit(text):
+    return any(c.isdigit() for c in text)
+
+
+@pytest.fixture
+def reference_rules(monkeypatch):
+    """Put the plain implementation into the rule modules (undone after the test)."""
+
+    def use_reference():
+        for mod in (defects, language, length, repetition):
+            for name in ("strip_code", "count_words", "fold", "norm"):
+                if hasattr(mod, name):
+                    monkeypatch.setattr(mod, name, getattr(_text, name))
+        monkeypatch.setattr(repetition, "NGrams", RefNGrams)
+        monkeypatch.setattr(repetition, "alpha_words", ref_alpha_words)
+        monkeypatch.setattr(repetition, "latin_words", ref_latin_words)
+        monkeypatch.setattr(pii, "has_digit", ref_has_digit)
+
+    return use_reference
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+ADVERSARIAL = [
+    "the cat sat on the mat " * 20,
+    "one two three four five six seven eight nine ten " * 8 + "eleven",
+    "Step 1: 3 + 4 = 7. Step 2: 7 * 2 = 14. So 14 - 3 = 11 and 11 / 1 = 11 " * 4,
+    "x² + y² = z² holds; ½ of 10 is 5, and ③ is a digit-like symbol " * 6,
+    "数学 问题 3+4=7。根据 题意 x(x-3)=0 " * 12,
+    "Mixed 中文 and English words with 12 numbers 34 56 and ### headings ... " * 8,
+    "```python\nprint(1)\n```\n" + "word " * 60,
+    "café naïve résumé 123 456 — 789 … " * 10,
+    "a\n\nb\n\na\n\nb\n\na\n\nc\n\na",
+    "Call me at +1 415 555 0100 or mail x@example.com; card 4111 1111 1111 1111; ip 8.8.8.8 " * 2,
+    "4111-1111-1111-1111 and 192.168.0.1 and 2001:4860:4860::8888",
+    "_ __ ___ 1_2 a_b ____ 9 " * 12,
+]
+
+
+def _records(n_random: int = 150) -> list[dict]:
+    recs = []
+    for i, text in enumerate(ADVERSARIAL):
+        recs.append(
+            {
+                "id": f"adv{i}",
+                "messages": [
+                    {"role": "user", "content": "Please answer the question below carefully."},
+                    {"role": "assistant", "content": text},
+                ],
+                "meta": {},
+            }
+        )
+    rng = random.Random(0)
+    alphabet = list("abc xyz 0123 ²½③ 中文 ### ... \n\n,;") + ["the", "of", "and", " ", " ", "\n"]
+    for i in range(n_random):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(20, 900)))
+        recs.append(
+            {
+                "id": f"rnd{i}",
+                "messages": [{"role": "user", "content": "Write something."}, {"role": "assistant", "content": text}],
+                "meta": {},
+            }
+        )
+    return recs
+
+
+def _shared_records(limit: int = 1000) -> list[dict]:
+    files = [SHARED / "gsm8k_train_alpaca.json", SHARED / "gpteacher_roleplay_alpaca.json"]
+    if not all(f.is_file() for f in files):
+        return []
+    out = []
+    for f in files:
+        for i, row in enumerate(json.loads(f.read_text())[: limit // 2]):
+            user = row["instruction"] + (("\n\n" + row["input"]) if row.get("input") else "")
+            out.append(
+                {
+                    "id": f"{f.stem}{i}",
+                    "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": row["output"]}],
+                    "meta": {},
+                }
+            )
+    return out
+
+
+def _verdicts(records: list[dict]) -> list:
+    ops = filters.build_chain(filters.effective(filters.resolve(filters.parse({}))))
+    return [run_chain(ops, r) for r in records]
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+
+def test_ngrams_equal_reference():
+    rng = random.Random(1)
+    for _ in range(400):
+        vocab = [f"w{k}" for k in range(rng.randint(1, 12))]
+        toks = tuple(rng.choice(vocab) for _ in range(rng.randint(0, 80)))
+        g = analysis.NGrams(toks)
+        for n in (2, 3, 4):
+            assert g.top_chars(n) == ref_top_chars(list(toks), n)
+        for n in range(5, 11):
+            assert g.duplicated_chars(n) == ref_dup_chars(list(toks), n)
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL)
+def test_composition_helpers_equal_reference(text):
+    toks = analysis.words(text)
+    assert list(toks) == _text.words(text)
+    assert analysis.alpha_words(text, toks) == ref_alpha_words(text, toks)
+    assert list(analysis.latin_words(text, toks)) == ref_latin_words(text, toks)
+    assert analysis.has_digit(text) == ref_has_digit(text)
+    assert analysis.strip_code(text) == _text.strip_code(text)
+    assert analysis.count_words(text) == _text.count_words(text)
+
+
+def test_chain_verdicts_equal_reference(reference_rules):
+    records = _records() + _shared_records()
+    fast = _verdicts(records)
+    reference_rules()
+    slow = _verdicts(records)
+    assert [v for _, v in fast] == [v for _, v in slow]
+    assert [r for r, _ in fast] == [r for r, _ in slow]
+    reasons = Counter(v.reason for _, v in fast if v is not None)
+    assert any(r.startswith("repetition.") for r in reasons), reasons  # the oracle sees real drops
