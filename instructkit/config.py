@@ -1,7 +1,8 @@
 """Typed parameters from YAML files and ``--set key=value`` overrides.
 
 Every stage declares its knobs once, as a keyword-only dataclass with documented defaults. YAML is
-read with ``yaml.safe_load`` only. An unknown key is an error that lists the valid ones.
+read with ``yaml.SafeLoader`` only, with alias expansion bounded (:func:`safe_load`). An unknown key is
+an error that lists the valid ones.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def load_yaml(path: str | Path) -> dict:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text: {exc.reason}", file=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(
@@ -42,6 +43,64 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+MAX_EXPANDED_NODES = 100_000  # a 300-line config has ~1k nodes; a 9x9 alias bomb has ~400 million
+
+
+def safe_load(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses an alias bomb before building it.
+
+    Aliases are cheap to parse (one shared object) but expand when anything walks the data (a copy,
+    ``str()``, JSON for a manifest): nine levels of nine aliases are 9**9 nodes, and the process runs
+    out of memory. The composed node graph is sized as if expanded (memoised, so the count itself is
+    linear) and refused past :data:`MAX_EXPANDED_NODES`; a recursive alias is refused too.
+
+    Raises:
+        ConfigError: naming ``source`` (a file, or ``--set KEY``).
+        yaml.YAMLError: invalid YAML (the caller names the line).
+    """
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}, set(), source) > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes (an alias bomb?)",
+                file=source,
+                hint="write the values out, or use fewer nested aliases (*name)",
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: Any, sizes: dict[int, int], active: set[int], source: str) -> int:
+    import yaml
+
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in active:
+        raise ConfigError("recursive YAML alias (a value that contains itself)", file=source, hint="remove the cycle")
+    active.add(key)
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes, active, source)
+        if total > MAX_EXPANDED_NODES:  # stop counting early: 9**9 would still be a big int to reach
+            break
+    active.discard(key)
+    sizes[key] = total
+    return total
+
+
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
     """``["a.b=1", "lr=3e-4"]`` -> ``{"a.b": 1, "lr": 0.0003}``; values are parsed as YAML scalars."""
     import yaml
@@ -52,7 +111,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"--set {item!r} is not key=value", hint="for example: --set learning_rate=1e-5")
         key, value = item.split("=", 1)
         try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            out[key.strip()] = safe_load(value, f"--set {key.strip()}") if value.strip() else ""
         except yaml.YAMLError:
             out[key.strip()] = value
     return out

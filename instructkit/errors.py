@@ -50,3 +50,22 @@ class ShardError(InstructkitError):
 
 class ConfigError(InstructkitError):
     """A bad configuration key or value (YAML, --set, flags)."""
+
+
+class TruncatedInput(InputError):
+    """A compressed input that ends early: the rows before the break are good, the rest is lost.
+
+    Args:
+        file: The input file.
+        rows: Rows read before the break.
+        detail: How the stream broke off (``the gzip stream ends before its end marker``).
+    """
+
+    def __init__(self, file: str, rows: int, detail: str):
+        super().__init__(
+            f"truncated after {rows} rows",
+            file=file,
+            hint=f"{detail}; the rest of the file cannot be read: re-download or re-create it, or pass "
+            f"--on-error skip to keep the {rows} rows read and count the rest as lost",
+        )
+        self.rows, self.detail = rows, detail

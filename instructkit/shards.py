@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import gzip
 import hashlib
 import io
@@ -18,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 import uuid
 from collections import Counter
@@ -28,7 +30,14 @@ from typing import Any
 from instructkit import __version__
 from instructkit.cards import write_card
 from instructkit.errors import InputError, ShardError
-from instructkit.jsonl import _HashingWriter, dumps, iter_lines, loads, open_binary  # noqa: F401 (re-exported)
+from instructkit.jsonl import (  # noqa: F401 (re-exported)
+    HashingReader,
+    _HashingWriter,
+    dumps,
+    iter_lines,
+    loads,
+    open_binary,
+)
 
 FORMAT = "instructkit.shards/1"
 MANIFEST = "manifest.json"
@@ -131,19 +140,94 @@ class ShardSet:
         return self.sub("rejected")
 
     def __iter__(self) -> Iterator[dict]:
-        for part in self.parts:
-            for number, line in iter_lines(part):
-                if not line.strip():
-                    continue
+        for part, number, line in self.lines():
+            try:
+                yield loads(line)
+            except ValueError as exc:
+                changed = self._changed(part)  # the likelier cause; only on this error path is the part re-read
+                if changed:
+                    raise changed from None
+                raise ShardError(
+                    f"corrupt record: {exc}",
+                    file=str(part),
+                    line=number,
+                    hint=f"run: instructkit verify {self.path}",
+                ) from None
+
+    def _changed(self, part: Path) -> ShardError | None:
+        """A sha256 mismatch error if ``part`` no longer matches the manifest, else None."""
+        spec = next(p for p in self.manifest["parts"] if p["file"] == part.name)
+        with HashingReader(open_part(part)) as raw:
+            if spec.get("sha256") and raw.drain() != spec["sha256"]:
+                return _mismatch(part, spec, raw, f"run: instructkit verify {self.path}")
+        return None
+
+    def lines(self) -> Iterator[tuple[Path, int, bytes]]:
+        """``(part, line_number, raw_line)`` of every non-blank line, each part's sha256 checked as it is read.
+
+        The check streams (no second pass): a part whose bytes differ from the manifest raises
+        ShardError once its last line is read, so a stage reading it fails before it commits anything.
+
+        Raises:
+            ShardError: a part that is missing, not a regular file (a symlink, even to a file inside
+                the set, is refused), unreadable, or whose sha256 does not match the manifest.
+        """
+        verify_hint = f"run: instructkit verify {self.path}"
+        for spec in self.manifest["parts"]:
+            part = self.path / spec["file"]
+            raw = HashingReader(open_part(part))
+            try:
                 try:
-                    yield loads(line)
-                except ValueError as exc:
-                    raise ShardError(
-                        f"corrupt record: {exc}",
-                        file=str(part),
-                        line=number,
-                        hint=f"run: instructkit verify {self.path}",
-                    ) from None
+                    for number, line in iter_lines(part, raw=raw):
+                        if line.strip():
+                            yield part, number, line
+                except InputError as exc:
+                    # A changed part is the likelier cause of a decompression error: say so if it is.
+                    changed = self._changed(part)
+                    if changed:
+                        raise changed from None
+                    raise ShardError(f"unreadable part: {exc.message}", file=str(part), hint=verify_hint) from None
+                if spec.get("sha256") and raw.drain() != spec["sha256"]:
+                    raise _mismatch(part, spec, raw, verify_hint)
+            finally:
+                raw.close()
+
+
+def _mismatch(part: Path, spec: dict, raw: HashingReader, hint: str) -> ShardError:
+    return ShardError(
+        f"sha256 mismatch (manifest {spec['sha256'][:12]}, file {raw.sha.hexdigest()[:12]}): the part changed "
+        "after it was written",
+        file=str(part),
+        hint=f"{hint}; restore the set or re-run the stage that wrote it",
+    )
+
+
+def open_part(part: Path):
+    """Open a part for reading; it must be a regular file in the set's own directory.
+
+    ``O_NOFOLLOW`` refuses a symlink at open time (no check-then-open race); ``fstat`` refuses a FIFO
+    or device, which would hang or never end.
+    """
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (cleared below for a regular file).
+        fd = os.open(part, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ShardError(
+            "part file is missing", file=str(part), hint=f"run: instructkit verify {part.parent}"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ShardError(
+                f"part file is a symlink (to {os.readlink(part)!r})",
+                file=str(part),
+                hint="parts must be regular files inside the set; copy the data in, or re-run the stage",
+            ) from None
+        raise ShardError(f"cannot read part: {exc.strerror}", file=str(part)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ShardError("part file is not a regular file", file=str(part), hint="parts must be regular files")
+    os.set_blocking(fd, True)
+    return open(fd, "rb", buffering=0)
 
 
 def iter_sets(paths: Iterable[str | os.PathLike]) -> Iterator[dict]:
@@ -158,10 +242,11 @@ def iter_sets(paths: Iterable[str | os.PathLike]) -> Iterator[dict]:
 class _PartWriter:
     """Writes records into numbered parts of one directory and describes them."""
 
-    def __init__(self, directory: Path, shard_size: int, compression: str | None):
+    def __init__(self, directory: Path, shard_size: int, compression: str | None, out: Path):
         if compression not in COMPRESSIONS:
             raise ShardError(f"unknown compression {compression!r}", hint="use none, gz or zst")
         self.dir, self.shard_size, self.compression = directory, shard_size, compression
+        self.out = out  # the user's -o, named in errors (not the hidden temporary directory)
         self.parts: list[dict] = []
         self.kinds: Counter = Counter()
         self._file = self._hasher = self._stream = None
@@ -187,11 +272,14 @@ class _PartWriter:
         self._n = 0
 
     def write(self, record: dict, kind: str | None = None) -> None:
-        if self._file is None or self._n >= self.shard_size:
-            self._close()
-            self._open()
-        line = dumps(record)
-        self._stream.write(line)
+        try:
+            if self._file is None or self._n >= self.shard_size:
+                self._close()
+                self._open()
+            line = dumps(record)
+            self._stream.write(line)
+        except OSError as exc:
+            raise write_error(exc, self.out) from None
         self._content.update(content_line(record, line))
         self._n += 1
         self.parts[-1]["records"] += 1
@@ -201,23 +289,71 @@ class _PartWriter:
     def _close(self) -> None:
         if self._file is None:
             return
-        self._stream.flush()
-        self._stream.close()
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            self._stream.flush()
+            self._stream.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:  # closed even when the disk is full, so abort() can remove the directory
+            self._file.close()
         self.parts[-1]["bytes"] = self._hasher.bytes
         self.parts[-1]["sha256"] = self._hasher.sha.hexdigest()
         self.parts[-1]["content_sha256"] = self._content.hexdigest()
         self._file = None
 
     def finish(self) -> list[dict]:
-        self._close()
+        try:
+            self._close()
+        except OSError as exc:
+            raise write_error(exc, self.out) from None
         return self.parts
 
     @property
     def records(self) -> int:
         return sum(p["records"] for p in self.parts)
+
+
+# errno -> (what happened, what to do); anything else is reported with its own strerror.
+_WRITE_ERRORS = {
+    errno.ENOSPC: ("disk full", "free space on that disk, or write elsewhere with -o"),
+    errno.EDQUOT: ("disk quota exceeded", "free space in your quota, or write elsewhere with -o"),
+    errno.EROFS: ("read-only file system", "write to a writable directory with -o"),
+    errno.EACCES: ("permission denied", "write to a directory you can write to with -o, or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "write to a directory you can write to with -o"),
+}
+
+
+def write_error(exc: OSError, where: str | os.PathLike) -> ShardError:
+    """One line for a failed write (disk full, read-only, permissions): what happened, where, what to do."""
+    what, hint = _WRITE_ERRORS.get(exc.errno, (exc.strerror or str(exc), "check the output directory"))
+    return ShardError(f"cannot write the output: {what}", file=str(where), hint=f"{hint}; nothing was committed")
+
+
+def check_writable(out: str | os.PathLike, *, probe_in: str | os.PathLike | None = None) -> Path:
+    """Fail now, not after hours of work, if ``out`` cannot be written: return the existing directory
+    probed, the nearest existing one at or above ``probe_in`` (default: ``out``).
+
+    The probe creates and removes a hidden directory: ``os.access`` says yes to root on a read-only
+    bind mount or to ACL-denied paths, a real create does not lie. Stages call it before heavy work
+    (loading a model); ShardWriter calls it in its constructor.
+
+    Raises:
+        ShardError: ``out`` or an ancestor is a file, or the nearest existing directory is not writable.
+    """
+    here = Path(probe_in if probe_in is not None else out)
+    while not here.exists():
+        if here.parent == here:
+            break
+        here = here.parent
+    if here.exists() and not here.is_dir():
+        raise ShardError("output path is inside a file, not a directory", file=str(here), hint="choose another -o")
+    probe = here / f".instructkit-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        raise write_error(exc, out) from None
+    return here
 
 
 def content_line(record: dict, line: bytes | None = None) -> bytes:
@@ -311,18 +447,22 @@ class ShardWriter:
             )
         if self.parent.exists() and not self.parent.is_dir():
             raise ShardError("output path is a file, not a directory", file=str(self.parent))
+        check_writable(out, probe_in=self.parent)
         self.stage, self.params, self.kind, self.force = stage, params or {}, kind, force
         self.conserving = conserving
         self.inputs = [{"path": str(s.path), "fingerprint": s.fingerprint} for s in inputs]
-        self.parent.mkdir(parents=True, exist_ok=True)
-        _clean_stale(self.parent)
         self.tmp = self.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.tmp.mkdir()
-        self._kept = _PartWriter(self.tmp, shard_size, compression)
-        self._rejected = _PartWriter(self.tmp / "rejected", shard_size, compression)
-        self._quarantine = _PartWriter(self.tmp / "quarantine", shard_size, compression)
+        try:
+            self.parent.mkdir(parents=True, exist_ok=True)
+            _clean_stale(self.parent)
+            self.tmp.mkdir()
+        except OSError as exc:
+            raise write_error(exc, out) from None
+        self._kept = _PartWriter(self.tmp, shard_size, compression, out)
+        self._rejected = _PartWriter(self.tmp / "rejected", shard_size, compression, out)
+        self._quarantine = _PartWriter(self.tmp / "quarantine", shard_size, compression, out)
         self._splits: dict[str, _PartWriter] = {}  # named sub-sets that hold kept records (split: val/, test/)
-        self._part_args = (shard_size, compression)  # as the writers above
+        self._part_args = (shard_size, compression, out)  # as the writers above
         self.counts = {"in": 0, "kept": 0, "rejected": Counter(), "quarantined": Counter()}
         self.stats: dict[str, Any] = {}
         self.extra_files: list[str] = []
@@ -398,7 +538,21 @@ class ShardWriter:
         }
 
     def commit(self) -> Path:
-        """Finish the parts, write the manifests (last) and rename the set into place."""
+        """Finish the parts, write the manifests (last) and rename the set into place.
+
+        On any failure (disk full while writing the manifest, a racing writer taking an explicit
+        version) the temporary directory is removed: nothing half-written is left behind.
+        """
+        try:
+            return self._commit()
+        except OSError as exc:
+            self.abort()
+            raise write_error(exc, self.target or self.parent) from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def _commit(self) -> Path:
         elapsed = time.time() - self.started
         kinds = self._kept.kinds
         kind = self.kind or (next(iter(kinds)) if len(kinds) == 1 else ("mixed" if kinds else "empty"))
@@ -449,11 +603,12 @@ class ShardWriter:
                         "this version appeared while writing", file=str(target), hint="pass --force to replace it"
                     )
                 trash = self.parent / f".tmp-{os.getpid()}-old-{uuid.uuid4().hex[:8]}"
-                os.rename(target, trash)
-                os.rename(self.tmp, target)
+                with contextlib.suppress(FileNotFoundError):  # a racing --force writer moved it first
+                    os.rename(target, trash)
+                self._rename_explicit(target)
                 shutil.rmtree(trash, ignore_errors=True)
             else:
-                os.rename(self.tmp, target)
+                self._rename_explicit(target)
             return target
         for _ in range(1000):
             existing = _versions(self.parent)
@@ -469,6 +624,18 @@ class ShardWriter:
                 continue
         raise ShardError("could not find a free version number", file=str(self.parent))
 
+    def _rename_explicit(self, target: Path) -> None:
+        try:
+            os.rename(self.tmp, target)  # onto a non-empty directory fails: another writer got there first
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise ShardError(
+                "this version was written by another process at the same time",
+                file=str(target),
+                hint="write to its parent for the next version, or pass --force to replace it",
+            ) from None
+
     def abort(self) -> None:
         """Discard everything written so far."""
         for w in (self._kept, self._rejected, self._quarantine, *self._splits.values()):
@@ -482,8 +649,14 @@ class ShardWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.commit()
-        else:
-            self.abort()
+            return
+        self.abort()
+        # Disk full or read-only while the stage wrote an extra file (self.file(...)): one line, no traceback.
+        # Not EACCES on some input file: that is the stage's to report.
+        if isinstance(exc, OSError) and (
+            exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) or str(exc.filename or "").startswith(str(self.tmp))
+        ):
+            raise write_error(exc, self.target or self.parent) from None
 
 
 # --- verification ----------------------------------------------------------------------------
@@ -495,12 +668,14 @@ def verify(path: str | os.PathLike) -> list[str]:
     problems: list[str] = []
     for spec in s.manifest["parts"]:
         part = s.path / spec["file"]
-        if not part.is_file():
-            problems.append(f"{part}: missing")
+        try:
+            fh = open_part(part)  # missing, a symlink, or not a regular file
+        except ShardError as exc:
+            problems.append(str(exc))
             continue
         sha = hashlib.sha256()
-        with open(part, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
+        with fh:
+            while chunk := fh.read(1 << 20):
                 sha.update(chunk)
         if sha.hexdigest() != spec["sha256"]:
             problems.append(f"{part}: sha256 mismatch (manifest {spec['sha256'][:12]}, file {sha.hexdigest()[:12]})")

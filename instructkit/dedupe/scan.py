@@ -21,7 +21,7 @@ from instructkit.dedupe.minhash import EMPTY, texts_signatures
 from instructkit.dedupe.normalize import text_for
 from instructkit.dedupe.shingle import batch_shingles
 from instructkit.errors import ShardError
-from instructkit.shards import ShardSet, iter_lines, loads
+from instructkit.shards import ShardSet, loads
 from instructkit.stage import progress_bar
 
 BATCH = 512  # texts per signature task: large enough to amortise numpy calls and pickling
@@ -172,17 +172,14 @@ def load_shingles(inp: ShardSet, against: list[ShardSet], params, needed: np.nda
     i = 0
     with progress_bar("dedupe: verify", len(want)) as advance:
         for s in [inp, *against]:
-            for part in s.parts:
-                for _, line in iter_lines(part):
-                    if not line.strip():
-                        continue
-                    if i in want:
-                        idx.append(i)
-                        texts.append(text_for(loads(line), params.fields))
-                        if len(texts) == BATCH:
-                            advance(len(texts))
-                            flush()
-                    i += 1
+            for _, _, line in s.lines():  # sha256-checked as read, like the first pass
+                if i in want:
+                    idx.append(i)
+                    texts.append(text_for(loads(line), params.fields))
+                    if len(texts) == BATCH:
+                        advance(len(texts))
+                        flush()
+                i += 1
         advance(len(texts))
         flush()
     return out

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from instructkit.errors import InputError, RecordError
+from instructkit.errors import InputError, RecordError, TruncatedInput
 from instructkit.ingest.base import Reader
 from instructkit.ingest.sources import RowError, expand, rows
 from instructkit.shards import ShardWriter
@@ -177,7 +177,8 @@ def _rows_or_quarantine(path: Path, writer: ShardWriter, on_error: str) -> Itera
 
     With ``skip``, an empty file is noted in ``stats.empty_files``; a file that breaks off (truncated
     gzip, invalid UTF-8 or malformed JSON in a JSON array) keeps the rows read before the break and
-    adds one quarantine entry ``unreadable_file`` for the rest.
+    adds one quarantine entry for the rest: ``truncated`` for a compressed file that ends early (also
+    noted in ``stats.truncated`` as file -> rows read), else ``unreadable_file``.
     """
     try:
         for row, source in rows(path):
@@ -202,5 +203,10 @@ def _rows_or_quarantine(path: Path, writer: ShardWriter, on_error: str) -> Itera
         source = {"file": str(path)}
         if exc.line:
             source["line"] = exc.line
+        reason, error = "unreadable_file", exc.message
+        if isinstance(exc, TruncatedInput):  # the unreadable rest counts as one lost row: its size is unknown
+            reason, error = "truncated", f"{exc.message} ({exc.detail}); the rest of the file is lost"
+            source["rows_read"] = exc.rows
+            writer.stats.setdefault("truncated", {})[str(path)] = exc.rows
         writer.count_in()
-        writer.quarantine(None, "unreadable_file", source=source, error=exc.message)
+        writer.quarantine(None, reason, source=source, error=error)

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from instructkit.errors import InputError
+from instructkit.errors import InputError, TruncatedInput
 from instructkit.hub import localize
-from instructkit.shards import iter_lines, loads, open_binary
+from instructkit.jsonl import corrupt, is_decompress_error, iter_lines, loads, open_binary, truncated
 
 
 class RowError(Exception):
@@ -110,32 +110,47 @@ def _first_char(path: Path) -> bytes:
 def _json(path: Path) -> Iterator[tuple[Any, dict]]:
     try:
         first = _first_char(path)
-    except (OSError, EOFError) as exc:
+    except EOFError as exc:  # a compressed file cut before its first line: not "empty"
+        raise truncated(path, 0, exc) from None
+    except OSError as exc:
         raise InputError(f"cannot read: {exc}", file=str(path), hint="the file is truncated or corrupt") from None
+    except Exception as exc:
+        if is_decompress_error(exc):
+            raise corrupt(path, 0, exc) from None
+        raise
     if first == b"":
         raise InputError("file is empty", file=str(path), hint="remove it from the inputs or fill it")
     if first == b"[":
         yield from _json_array(path)
         return
-    any_row = False
-    for number, line in iter_lines(path):
-        if not line.strip():
-            continue
-        source = {"file": str(path), "line": number}
-        try:
-            row = loads(line)
-        except ValueError as exc:
-            bad_utf8 = _bad_utf8(line)
-            reason = "invalid_utf8" if bad_utf8 else "malformed_json"
-            detail = f"{exc.msg} at column {exc.pos + 1}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-            message = f"invalid UTF-8 ({bad_utf8})" if bad_utf8 else f"malformed JSON: {detail}"
-            # Yielded, not raised: a generator that raises is finished, and the next lines must still be read.
-            yield RowError(message, line.decode("utf-8", "replace").rstrip("\n"), source, reason), source
-            continue
-        any_row = True
-        yield row, source
+    any_row, n_rows = False, 0
+    try:
+        for number, line in iter_lines(path):
+            if not line.strip():
+                continue
+            n_rows += 1
+            row, source = _json_line(line, {"file": str(path), "line": number})
+            any_row = any_row or not isinstance(row, RowError)
+            yield row, source
+    except TruncatedInput as exc:  # counted in rows here (iter_lines counts lines, blank ones too)
+        raise TruncatedInput(str(path), n_rows, exc.detail) from None
     if not any_row:
         raise InputError("file has no records (only blank lines)", file=str(path))
+
+
+def _json_line(line: bytes, source: dict) -> tuple[Any, dict]:
+    """One JSONL line as ``(row, source)``; a bad line is ``(RowError, source)``.
+
+    Returned, not raised: the reading generator must go on to the next lines.
+    """
+    try:
+        return loads(line), source
+    except ValueError as exc:
+        bad_utf8 = _bad_utf8(line)
+        reason = "invalid_utf8" if bad_utf8 else "malformed_json"
+        detail = f"{exc.msg} at column {exc.pos + 1}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        message = f"invalid UTF-8 ({bad_utf8})" if bad_utf8 else f"malformed JSON: {detail}"
+        return RowError(message, line.decode("utf-8", "replace").rstrip("\n"), source, reason), source
 
 
 def _bad_utf8(line: bytes) -> str | None:
@@ -163,20 +178,29 @@ class _ArrayStream:
         self.buf, self.pos, self.eof = "", 0, False
         self.mark, self.mark_line = 0, 1  # line numbers are counted incrementally from `mark`
         self.first = True
+        self.rows = 0  # items parsed, for "truncated after N rows"
 
     def fill(self) -> bool:
         """Append a chunk; False at end of file."""
         if self.eof:
             return False
         try:
-            data = self.fh.read(_CHUNK)
-        except (OSError, EOFError) as exc:
+            # read1: what one read decompressed, so a truncated file's last good rows are not lost
+            # with the chunk that hits the break.
+            data = self.fh.read1(_CHUNK)
+        except EOFError as exc:
+            raise truncated(self.path, self.rows, exc) from None
+        except OSError as exc:
             raise InputError(
                 f"cannot read: {exc}",
                 file=str(self.path),
                 line=self._line_at(len(self.buf)),
                 hint="the file is truncated or corrupt",
             ) from None
+        except Exception as exc:
+            if is_decompress_error(exc):
+                raise corrupt(self.path, self.rows, exc) from None
+            raise
         try:
             text = self.decoder.decode(data, final=not data)
         except UnicodeDecodeError as exc:
@@ -257,7 +281,7 @@ def _json_array(path: Path) -> Iterator[tuple[Any, dict]]:
                 raise stream.fail("the array is not closed (unexpected end of file)")
             line = stream._line_at(stream.pos)
             yield stream.value(), {"file": str(path), "row": i, "line": line}
-            i += 1
+            i = stream.rows = i + 1
             ch = stream.skip_ws()
             if ch == ",":
                 stream.pos += 1
@@ -271,22 +295,30 @@ def _json_array(path: Path) -> Iterator[tuple[Any, dict]]:
 
 
 def _csv(path: Path, delimiter: str) -> Iterator[tuple[Any, dict]]:
+    i = 0
     with open_binary(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         try:
             reader = csv.DictReader(text, delimiter=delimiter)
-            any_row = False
-            for i, row in enumerate(reader):
-                any_row = True
-                yield dict(row), {"file": str(path), "row": i, "line": reader.line_num}
+            for i, row in enumerate(reader, 1):
+                yield dict(row), {"file": str(path), "row": i - 1, "line": reader.line_num}
         except UnicodeDecodeError as exc:
             raise InputError(
                 f"invalid UTF-8: {exc.reason}", file=str(path), hint="re-encode the file as UTF-8"
             ) from None
         except csv.Error as exc:
             raise InputError(f"malformed CSV: {exc}", file=str(path)) from None
-    if not any_row:
+        except EOFError as exc:  # a row cut by the break is never yielded: the reader raises first
+            raise truncated(path, i, exc) from None
+        except Exception as exc:
+            if is_decompress_error(exc):
+                raise corrupt(path, i, exc) from None
+            raise
+    if not i:
         raise InputError("file has no rows", file=str(path))
+
+
+PARQUET_MAGIC = b"PAR1"  # a Parquet file starts and ends with it; the footer (the schema) is at the end
 
 
 def _parquet(path: Path) -> Iterator[tuple[Any, dict]]:
@@ -297,12 +329,35 @@ def _parquet(path: Path) -> Iterator[tuple[Any, dict]]:
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid and friends
+        if _cut_parquet(path):
+            # Row groups cannot be found without the footer: nothing is readable.
+            raise TruncatedInput(str(path), 0, "the Parquet footer (at the end of the file) is missing") from None
         raise InputError(f"not a readable Parquet file: {exc}", file=str(path)) from None
     i = 0
-    for batch in pf.iter_batches(batch_size=4096):
-        for row in batch.to_pylist():
-            yield row, {"file": str(path), "row": i}
-            i += 1
+    try:
+        for batch in pf.iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                yield row, {"file": str(path), "row": i}
+                i += 1
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        raise InputError(
+            f"unreadable after {i} rows: {exc}",
+            file=str(path),
+            hint="the file is corrupt; re-export it, or pass --on-error skip to keep the rows read",
+        ) from None
+
+
+def _cut_parquet(path: Path) -> bool:
+    """Starts like Parquet but lacks the closing magic: cut short (a download or copy that stopped)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if path.stat().st_size >= 8:
+                fh.seek(-4, os.SEEK_END)
+            tail = fh.read(4)
+    except OSError:
+        return False
+    return head == PARQUET_MAGIC and tail != PARQUET_MAGIC
 
 
 def _saved_dataset(path: Path) -> Iterator[tuple[Any, dict]]:

@@ -81,4 +81,6 @@ def run(inputs: list[str], out: Path, p: IngestParams) -> Result:
             used = ingest(inputs, writer, fmt=p.format, maps=parse_maps(p.map), on_error=p.on_error, advance=advance)
         writer.stats["formats"] = used
     summary = {"formats": ", ".join(f"{k} ({v})" for k, v in used.items()) or "-"}
+    for path, n in writer.stats.get("truncated", {}).items():  # --on-error skip kept what it could read
+        summary[f"truncated after {n} rows"] = path
     return Result(writer.path, writer.manifest, summary)

@@ -23,7 +23,7 @@ from typing import Any
 
 from instructkit import __version__
 from instructkit.errors import InputError, InstructkitError
-from instructkit.shards import ShardSet
+from instructkit.shards import ShardSet, check_writable
 
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers")
 # Keys whose string values are never written into a manifest (TrainingArguments carry hub_token; a
@@ -111,6 +111,8 @@ class OutputDir:
                 file=str(self.out),
                 hint="pass --resume to continue it from its last checkpoint, or --force to start over",
             )
+        # Before the model loads (13 s for a small one), not after training.
+        check_writable(self.out, probe_in=self.out.parent)
 
     def start(self) -> None:
         """Create ``OUT.partial`` (call once inputs and config are checked, just before training)."""
