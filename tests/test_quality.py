@@ -160,7 +160,7 @@ def test_quality_reference_set(tmp_path):
 
 def test_quality_data_path_imports_no_torch(sft_set, tmp_path):
     code = (
-        "import sys, instructkit; api.quality(sys.argv[1], sys.argv[2]); "
+        "import sys; from instructkit import api; api.quality(sys.argv[1], sys.argv[2]); "
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code, str(sft_set), str(tmp_path / "rep")], check=True)
