@@ -210,3 +210,7 @@ def _rows_or_quarantine(path: Path, writer: ShardWriter, on_error: str) -> Itera
             writer.stats.setdefault("truncated", {})[str(path)] = exc.rows
         writer.count_in()
         writer.quarantine(None, reason, source=source, error=error)
+
+
+# `instructkit.ingest(...)` runs the stage; the package's names stay importable (api.py).
+__import__("instructkit.api").api.callable_package(__name__, "ingest")
