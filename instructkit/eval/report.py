@@ -57,8 +57,35 @@ def build(*, params: dict, sets: list[dict], ctx: EvalContext, metrics: list[Met
     return report
 
 
-def markdown(report: dict, plots: list[str]) -> str:
-    """report.md: the data, then each metric's section in run order (one column per model)."""
+def examples_markdown(generations: list[dict], *, k: int = 3, chars: int = 600) -> list[str]:
+    """The first ``k`` prompts with every model's generation (and the reference): what the numbers mean."""
+    by_item: dict[tuple[str, str], list[dict]] = {}
+    for row in generations:
+        by_item.setdefault((row["set"], row["id"]), []).append(row)
+    if not by_item:
+        return []
+
+    def quote(text: str | None) -> list[str]:
+        text = (text or "").strip()
+        text = text if len(text) <= chars else text[:chars] + " [...]"
+        return ["> " + line if line else ">" for line in (text or "(empty)").splitlines()]
+
+    lines = ["## Example generations", "", "Greedy decoding; the full set is in `generations.jsonl`.", ""]
+    for n, rows in enumerate(list(by_item.values())[:k], 1):
+        last_user = [m for m in rows[0]["prompt"] if m.get("role") == "user"][-1:]
+        prompt = last_user[0]["content"] if last_user else ""
+        lines += [f"### {n}. {prompt.splitlines()[0][:120] if prompt else '(no user turn)'}", ""]
+        if prompt and ("\n" in prompt or len(prompt) > 120):
+            lines += ["Prompt:", "", *quote(prompt), ""]
+        if rows[0].get("reference"):
+            lines += ["Reference:", "", *quote(rows[0]["reference"]), ""]
+        for row in rows:
+            lines += [f"`{row['model']}`:", "", *quote(row["generation"]), ""]
+    return lines
+
+
+def markdown(report: dict, plots: list[str], generations: list[dict] | None = None) -> str:
+    """report.md: the data, then each metric's section in run order (one column per model), then examples."""
     from instructkit.eval.metrics import all_metrics
 
     lines = [
@@ -77,6 +104,7 @@ def markdown(report: dict, plots: list[str]) -> str:
     for name in report["metrics"]:
         lines += known[name]().markdown(report)
     lines += [f"![{p}]({p})" for p in plots]
+    lines += ["", *examples_markdown(generations or [])]
     return "\n".join(lines) + "\n"
 
 
@@ -199,7 +227,7 @@ def write(
         made = plots(tmp, ctx, metrics)
         report["plots"] = made
         _dump(tmp / "report.json", report)
-        (tmp / "report.md").write_text(markdown(report, made), encoding="utf-8")
+        (tmp / "report.md").write_text(markdown(report, made, generations), encoding="utf-8")
         if generations:
             with open(tmp / "generations.jsonl", "w", encoding="utf-8") as fh:
                 for row in generations:
