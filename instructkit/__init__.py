@@ -18,7 +18,7 @@ from instructkit.errors import ConfigError, InputError, InstructkitError, Record
 __version__ = "0.1.0"
 
 # Stages whose implementing package has the stage's name: the package itself is callable.
-_PACKAGES = ("ingest", "dedupe", "synth", "eval", "generate", "quality")
+_PACKAGES = ("ingest", "dedupe", "synth", "eval", "generate", "quality", "export")
 _FUNCTIONS = (
     "filter",
     "annotate_export",

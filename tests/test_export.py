@@ -140,3 +140,9 @@ def test_existing_export_needs_force(sets, tmp_path):
     with pytest.raises(InstructkitError, match="already exists"):
         instructkit.api.run_stage("export", src, tmp_path / "o", to="torchtune", name="a")
     instructkit.api.run_stage("export", src, tmp_path / "o", to="torchtune", name="a", force=True)
+
+
+def test_python_api(sets, tmp_path):
+    out = instructkit.export(sets("alpaca.json"), tmp_path / "o", to="llamafactory", name="a")
+    assert out == tmp_path / "o" and (out / "a.jsonl").is_file()
+    assert instructkit.export.TARGETS == ("llamafactory", "axolotl", "torchtune")

@@ -131,3 +131,7 @@ def run(inputs: list[str], out: Path, p: ExportParams) -> Result:
     (out / f"{name}.export.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     summary = {"records": n, "shape": shape, "data": str(data), "config": ", ".join(str(out / f) for f in files)}
     return Result(path=out, manifest=record, summary=summary)
+
+
+# `instructkit.export(set, out, to="llamafactory")` runs the stage; the package's names stay importable.
+__import__("instructkit.api").api.callable_package(__name__, "export")
