@@ -94,6 +94,14 @@ class SynthParams(SetOutput):
             "classify, then generate the instance input-first or output-first (Self-Instruct)."
         },
     )
+    prompt_style: Literal["alpaca", "short"] = field(
+        default="alpaca",
+        metadata={
+            "help": "alpaca: Alpaca's 20-task list prompt (for large generators); short: one new task per chat "
+            "request, then the generator's own answer as its output, for small chat models such as "
+            "SmolLM2-135M (instruction requests capped at 48 tokens, answers at instance_max_new_tokens)."
+        },
+    )
     instance_examples: int = field(default=2, metadata={"help": "Seed examples in an instance prompt."})
     max_new_tokens: int = field(
         default=3072, metadata={"help": "Token limit of an instruction-list reply (Alpaca: 3072)."}

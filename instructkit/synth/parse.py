@@ -161,6 +161,33 @@ def parse_instance(text: str, *, output_first: bool) -> tuple[str, str] | None:
     return (inp, out) if out else None
 
 
+_PREAMBLE = re.compile(
+    r"^(?:sure|certainly|okay|ok|here(?:'s| is| are)|(?:a |the |my |one )?new task|task|instruction)\b[^:\n]*:\s*$",
+    re.IGNORECASE,
+)
+_MARKER = re.compile(r"^(?:\d+[ \t]*[.)]|[-*\u2022])[ \t]*")
+_TASK_LABEL = re.compile(
+    r"^(?:(?:a |the |my |one )?new[ \t]+)?(?:task|instruction)[ \t]*\d*[ \t]*:[ \t]*", re.IGNORECASE
+)
+
+
+def parse_single_instruction(text: str) -> list[Item]:
+    """The one task of a ``prompt_style=short`` reply: its first line that is not a preamble.
+
+    Strips a list marker (``4.``, ``-``), a ``Task:`` / ``New task:`` / ``Instruction:`` label, markdown
+    bold and quotes: small models answer "Sure! Here is a new task:" then "**Task:** Plan a ...".
+    """
+    text = _unbold((text or "").replace("\r\n", "\n"))
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line or _PREAMBLE.match(line):
+            continue
+        line = _TASK_LABEL.sub("", _MARKER.sub("", line)).strip().strip("\"'\u201c\u201d").strip()
+        if line:
+            return [Item(line)]
+    return []
+
+
 def parse_yes_no(text: str) -> bool | None:
     """``Yes`` -> True, ``No`` -> False, anything else -> None (the first word decides)."""
     m = re.search(r"[A-Za-z]+", text or "")

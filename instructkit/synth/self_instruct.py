@@ -8,6 +8,9 @@ as candidates are accepted, as in Alpaca). An accepted instruction that came wit
 of them with ``instances=separate``, gets its instance from two more requests: is it a classification
 task (Yes/No), then an input-first or (for classification) output-first instance.
 
+``prompt_style=short`` (small chat generators) asks for one task per request and takes the
+generator's own answer to it as the output, with no input and no classification step (prompts.py).
+
 Every candidate ends as exactly one kept record or one rejected record with its reason, so the
 manifest's ``in == kept + sum(rejected)``.
 """
@@ -17,10 +20,18 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from instructkit.synth.common import SynthParams, SynthProgress, candidate_record, provenance, sft_record
+from instructkit.synth.common import SynthParams, SynthProgress, candidate_record, provenance, sft_record, user_text
 from instructkit.synth.engine import Engine, OutOfBudget
-from instructkit.synth.parse import parse_instance, parse_instruction_list, parse_yes_no
-from instructkit.synth.prompts import CLASSIFY_EXAMPLES, classify_prompt, instance_prompt, instruction_prompt
+from instructkit.synth.parse import parse_instance, parse_instruction_list, parse_single_instruction, parse_yes_no
+from instructkit.synth.prompts import (
+    CLASSIFY_EXAMPLES,
+    SHORT_MAX_NEW_TOKENS,
+    SHORT_REQUEST,
+    classify_prompt,
+    instance_prompt,
+    instruction_prompt,
+    short_instruction_prompt,
+)
 from instructkit.synth.rouge import RougePool
 from instructkit.synth.rules import InstructionRules
 from instructkit.synth.seeds import SeedTask
@@ -56,6 +67,8 @@ class SelfInstruct:
             min_words=params.min_words, max_words=params.max_words, blocklist=tuple(params.blocklist)
         )
         self.pool = RougePool([s.instruction for s in seeds])
+        if params.prompt_style == "short":
+            self.pool.add(SHORT_REQUEST)  # a small model often echoes the request: rejected as rouge_similar
         self.machine: list[dict] = []
         self.cls_examples = _classify_examples(seeds)
         self.with_output = [s for s in seeds if s.output]
@@ -132,10 +145,13 @@ class SelfInstruct:
                 if (ids := tuple(e["id"] for e in examples)) not in used:
                     break
             used.add(ids)
+            short = p.prompt_style == "short"
             req = self.engine.request(
-                instruction_prompt(examples, p.instructions_per_request),
+                short_instruction_prompt(examples)
+                if short
+                else instruction_prompt(examples, p.instructions_per_request),
                 "instructions",
-                max_new_tokens=p.max_new_tokens,
+                max_new_tokens=min(p.max_new_tokens, SHORT_MAX_NEW_TOKENS) if short else p.max_new_tokens,
                 temperature=p.temperature,
                 top_p=p.top_p,
                 seed=p.seed + batch_no,
@@ -146,7 +162,10 @@ class SelfInstruct:
         pending: list[dict] = []
         for (req, examples), reply in zip(prompts, replies, strict=True):
             self.stats["replies"] += 1
-            items = parse_instruction_list(reply, start=len(examples) + 1)
+            if p.prompt_style == "short":
+                items = parse_single_instruction(reply)
+            else:
+                items = parse_instruction_list(reply, start=len(examples) + 1)
             self.stats["items"] += len(items)
             if not items:
                 self.stats["empty_replies"] += 1
@@ -192,9 +211,36 @@ class SelfInstruct:
                 self.stats["unfinished"] += sum(1 for it in pending if not it.get("done"))
                 raise
 
+    def _answers(self, pending: list[dict]) -> None:
+        """``prompt_style=short``: the generator answers each instruction (greedy); the answer is the output."""
+        p = self.p
+        reqs = [
+            self.engine.request(
+                user_text(it["instruction"]),
+                "answer",
+                max_new_tokens=p.instance_max_new_tokens,
+                temperature=0.0,
+                top_p=1.0,
+                seed=p.seed + self.stats["batches"],
+                system=p.system,
+            )
+            for it in pending
+        ]
+        for it, req, reply in zip(pending, reqs, self.engine.run(reqs), strict=True):
+            it["done"] = True
+            it["synth"]["instance_request"] = self.engine.key(req)
+            answer = (reply or "").strip()
+            if not answer:
+                self._reject(it, "no_instance", reply=reply[:300])
+                continue
+            it["input"], it["output"] = "", answer
+            self._keep(it)
+
     def _instances(self, pending: list[dict]) -> None:
         """Classify each instruction, then generate its instance input-first or output-first."""
         p = self.p
+        if p.prompt_style == "short":
+            return self._answers(pending)
         batch_no = self.stats["batches"]
         reqs = [
             self.engine.request(
