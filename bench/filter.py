@@ -5,7 +5,15 @@ Data: ../shared/data/gsm8k_train_alpaca.json (7,473) + gpteacher_roleplay_alpaca
 with instructkit's own ingest into a temporary set. Prints records/s, the speed ratio, agreement and
 peak memory (this process, and the worker processes).
 
-Run: .venv/bin/python bench/filter.py [--limit N]
+Run: .venv/bin/python bench/filter.py --languages [--limit N]
+
+Default (no --languages): the issue-17 goal. On the ~19,000-record mix of bench/mix.py (GSM8K,
+role-play, tool use, Alpaca style) it runs, as the user would, ``instructkit ingest MIX... -o SET``
+and then ``instructkit filter SET -o OUT --config recipes/filters.yaml`` (and ``--executor ray`` with
+--ray), each a fresh process, and prints the whole-process CPU seconds (user + sys of the child,
+from getrusage: imports and start-up count) and the ratio filter / ingest (goal <= 5x).
+
+Run: .venv/bin/python bench/filter.py [--repeat 3] [--ray]
 """
 
 from __future__ import annotations
@@ -54,7 +62,89 @@ def time_language(records: list[dict], backend: str) -> tuple[float, float, list
     return time.perf_counter() - start, time.process_time() - cpu, verdicts
 
 
+def _child_cpu(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd`` to the end; its (CPU seconds user + sys, wall seconds)."""
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+
+
+def vs_ingest(repeat: int, ray: bool) -> None:
+    """Whole-process CPU of filter against the ingest that made its input, on the bench mix."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from mix import build
+
+    files = [str(f) for f in build()]
+    exe = str(Path(sys.executable).with_name("instructkit"))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-filter-"))
+    rows = []
+    for r in range(repeat):  # interleaved, so both sides see the same load
+        ing = _child_cpu([exe, "ingest", *files, "-o", str(tmp / f"set{r}")])
+        flt = _child_cpu(
+            [
+                exe,
+                "filter",
+                str(tmp / f"set{r}"),
+                "-o",
+                str(tmp / f"out{r}"),
+                "--config",
+                str(ROOT / "recipes/filters.yaml"),
+            ]
+        )
+        row = {"ingest": ing, "filter": flt}
+        if ray:
+            row["filter_ray"] = _child_cpu(
+                [
+                    exe,
+                    "filter",
+                    str(tmp / f"set{r}"),
+                    "-o",
+                    str(tmp / f"ray{r}"),
+                    "--config",
+                    str(ROOT / "recipes/filters.yaml"),
+                    "--executor",
+                    "ray",
+                    "--workers",
+                    "2",
+                ]
+            )
+        rows.append(row)
+        print(
+            f"run {r}: ingest {ing[0]:.2f} s CPU ({ing[1]:.1f} s wall), filter {flt[0]:.2f} s CPU ({flt[1]:.1f} s wall), "
+            f"ratio {flt[0] / ing[0]:.2f}x CPU"
+            + (
+                f"; filter --executor ray: driver {row['filter_ray'][0]:.2f} s CPU, {row['filter_ray'][1]:.1f} s wall"
+                if ray
+                else ""
+            )
+        )
+    n = len(ShardSet(tmp / "set0"))
+    ing = sorted(x["ingest"][0] for x in rows)[len(rows) // 2]
+    flt = sorted(x["filter"][0] for x in rows)[len(rows) // 2]
+    print(
+        f"records: {n:,}; median CPU: ingest {ing:.2f} s ({n / ing:,.0f} rec/CPU-s), filter {flt:.2f} s "
+        f"({n / flt:,.0f} rec/CPU-s); filter / ingest = {flt / ing:.2f}x (goal <= 5x)"
+    )
+    fps = {ShardSet(tmp / f"out{r}").fingerprint for r in range(repeat)}
+    if ray:
+        fps |= {ShardSet(tmp / f"ray{r}").fingerprint for r in range(repeat)}
+    print(f"output fingerprints (local{' and ray' if ray else ''} runs): {len(fps)} distinct (1 = identical sets)")
+
+
 def main() -> None:
+    if "--languages" not in sys.argv:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--repeat", type=int, default=3, help="Interleaved runs of each side (median).")
+        parser.add_argument("--ray", action="store_true", help="Also run filter --executor ray (driver CPU only).")
+        args = parser.parse_args()
+        vs_ingest(args.repeat, args.ray)
+        return
+    sys.argv.remove("--languages")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="Use only the first N records.")
     parser.add_argument("--language-only", action="store_true", help="Skip the default-rule-set timings.")

