@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from instructkit.errors import ConfigError, InputError, InstructkitError
+from instructkit.redact import has_userinfo, redact, redact_url
 
 Conversation = list[dict]
 
@@ -224,13 +225,26 @@ class LocalGenerator:
 
 
 def chat_url(base_url: str) -> str:
-    """``http://host:8000``, ``.../v1`` or the full endpoint -> the chat completions URL."""
-    url = base_url.rstrip("/")
-    if url.endswith("/chat/completions"):
-        return url
-    if url.endswith("/v1"):
-        return url + "/chat/completions"
-    return url + "/v1/chat/completions"
+    """``http://host:8000``, ``.../v1`` or the full endpoint -> the chat completions URL.
+
+    The path goes before a query string (``http://h/v1?api-version=2`` -> ``http://h/v1/chat/completions?...``).
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/chat/completions"):
+        path += "/chat/completions" if path.endswith("/v1") else "/v1/chat/completions"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def models_url(chat: str) -> str:
+    """The ``/models`` URL next to a chat completions URL (query kept)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(chat)
+    path = parts.path.removesuffix("/chat/completions") + "/models"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 def _retryable(status: int) -> bool:
@@ -275,7 +289,14 @@ class HttpGenerator:
             raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
         if max_requests is not None and max_requests < 1:
             raise ConfigError(f"max_requests must be at least 1 (or None), got {max_requests}")
+        if has_userinfo(base_url):  # httpx would send it as Basic auth instead of the API key
+            raise ConfigError(
+                f"the server URL {redact_url(base_url)} holds user:password@ (it would be sent as Basic auth "
+                "instead of the API key, and could end up in logs)",
+                hint=f"remove it from the URL and put the key in the environment variable {api_key_env}",
+            )
         self.base_url, self.url = base_url, chat_url(base_url)
+        self.shown = redact_url(self.url)  # the URL as messages print it: no query values
         self.api_key_env, self.concurrency = api_key_env, concurrency
         self.max_retries, self.backoff, self.timeout = max_retries, backoff, timeout
         self.max_requests = max_requests
@@ -286,12 +307,12 @@ class HttpGenerator:
         self.model = model or self._only_model()
 
     def __repr__(self) -> str:
-        return f"HttpGenerator({self.base_url!r}, model={self.model!r})"
+        return f"HttpGenerator({redact_url(self.base_url)!r}, model={self.model!r})"
 
     def describe(self) -> dict:
         return {
             "backend": "http",
-            "url": self.base_url,
+            "url": redact_url(self.base_url),
             "model": self.model,
             "concurrency": self.concurrency,
             "requests_sent": self.requests_sent,
@@ -310,13 +331,13 @@ class HttpGenerator:
             if self.max_requests is not None and self.requests_sent >= self.max_requests:
                 raise BudgetExhausted(
                     f"request budget exhausted: {self.requests_sent} of {self.max_requests} "
-                    f"requests sent to {self.base_url}",
+                    f"requests sent to {redact_url(self.base_url)}",
                     hint="raise the budget (max_requests) or generate for fewer prompts",
                 )
             self.requests_sent += 1
 
     def _only_model(self) -> str:
-        url = self.url.rsplit("/chat/completions", 1)[0] + "/models"
+        url = models_url(self.url)
         try:
             self._take_budget()
             data = self._client.get(url, headers=self._headers()).json()["data"]
@@ -324,7 +345,7 @@ class HttpGenerator:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure means: the user must name the model
             raise ConfigError(
-                f"no model name given and {url} did not list one ({type(exc).__name__})",
+                f"no model name given and {redact_url(url)} did not list one ({type(exc).__name__})",
                 hint="pass the model name the server expects",
             ) from None
         if len(data) != 1:
@@ -349,10 +370,10 @@ class HttpGenerator:
             else:
                 if resp.status_code == 200:
                     return self._parse(resp)
-                last = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                last = f"HTTP {resp.status_code}: {self._body(resp)}"
                 if not _retryable(resp.status_code):
                     raise GenerationError(
-                        f"{self.url} answered {last}",
+                        f"{self.shown} answered {last}",
                         hint=f"check the model name, the API key variable {self.api_key_env} and the request options",
                     )
                 retry_after = resp.headers.get("retry-after", "")
@@ -361,9 +382,13 @@ class HttpGenerator:
             if attempt < self.max_retries:
                 time.sleep(delay)
         raise GenerationError(
-            f"{self.url} failed after {self.max_retries + 1} attempts (last: {last})",
+            f"{self.shown} failed after {self.max_retries + 1} attempts (last: {last})",
             hint="is the server up? raise max_retries or timeout for a slow server",
         )
+
+    def _body(self, resp) -> str:
+        """The start of a server's answer for a message, the key sent (a server may echo it) and secrets masked."""
+        return redact(resp.text[:4000], [os.environ.get(self.api_key_env)])[:200]
 
     def _parse(self, resp) -> str:
         try:
@@ -371,7 +396,7 @@ class HttpGenerator:
             text = data["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise GenerationError(
-                f"{self.url} answered 200 without choices[0].message.content: {resp.text[:200]}"
+                f"{self.shown} answered 200 without choices[0].message.content: {self._body(resp)}"
             ) from None
         usage = data.get("usage") or {}
         with self._lock:

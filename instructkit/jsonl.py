@@ -22,7 +22,19 @@ try:  # orjson is ~5x faster than json for our records; json is the fallback.
         except TypeError:  # e.g. an integer over 64 bits
             return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
-    loads = orjson.loads
+    import re
+
+    _LONG_INT = re.compile(rb"\d{20}")  # 2**64 has 20 digits: orjson makes a float of anything longer
+
+    def loads(data: bytes | str) -> Any:
+        """``orjson.loads``, but an integer over 64 bits stays an exact int (orjson turns a 30-digit id into
+        1.2345678901234568e+29). Only lines holding 20 digits in a row (an id, a long number in a string)
+        take the stdlib parser, which keeps them; the rest stay on orjson."""
+        obj = orjson.loads(data)
+        if _LONG_INT.search(data.encode("utf-8") if isinstance(data, str) else data):
+            return json.loads(data)
+        return obj
+
 except ImportError:  # pragma: no cover - orjson is a hard dependency
 
     def dumps(obj: Any) -> bytes:

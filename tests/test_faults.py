@@ -339,6 +339,28 @@ def test_output_is_checked_before_heavy_work(tmp_path, read_only_dir):
     assert check_writable(tmp_path / "new" / "deeper") == tmp_path  # nothing is created
 
 
+def test_sft_finds_a_read_only_output_before_loading_the_model(cli, tmp_path, tiny_model, read_only_dir, monkeypatch):
+    """Was: the model loaded (13 s with SmolLM2) before the read-only output failed. The runner opens
+    the output dir right after reading the records; any model or tokenizer load here fails the test."""
+    import instructkit.models
+    import instructkit.train.runner
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    for mod, name in ((instructkit.train.runner, "load_tokenizer"), (instructkit.models, "load_causal_lm")):
+        monkeypatch.setattr(mod, name, loaded)
+    data = tmp_path / "d"
+    with ShardWriter(data, stage="t") as w:
+        w.count_in()
+        w.write({"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})
+    out = read_only_dir / "model"
+    result = cli("sft", w.path, "--model", tiny_model, "-o", out, "--max-steps", "1", ok=False)
+    line = _one_line(result)
+    assert result.exit_code == 2 and line.startswith(f"error: {out}: cannot write the output: ")
+    assert list(read_only_dir.iterdir()) == []
+
+
 def _enospc(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 

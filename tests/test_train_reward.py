@@ -87,6 +87,7 @@ def test_reward_output_is_a_one_label_classifier_with_manifest(trained_rm):
         "objective": "pairwise",
         "train_pairs": 128,
         "eval_pairs": 32,
+        "dropped": {"identical_pair": 0},
     }
     assert manifest["metrics"]["heldout_accuracy"] == trained_rm["metrics"]["heldout_accuracy"]
     assert manifest["config"]["trainer"]["disable_dropout"] is True

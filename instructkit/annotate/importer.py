@@ -205,6 +205,12 @@ def read_export(path: str | Path) -> Iterator[RawAnnotation]:
                 yield _from_min(row, str(path), decode=True)
         return
     rows = json.loads(path.read_text("utf-8"))
+    if not rows:  # three empty sets were written without a word
+        raise InputError(
+            "the export is empty ([]): no tasks",
+            file=str(path),
+            hint="export the project again after importing tasks into it (annotate-export), or drop this file",
+        )
     for n, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             raise InputError(f"entry {n} is not a JSON object", file=str(path))

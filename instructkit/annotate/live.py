@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from instructkit.errors import ConfigError, InputError
+from instructkit.redact import has_userinfo, join_path, redact, redact_url
 
 ENV_KEY = "LABEL_STUDIO_API_KEY"
 
@@ -28,7 +29,12 @@ class LabelStudioClient:
     """
 
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120.0):
-        self.url = url.rstrip("/")
+        if has_userinfo(url):  # urllib would not send it, and it would be printed with the URL
+            raise ConfigError(
+                f"the Label Studio URL {redact_url(url)} holds user:password@",
+                hint=f"remove it from the URL; the API key goes in the environment variable {ENV_KEY}",
+            )
+        self.url, self.shown = url.rstrip("/"), redact_url(url.rstrip("/"))
         key = api_key or os.environ.get(ENV_KEY)
         if not key:
             raise ConfigError(
@@ -37,30 +43,34 @@ class LabelStudioClient:
             )
         self.timeout = timeout
         self._auth = f"Token {key}"
+        self._secrets = [key]  # masked in every message, whatever shape a server echoes them in
         if key.count(".") == 2:  # a JWT personal access token: exchange it for an access token
             access = self._call("POST", "/api/token/refresh", {"refresh": key}, auth=None)["access"]
             self._auth = f"Bearer {access}"
+            self._secrets.append(access)
 
     def _call(self, method: str, path: str, body=None, *, auth: str | None = "default"):
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth is not None:
             headers["Authorization"] = self._auth
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-        req = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers=headers)
+        req = urllib.request.Request(join_path(self.url, path), data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
                 raw = r.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode("utf-8", "replace")
+            detail = redact(exc.read()[:4000].decode("utf-8", "replace"), self._secrets)[:300]
             hint = (
                 "check LABEL_STUDIO_API_KEY (legacy tokens need LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true)"
                 if exc.code == 401
                 else None
             )
-            raise InputError(f"Label Studio {method} {path}: HTTP {exc.code}: {detail}", hint=hint) from None
+            where = redact_url(join_path(self.url, path))
+            raise InputError(f"Label Studio {method} {where}: HTTP {exc.code}: {detail}", hint=hint) from None
         except (urllib.error.URLError, OSError) as exc:
             raise InputError(
-                f"cannot reach Label Studio at {self.url}: {exc}", hint="is the server running? (label-studio start)"
+                f"cannot reach Label Studio at {self.shown}: {redact(str(exc), self._secrets)}",
+                hint="is the server running? (label-studio start)",
             ) from None
         return json.loads(raw) if raw else None
 

@@ -72,6 +72,15 @@ class _Collector:
 
     def add(self, raw: RawAnnotation, template) -> None:
         key, data = raw.data.get("instructkit_task"), raw.data
+        if raw.annotator is None:  # pooled as one annotator "unknown", it skewed every agreement statistic
+            return self.fail(
+                raw,
+                "no annotator",
+                "the annotation names no annotator (completed_by / annotator is empty), so it cannot be "
+                "attributed: agreement statistics would pool every such annotation as one annotator",
+                hint="export the project again from Label Studio (it fills completed_by), fill the annotator "
+                "column, or pass --on-error skip to quarantine these annotations",
+            )
         if not key or not data.get("instructkit_id"):
             return self.fail(
                 raw,
@@ -150,6 +159,11 @@ def run_import(exports: list[str], out: str | Path, opts: ImportParams) -> dict:
     out = Path(out)
     tasks = load_tasks_dir(tasks_dir) if tasks_dir else None
     raws = [r for path in exports for r in read_export(path)]
+    if not raws:  # a header-only CSV export: no tasks at all
+        raise InputError(
+            f"the exports hold no tasks ({', '.join(map(str, exports))})",
+            hint="export the project again after importing tasks into it (annotate-export)",
+        )
     template = _template_of(raws, tasks)
     inputs = []
     if tasks is not None:

@@ -42,7 +42,9 @@ def export_stage(inputs: list[str], out: Path, p: ExportParams) -> Result:
         from instructkit.annotate.live import LabelStudioClient
 
         project = LabelStudioClient(p.label_studio_url).push(out)
-        summary["Label Studio project"] = f"{p.label_studio_url.rstrip('/')}/projects/{project}"
+        from instructkit.redact import join_path, redact_url
+
+        summary["Label Studio project"] = redact_url(join_path(p.label_studio_url, f"/projects/{project}"))
     return Result(out, m, summary)
 
 

@@ -47,6 +47,20 @@ def apply_map(row: Any, mapping: dict[str, str]) -> Any:
     return {mapping.get(k, k): v for k, v in row.items()}
 
 
+def check_maps(head: list[tuple[Any, dict]], maps: dict[str, str], path: Path) -> None:
+    """Refuse ``--map dst=src`` naming a column no row of the file has: ignored, it made wrong records
+    silently (a CSV with ``--map assistant=nosuch`` became prompt records)."""
+    columns = {str(k): None for row, _ in head if isinstance(row, dict) for k in row}
+    missing = [src for src in maps if src not in columns]
+    if missing:
+        src = missing[0]
+        raise InputError(
+            f"--map {maps[src]}={src}: the file has no column {src!r} (its columns: {', '.join(columns) or 'none'})",
+            file=str(path),
+            hint="fix the column name in --map dst=src (src is the file's column, dst our field)",
+        )
+
+
 def detect(sample: list[dict], path: Path, readers: dict[str, Reader]) -> Reader:
     """The one format whose ``detect`` accepts the sample rows; a clear error when none or several do."""
     dict_rows = [r for r in sample if isinstance(r, dict)]
@@ -133,6 +147,8 @@ def ingest(
         head, stream = _peek(stream, DETECT_ROWS)
         if not head:
             continue
+        if maps:
+            check_maps(head, maps, path)
         rdr = readers[fmt] if fmt != "auto" else detect([apply_map(r, maps) for r, _ in head], path, readers)
         read, name, n_rows = rdr.read, rdr.name, 0
         for raw, source in stream:

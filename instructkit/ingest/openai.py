@@ -7,6 +7,7 @@ top-level fields (for example ``tools``) are kept under ``meta.extra``.
 
 from __future__ import annotations
 
+from instructkit.errors import RecordError
 from instructkit.ingest.base import Reader, build, extra_meta, reader, require, to_messages
 
 USED = {"messages", "id"}
@@ -19,6 +20,12 @@ class OpenAI(Reader):
 
     def read(self, row: dict, source: dict) -> dict:
         (messages,) = require(row, "messages")
+        if isinstance(messages, str):  # read as one user turn it failed later as "has no assistant turn"
+            raise RecordError(
+                f"field 'messages' is a string ({len(messages)} characters), not a list of messages",
+                hint="'messages' must be a JSON list of {role, content} objects; if the column holds JSON text "
+                "(a CSV or Parquet export), decode it before ingesting",
+            )
         return build(
             "sft",
             id=row.get("id"),

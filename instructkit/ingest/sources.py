@@ -295,19 +295,41 @@ def _json_array(path: Path) -> Iterator[tuple[Any, dict]]:
 
 
 def _csv(path: Path, delimiter: str) -> Iterator[tuple[Any, dict]]:
-    i = 0
+    i, end = 0, 1  # rows read; the line the last row ended on (the header's, at first)
     with open_binary(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         try:
-            reader = csv.DictReader(text, delimiter=delimiter)
+            # strict: an unterminated quote raises at the end instead of swallowing every later row
+            # into one field (two rows became one record with an empty answer, exit 0).
+            reader = csv.DictReader(text, delimiter=delimiter, strict=True)
             for i, row in enumerate(reader, 1):
-                yield dict(row), {"file": str(path), "row": i - 1, "line": reader.line_num}
+                source = {"file": str(path), "row": i - 1, "line": end + 1}
+                end = reader.line_num
+                if None in row or None in row.values():  # more fields than the header (key None), or fewer
+                    cells = _cells(row)
+                    yield (
+                        RowError(
+                            f"ragged row: {len(cells)} fields, the header has {len(reader.fieldnames)}",
+                            delimiter.join(map(str, cells)),
+                            source,
+                            "ragged_row",
+                        ),
+                        source,
+                    )
+                    continue
+                yield dict(row), source
         except UnicodeDecodeError as exc:
             raise InputError(
                 f"invalid UTF-8: {exc.reason}", file=str(path), hint="re-encode the file as UTF-8"
             ) from None
         except csv.Error as exc:
-            raise InputError(f"malformed CSV: {exc}", file=str(path)) from None
+            what = "a quoted field is never closed (unterminated quote)" if "end of data" in str(exc) else exc
+            raise InputError(
+                f"malformed CSV: {what}",
+                file=str(path),
+                line=end + 1,  # where the bad row starts (csv reports where the file ended)
+                hint="fix the quoting, or pass --on-error skip to keep the rows before it",
+            ) from None
         except EOFError as exc:  # a row cut by the break is never yielded: the reader raises first
             raise truncated(path, i, exc) from None
         except Exception as exc:
@@ -316,6 +338,11 @@ def _csv(path: Path, delimiter: str) -> Iterator[tuple[Any, dict]]:
             raise
     if not i:
         raise InputError("file has no rows", file=str(path))
+
+
+def _cells(row: dict) -> list:
+    """The cells of a ragged DictReader row in order (missing ones left out, extra ones at the end)."""
+    return [v for k, v in row.items() if k is not None and v is not None] + list(row.get(None) or ())
 
 
 PARQUET_MAGIC = b"PAR1"  # a Parquet file starts and ends with it; the footer (the schema) is at the end

@@ -143,6 +143,9 @@ def preflight_sft(
     kept: list[dict] = []
     for rec in records:
         report.examples += 1
+        if any(_empty_answer(m) for m in rec["messages"]):  # it would teach the model to stop at once
+            report.dropped["empty_assistant_turn"] = report.dropped.get("empty_assistant_turn", 0) + 1
+            continue
         ids, mask = tokenize_example(tokenizer, training_messages(rec["messages"]))
         rid = rec.get("id")
         spans = _spans(mask)
@@ -186,6 +189,11 @@ def preflight_sft(
             f"no example is left to train on ({report.dropped})", hint="raise --max-length or set overlong=truncate"
         )
     return kept, report
+
+
+def _empty_answer(m: dict) -> bool:
+    """An assistant turn with no text (blank) and no tool calls."""
+    return m.get("role") == "assistant" and not (m.get("content") or "").strip() and not m.get("tool_calls")
 
 
 def training_messages(messages: list[dict]) -> list[dict]:

@@ -21,6 +21,26 @@ def sft_dataset(records: list[dict]):
     return Dataset.from_list([{"messages": training_messages(r["messages"])} for r in records])
 
 
+def _side(msgs: list[dict]) -> list[tuple]:
+    return [(m.get("role"), (m.get("content") or "").strip(), m.get("tool_calls")) for m in msgs]
+
+
+def drop_identical_pairs(records: list[dict]) -> tuple[list[dict], int]:
+    """``(records without the pairs whose chosen and rejected are the same, how many were dropped)``.
+
+    Such a pair carries no preference: its Bradley-Terry / DPO loss is a constant (log 2) with a zero
+    gradient on what separates answers, so it only dilutes the batch. Compared by role, content (stripped
+    of surrounding whitespace) and tool calls; records of other kinds pass through.
+    """
+    kept = [r for r in records if "chosen" not in r or _side(r["chosen"]) != _side(r.get("rejected") or [])]
+    if records and not kept:
+        raise InputError(
+            f"every one of the {len(records)} preference pairs has chosen == rejected: nothing to learn from",
+            hint="check the binarisation (annotate-import --binarize) or the columns mapped at ingest",
+        )
+    return kept, len(records) - len(kept)
+
+
 def margin_of(record: dict) -> float | None:
     """The preference margin a record carries: ``meta.margin``, or ``meta.annotate.margin`` (annotate-import
     binarisation: a rating difference, a Borda difference or a vote share), else None."""

@@ -23,7 +23,7 @@ from instructkit.train.common import (
     trainer_config_dict,
     trainer_kwargs,
 )
-from instructkit.train.data import MARGIN_POLICIES, preference_dataset
+from instructkit.train.data import MARGIN_POLICIES, drop_identical_pairs, preference_dataset
 from instructkit.train.output import save_final, world_size
 from instructkit.train.reward_objectives import OBJECTIVES, group_split, items_of, train_on_feedback
 from instructkit.train.runner import Run, Task, Trained, as_result, fit, run_training, summary_rows
@@ -146,9 +146,15 @@ class Reward(Task):
         # Re-split by prompt: the pairs of one item (all-pairs binarisation, edits of one answer) or the
         # records of one prompt must not sit on both sides, or held-out accuracy measures memory.
         p = run.params
-        run.train, run.eval = group_split(run.train + run.eval, p.eval_split, p.seed)
+        records, identical = drop_identical_pairs(run.train + run.eval)  # chosen == rejected: no preference
+        run.train, run.eval = group_split(records, p.eval_split, p.seed)
         if self.objective == "pairwise":
-            run.data = {"objective": "pairwise", "train_pairs": len(run.train), "eval_pairs": len(run.eval)}
+            run.data = {
+                "objective": "pairwise",
+                "train_pairs": len(run.train),
+                "eval_pairs": len(run.eval),
+                "dropped": {"identical_pair": identical},
+            }
             return
         train = items_of(run.train, self.objective)
         try:
@@ -161,6 +167,7 @@ class Reward(Task):
             "train_items": len(train),
             "train_responses": sum(len(it["responses"]) for it in train),
             "eval_items": len(held),
+            "dropped": {"identical_pair": identical},
         }
 
     def extra(self, run: Run) -> dict[str, Any]:

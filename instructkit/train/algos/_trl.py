@@ -296,6 +296,15 @@ class OfflineAlgorithm(TRLAlgorithm):
             ref = load_causal_lm(p.ref_model, trust_remote_code=p.trust_remote_code, dtype=p.dtype)
         return {"ref_model": ref}
 
+    def prepare(self, run: Run) -> None:
+        from instructkit.train.data import drop_identical_pairs
+
+        # chosen == rejected carries no preference (DPO's loss there is log 2 whatever the model does)
+        run.train, identical = drop_identical_pairs(run.train)
+        run.eval, identical_eval = drop_identical_pairs(run.eval)
+        super().prepare(run)
+        run.data["dropped"] = {"identical_pair": identical + identical_eval}
+
     def _pairs_eval(self, run: Run) -> bool:
         return bool(run.eval) and all("chosen" in r for r in run.eval)
 
