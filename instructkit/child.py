@@ -35,8 +35,13 @@ def run_in_child(
     *,
     config: str | Path | None = None,
     flags: dict[str, Any] | None = None,
+    launcher: dict[str, Any] | None = None,
 ) -> Result:
-    """``registry.run_stage`` in a child process; raises InstructkitError if the child fails."""
+    """``registry.run_stage`` in a child process; raises InstructkitError if the child fails.
+
+    With ``launcher`` (``launchers.parse`` of a recipe's ``launcher:``) the child is started through
+    ``accelerate launch`` or ``torchrun``: every rank reads the request from a file, rank 0 reports.
+    """
     request = {
         "stage": name,
         "inputs": [str(i) for i in inputs],
@@ -48,15 +53,23 @@ def run_in_child(
     with tempfile.TemporaryDirectory(prefix="instructkit-child-") as tmp:
         result_path = Path(tmp) / "result.json"
         request["result"] = str(result_path)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "instructkit.child"],
-            stdin=subprocess.PIPE,
-            start_new_session=True,
-        )
+        if launcher is not None:
+            from instructkit.launchers import command
+
+            request["launched"] = True  # the ranks' parent is the launcher, not this process
+            request_path = Path(tmp) / "request.json"
+            request_path.write_text(json.dumps(request))
+            proc = subprocess.Popen(command(launcher, args=(str(request_path),)), start_new_session=True)
+        else:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "instructkit.child"],
+                stdin=subprocess.PIPE,
+                start_new_session=True,
+            )
         try:
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(request).encode())
-            proc.stdin.close()
+            if proc.stdin is not None:
+                proc.stdin.write(json.dumps(request).encode())
+                proc.stdin.close()
             code = proc.wait()
         except BaseException:  # Ctrl-C or an error here: the stage must not outlive us
             _kill_group(proc)
@@ -78,20 +91,24 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _die_with_parent(parent: int) -> None:
-    """SIGKILL this process when the parent dies (Linux); elsewhere, exit if it is already gone."""
+def _die_with_parent(parent: int | None) -> None:
+    """SIGKILL this process when the parent dies (Linux); elsewhere, exit if it is already gone.
+
+    ``parent`` None (under a launcher): the parent is the launcher, which the group kill reaches.
+    """
     if sys.platform.startswith("linux"):
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
+    if parent is not None and os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(137)
 
 
 def main() -> int:
-    request = json.loads(sys.stdin.read())
-    _die_with_parent(int(request["parent"]))
+    # A request file as the argument under a launcher (every rank reads it), else stdin.
+    request = json.loads(Path(sys.argv[1]).read_text() if len(sys.argv) > 1 else sys.stdin.read())
+    _die_with_parent(None if request.get("launched") else int(request["parent"]))
     result_path = Path(request["result"])
     from instructkit.registry import run_stage
 
@@ -106,8 +123,11 @@ def main() -> int:
     except InstructkitError as exc:
         result_path.write_text(json.dumps({"error": str(exc)}))
         return 2
-    payload = {"path": str(result.path), "manifest": result.manifest, "summary": result.summary}
-    result_path.write_text(json.dumps(payload, default=str))
+    from instructkit.launchers import is_main_rank
+
+    if is_main_rank():  # under a launcher every rank ran the stage; rank 0 saved the model and reports
+        payload = {"path": str(result.path), "manifest": result.manifest, "summary": result.summary}
+        result_path.write_text(json.dumps(payload, default=str))
     return 0
 
 

@@ -42,7 +42,7 @@ from instructkit import registry
 from instructkit.errors import ConfigError, InstructkitError, ShardError
 
 RECIPE_KEYS = ("name", "description", "workdir", "vars", "stages")
-STAGE_KEYS = ("name", "run", "inputs", "output", "params")
+STAGE_KEYS = ("name", "run", "inputs", "output", "params", "launcher")
 
 # ``run: model tiny`` (the CLI spelling) is the registered "model" stage with name=tiny.
 ALIASES: dict[str, tuple[str, dict[str, Any]]] = {"model tiny": ("model", {"name": "tiny"})}
@@ -58,6 +58,7 @@ class Stage:
     output: str
     params: dict[str, Any]
     line: int | None = None
+    launcher: dict[str, Any] | None = None  # launchers.parse(): accelerate or torchrun, training stages only
 
 
 @dataclasses.dataclass
@@ -109,6 +110,14 @@ def _set_override(data: dict, key: str, value: Any, source: str) -> None:
                     stage[rest] = value
                 elif rest == "inputs":
                     stage["inputs"] = value if isinstance(value, list) else [value]
+                elif rest == "launcher" or rest.startswith("launcher."):  # STAGE.launcher.machine_rank=1
+                    if rest == "launcher":
+                        stage["launcher"] = value
+                    else:
+                        current = stage.get("launcher")
+                        launcher = {"kind": current} if isinstance(current, str) else dict(current or {})
+                        launcher[rest.split(".", 1)[1]] = value
+                        stage["launcher"] = launcher
                 else:
                     stage.setdefault("params", {})[rest] = value
                 return
@@ -204,7 +213,21 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
             raise ConfigError(f"stage {name!r}: 'params' must be a mapping", file=src, line=line)
         params = {**implied, **registry.normalize_keys(params)}
         _check_keys(known[run_name], params, src, lines.get(("stages", i, "params"), line), name)
-        stages.append(Stage(name, run_name, [str(x) for x in inputs], str(raw["output"]), params, line))
+        from instructkit import launchers
+
+        try:
+            launcher = launchers.parse(raw.get("launcher"))
+        except ConfigError as exc:
+            raise ConfigError(f"stage {name!r}: {exc.message}", file=src, line=line, hint=exc.hint) from None
+        if launcher is not None and not known[run_name].isolate:
+            raise ConfigError(
+                f"stage {name!r}: a launcher runs training stages only, not {run_name!r}",
+                file=src,
+                line=line,
+                hint="data stages scale with --workers or executor: ray",
+            )
+        stage = Stage(name, run_name, [str(x) for x in inputs], str(raw["output"]), params, line, launcher)
+        stages.append(stage)
     return Recipe(
         str(data.get("name", path.stem)), path, str(data.get("workdir", "out")), dict(data.get("vars") or {}), stages
     )
@@ -405,7 +428,7 @@ class Runner:
             if spec.isolate:
                 from instructkit.child import run_in_child
 
-                result = run_in_child(spec.name, inputs, output, config=config, flags=flags)
+                result = run_in_child(spec.name, inputs, output, config=config, flags=flags, launcher=stage.launcher)
             else:
                 result = registry.run_stage(spec.name, inputs, output, config=config, flags=flags)
         except InstructkitError as exc:
