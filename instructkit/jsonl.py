@@ -25,13 +25,20 @@ try:  # orjson is ~5x faster than json for our records; json is the fallback.
     import re
 
     _LONG_INT = re.compile(rb"\d{20}")  # 2**64 has 20 digits: orjson makes a float of anything longer
+    # The same test in two C passes: every ASCII digit becomes "0", then look for 20 zeros in a row. The
+    # regex tried a 20-digit match at every digit: ~30 us per 800-byte line, a quarter of dedupe's pass 1.
+    _DIGITS = bytes.maketrans(b"123456789", b"000000000")
+    _RUN = b"0" * 20
+
+    def _has_long_int(data: bytes) -> bool:
+        return _RUN in data.translate(_DIGITS)
 
     def loads(data: bytes | str) -> Any:
         """``orjson.loads``, but an integer over 64 bits stays an exact int (orjson turns a 30-digit id into
         1.2345678901234568e+29). Only lines holding 20 digits in a row (an id, a long number in a string)
         take the stdlib parser, which keeps them; the rest stay on orjson."""
         obj = orjson.loads(data)
-        if _LONG_INT.search(data.encode("utf-8") if isinstance(data, str) else data):
+        if _has_long_int(data.encode("utf-8") if isinstance(data, str) else data):
             return json.loads(data)
         return obj
 

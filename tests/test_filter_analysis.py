@@ -200,3 +200,15 @@ def test_chain_verdicts_equal_reference(reference_rules):
     assert [r for r, _ in fast] == [r for r, _ in slow]
     reasons = Counter(v.reason for _, v in fast if v is not None)
     assert any(r.startswith("repetition.") for r in reasons), reasons  # the oracle sees real drops
+
+
+def test_long_int_guard_equals_regex():
+    """jsonl.loads sends lines with 20 digits in a row to the stdlib parser; its two-pass guard must
+    agree with the regex it replaced on every input."""
+    from instructkit import jsonl
+
+    rng = random.Random(0)
+    for _ in range(20_000):
+        b = bytes(rng.choice(b'0123456789 a"x') for _ in range(rng.randint(0, 60)))
+        assert jsonl._has_long_int(b) == bool(jsonl._LONG_INT.search(b)), b
+    assert jsonl.loads(b'{"a": 123456789012345678901234567890}') == {"a": 123456789012345678901234567890}
