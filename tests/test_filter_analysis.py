@@ -212,3 +212,20 @@ def test_long_int_guard_equals_regex():
         b = bytes(rng.choice(b'0123456789 a"x') for _ in range(rng.randint(0, 60)))
         assert jsonl._has_long_int(b) == bool(jsonl._LONG_INT.search(b)), b
     assert jsonl.loads(b'{"a": 123456789012345678901234567890}') == {"a": 123456789012345678901234567890}
+
+
+def test_icase_guards_never_hide_a_match():
+    """A guard may say True without a match, never False with one (case-mixed ASCII and non-ASCII)."""
+    from instructkit.filters.defects import _MEDIA, _MEDIA_GUARD
+    from instructkit.filters.language import _TRANSLATE, _TRANSLATE_GUARD
+
+    rng = random.Random(2)
+    pieces = ["translate", "Traduce", "ÜBERSETZE", "see the ENCLOSED", "[Image]", "<IMG src", "![a](b)",
+              "this Photo", "attached PDFs", "figure below", "ſee the attached", "dịch", "如下图", " ", "x", "."]  # fmt: skip
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        text = "".join(c.upper() if rng.random() < 0.3 else c for c in text)
+        for pattern, guard in ((_MEDIA, _MEDIA_GUARD), (_TRANSLATE, _TRANSLATE_GUARD)):
+            if pattern.search(text):
+                assert guard(text), text
+    assert not _TRANSLATE_GUARD("How many apples are left?") and not _MEDIA_GUARD("How many apples?")

@@ -23,7 +23,7 @@ from dataclasses import field
 
 from instructkit.errors import ConfigError
 from instructkit.filters._text import detail, good_responses
-from instructkit.filters.analysis import count_words, fold, norm, strip_code  # memoised: shared with other rules
+from instructkit.filters.analysis import count_words, fold, icase_guard, norm, strip_code  # memoised, shared
 from instructkit.stage import Drop, Filter, register
 
 CHECKS = (
@@ -148,6 +148,7 @@ _CITATION = re.compile(
 # model in 2100"): on GPTeacher role-play both hits of the refusal list were such requests.
 _AI_TOPIC = re.compile(r"\b(?:ai|a\.i\.|artificial intelligence|language model|llm|chatbot)\b|人工智能|语言模型", re.I)
 _TEMPLATE = re.compile(r"\{\{\s*[^{}\s][^{}]{0,40}?\}\}")
+_MEDIA_GUARD = icase_guard(_MEDIA)  # False only where _MEDIA cannot match (ASCII text, in C)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -311,7 +312,7 @@ class DefectsFilter(Filter):
                     return self._drop(
                         "url_only_input", url_paras[0].strip()[:200], "input is more than a URL", turn=where
                     )
-            if "media_input" in on and (m := _MEDIA.search(text)):
+            if "media_input" in on and _MEDIA_GUARD(text) and (m := _MEDIA.search(text)):
                 return self._drop("media_input", m.group(0), "no reference to an image or attachment", turn=where)
             if "template_placeholder" in on and "{{" in text and (m := _TEMPLATE.search(strip_code(text))):
                 return self._drop("template_placeholder", m.group(0), "no {{...}} outside code", turn=where)

@@ -37,7 +37,7 @@ from typing import Literal
 
 from instructkit.filters._script import script_language
 from instructkit.filters._text import count_words, detail, turns
-from instructkit.filters.analysis import strip_code  # memoised: the repetition and defects rules strip the same turns
+from instructkit.filters.analysis import icase_guard, strip_code  # memoised: other rules strip the same turns
 from instructkit.stage import Drop, Filter, Mapper, add_meta, register
 
 _KANA = re.compile("[\u3040-\u30ff]")
@@ -50,6 +50,7 @@ _PARAGRAPHS = re.compile(r"\n\s*\n")
 _TRANSLATE = re.compile(
     r"translat|翻译|翻譯|翻訳|译成|譯成|traduc|übersetz|uebersetz|vertaal|перевед|перекла|번역|dịch", re.I
 )
+_TRANSLATE_GUARD = icase_guard(_TRANSLATE)  # False only where _TRANSLATE cannot match (analysis.py)
 # The 176 languages of fastText's lid.176 (fasttext.cc/docs/en/language-identification.html); langdetect's
 # 55 are a subset. A code outside them can never be detected, so it would keep nothing: refuse it early.
 KNOWN_CODES = frozenset(
@@ -267,7 +268,12 @@ def _judged(record: dict, params: LanguageParams, detector: Detector) -> list:
     translating = False
     for where, role, text in turns(record):
         if role == "user":
-            translating = params.skip_translations and not params.agree and bool(_TRANSLATE.search(text))
+            translating = (
+                params.skip_translations
+                and not params.agree
+                and _TRANSLATE_GUARD(text)
+                and bool(_TRANSLATE.search(text))
+            )
         if role not in params.roles or (translating and role == "assistant"):
             continue
         text = judged_text(text, role, params)
