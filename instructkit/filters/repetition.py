@@ -203,7 +203,11 @@ class RepetitionFilter(Filter):
         # answer's only space-separated "words" are formulas glued to punctuation ("x(x-3)=0。根据").
         spaceless = is_spaceless(text)
         latin = [] if spaceless else latin_words(text, toks)
-        long_words = [t for t in latin if len(t) > p.max_word_length and not _URLISH.search(t)]
+        long_words = (  # max() in C first: almost no response has a word that long
+            [t for t in latin if len(t) > p.max_word_length and not _URLISH.search(t)]
+            if latin and max(map(len, latin)) > p.max_word_length
+            else []
+        )
         if long_words:
             return "max_word_length", len(long_words[0]), p.max_word_length
         if len(toks) >= p.min_words_composition:
@@ -214,7 +218,7 @@ class RepetitionFilter(Filter):
             if alpha < p.min_alpha_word_frac:
                 return "alpha_word_frac", round(alpha, 4), p.min_alpha_word_frac
             if len(latin) >= p.min_words_composition:
-                mean = sum(len(t) for t in latin) / len(latin)
+                mean = sum(map(len, latin)) / len(latin)
                 lo, hi = p.mean_word_length
                 if not lo <= mean <= hi:
                     return "mean_word_length", round(mean, 3), p.mean_word_length
