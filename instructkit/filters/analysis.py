@@ -16,7 +16,7 @@ the repetition rule built all nine n-gram lists of every long response. Here:
 - ``alpha_words`` and ``latin_words`` give the same counts as the plain loops, with a C-level path for
   the common case (ASCII text; text without CJK).
 
-Every function returns exactly what the plain implementation returns: tests/test_filter_analysis.py
+Every function returns exactly what the plain implementation returns: tests/filters/test_filter_analysis.py
 keeps that plain implementation as the oracle and checks verdicts on real and adversarial text.
 """
 

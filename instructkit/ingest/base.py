@@ -182,7 +182,7 @@ def build(
 
     ``record_id`` serialises with the stdlib ``json`` (about 25% of ingest time); for content made only of
     strings, ``orjson`` with sorted keys gives byte-identical JSON (checked for every code point in
-    tests/test_ingest.py), so the id is the same, 5x faster. Anything else (tool calls, numbers) takes the
+    tests/ingest/test_ingest.py), so the id is the same, 5x faster. Anything else (tool calls, numbers) takes the
     ``record_id`` path.
 
     Args:

@@ -20,7 +20,7 @@ from instructkit import filters
 from instructkit.filters import _text, analysis, defects, language, length, pii, repetition
 from instructkit.stage import run_chain
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
 
 

@@ -45,7 +45,7 @@ def test_algorithm_registry_finds_every_module_and_lists_names_on_a_miss():
 
 
 def test_no_algorithm_is_named_outside_its_module():
-    root = Path(__file__).resolve().parents[1] / "instructkit"
+    root = Path(__file__).resolve().parents[2] / "instructkit"
     for path in [root / "train" / "rlhf.py", root / "train" / "runner.py", root / "stages.py"]:
         assert not re.search(r"algo\s*(==|in)\s*", path.read_text()), path
     assert not (root / "cli" / "rlhf.py").exists() and not (root / "cli" / "sft.py").exists()

@@ -193,7 +193,7 @@ def test_gpu_recipes_are_valid_configs_with_commands():
     from instructkit.train.reward import RewardParams
     from instructkit.train.sft import SFTParams
 
-    root = __import__("pathlib").Path(__file__).resolve().parents[1] / "recipes"
+    root = __import__("pathlib").Path(__file__).resolve().parents[2] / "recipes"
     sft = load_params(SFTParams, config=root / "sft-gpu.yaml")
     assert sft.lora and sft.chat_template == "training" and sft.bf16 == "auto"
     rm = load_params(RewardParams, config=root / "reward-gpu.yaml")

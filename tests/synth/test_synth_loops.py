@@ -11,7 +11,7 @@ from synth_fake import FakeGenerator, instruction_list
 from instructkit.shards import ShardSet, verify
 from instructkit.synth import SynthParams, run_synth
 
-SEEDS = Path(__file__).parent / "data" / "synth_seeds.jsonl"
+SEEDS = Path(__file__).parents[1] / "data" / "synth_seeds.jsonl"
 
 
 def _funnel(path) -> dict:

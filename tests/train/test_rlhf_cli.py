@@ -344,6 +344,6 @@ def test_gpu_recipes_are_valid_configs(algo):
     from instructkit.train.common import load_params
     from instructkit.train.rlhf import params_class
 
-    path = Path(__file__).resolve().parents[1] / "recipes" / f"rlhf-{algo}-gpu.yaml"
+    path = Path(__file__).resolve().parents[2] / "recipes" / f"rlhf-{algo}-gpu.yaml"
     assert path.read_text().startswith("# instructkit rlhf ")  # the header comment gives the command
     load_params(params_class(algo), config=path)  # every key is known and well-typed

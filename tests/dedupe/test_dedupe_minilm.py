@@ -17,7 +17,7 @@ from instructkit.dedupe.semantic import DEFAULT_THRESHOLD, Embedder
 from instructkit.records import make_record, message
 from instructkit.shards import ShardSet, ShardWriter, verify
 
-PAIRS = [json.loads(line) for line in (Path(__file__).parent / "data" / "paraphrase_pairs.jsonl").open()]
+PAIRS = [json.loads(line) for line in (Path(__file__).parents[1] / "data" / "paraphrase_pairs.jsonl").open()]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ EXE = os.environ.get("INSTRUCTKIT_LABEL_STUDIO", "")
 pytestmark = pytest.mark.skipif(
     not (EXE and Path(EXE).is_file()),
     reason=f"Label Studio not installed (INSTRUCTKIT_LABEL_STUDIO={EXE!r} is not a file): run 'make labelstudio', "
-    "then INSTRUCTKIT_LABEL_STUDIO=$PWD/.venv-labelstudio/bin/label-studio pytest tests/test_labelstudio_live.py",
+    "then INSTRUCTKIT_LABEL_STUDIO=$PWD/.venv-labelstudio/bin/label-studio pytest tests/annotate/test_labelstudio_live.py",
 )
 
 

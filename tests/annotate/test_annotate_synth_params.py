@@ -16,7 +16,7 @@ from instructkit.errors import ConfigError
 from instructkit.registry import build_params, get, run_stage
 from instructkit.shards import ShardSet
 
-SEEDS = Path(__file__).parent / "data" / "synth_seeds.jsonl"
+SEEDS = Path(__file__).parents[1] / "data" / "synth_seeds.jsonl"
 
 
 def yaml_file(path: Path, text: str) -> Path:

@@ -12,7 +12,7 @@ from synth_fake import FakeGenerator
 
 from instructkit.shards import ShardSet, verify
 
-SEEDS = Path(__file__).parent / "data" / "synth_seeds.jsonl"
+SEEDS = Path(__file__).parents[1] / "data" / "synth_seeds.jsonl"
 # The tiny model holds 1024 positions: keep replies short (prompts are cut from the left to fit).
 TINY = [
     "--set",

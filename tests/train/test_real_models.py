@@ -1,6 +1,7 @@
 """Learning on a real model (slow): SmolLM2-135M-Instruct from its PyPI package, on real instruction data.
 
-Run with ``make test-slow``. Each test skips cleanly when the model package is not installed; data
+Run with ``make test-slow`` (self-instruct) and ``make test-real`` (the two learning tests, marked ``real``:
+10-30 minutes each, not in CI). Each test skips cleanly when the model package is not installed; data
 comes from ../shared/data when present (public sets: GPTeacher role-play, the 175 Alpaca seed tasks),
 else from data/samples. Measured times are for this 2-core CPU.
 """
@@ -42,6 +43,7 @@ def _sft_set(path, rows):
     return ShardSet(w.path)
 
 
+@pytest.mark.real
 def test_sft_lowers_held_out_loss(smollm2, samples, tmp_path):
     """LoRA SFT on 160 real examples (30 steps x 4; about 4 minutes here) lowers the NLL of 40 unseen ones."""
     from conftest import SHARED_DATA
@@ -69,6 +71,7 @@ def test_sft_lowers_held_out_loss(smollm2, samples, tmp_path):
     assert after < before - 0.05, (before, after)
 
 
+@pytest.mark.real
 def test_reward_model_on_the_smollm2_trunk_separates_real_answers(smollm2, samples, tmp_path):
     """chosen = the dataset's answer, rejected = the answer to another prompt; >= 0.8 on >= 100 held-out pairs."""
     from conftest import SHARED_DATA

@@ -9,7 +9,7 @@ from instructkit.synth import SynthParams, run_synth
 from instructkit.synth.parse import parse_single_instruction
 from instructkit.synth.prompts import SHORT_MAX_NEW_TOKENS, short_instruction_prompt
 
-SEEDS = Path(__file__).parent / "data" / "synth_seeds.jsonl"
+SEEDS = Path(__file__).parents[1] / "data" / "synth_seeds.jsonl"
 TOPICS = ["tidal energy", "urban beekeeping", "compound interest", "coral reefs", "the history of jazz", "chess"]
 VERBS = ["Explain", "Plan", "Compare", "Describe", "Summarize", "Critique"]
 

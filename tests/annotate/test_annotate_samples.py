@@ -16,7 +16,7 @@ import pytest
 
 from instructkit.shards import ShardSet, verify
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "samples" / "annotate"
 CASES = [
     ("export.json", ["--template", "pairwise"]),

@@ -257,7 +257,7 @@ def test_gpu_recipe_runs_on_the_cpu_with_the_tiny_model(tmp_path, tiny_model, cl
     resolve to off on the CPU."""
     from pathlib import Path
 
-    recipe = Path(__file__).resolve().parents[1] / "recipes" / "sft-gpu.yaml"
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "sft-gpu.yaml"
     cli(
         "sft",
         _arith_set(tmp_path / "d"),

@@ -18,7 +18,7 @@ from instructkit.synth.rouge import RougePool, rouge_l
 from instructkit.synth.rules import InstructionRules, copied_prompt_words, sorry_short, stopwords_only
 from instructkit.synth.seeds import load_seeds
 
-SEEDS = Path(__file__).parent / "data" / "synth_seeds.jsonl"
+SEEDS = Path(__file__).parents[1] / "data" / "synth_seeds.jsonl"
 
 # --- parsing ---------------------------------------------------------------------------------
 

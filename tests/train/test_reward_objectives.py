@@ -13,7 +13,7 @@ import pytest
 from instructkit.records import make_record, message
 from instructkit.train.reward_objectives import group_split, heldout_metrics, items_of, kendall, spearman
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "samples" / "annotate"
 
 

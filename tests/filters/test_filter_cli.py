@@ -11,7 +11,7 @@ import pytest
 from instructkit.records import make_record, message
 from instructkit.shards import ShardSet, ShardWriter
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "filters.yaml"
 
 ROWS = [
