@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructkit.errors import ConfigError
-from instructkit.params import SetOutput, recorded
+from instructkit.params import Requests, SetOutput, recorded
 from instructkit.registry import Result
 from instructkit.synth.engine import Request
 
 
 @dataclass(kw_only=True)
-class GenerateParams(SetOutput):
+class GenerateParams(SetOutput, Requests):
     """Every knob of ``instructkit generate``."""
 
     model: list[str] = field(
@@ -54,31 +54,6 @@ class GenerateParams(SetOutput):
         default=None,
         metadata={"help": "HTTP: the model name the server expects (default: the only one /v1/models lists)."},
     )
-    max_requests: int | None = field(
-        default=None,
-        metadata={
-            "help": "Requests this run may send (cache hits are free); prompts left without responses go to "
-            "rejected/ (not_generated) and a re-run continues."
-        },
-    )
-    cache: str | None = field(
-        default=None,
-        metadata={
-            "help": "Request cache (JSONL; default OUT/generate-cache.jsonl). Keep it to resume.",
-            "record": False,
-        },
-    )
-    concurrency: int = field(default=4, metadata={"help": "HTTP: requests in flight at once.", "record": False})
-    api_key_env: str = field(
-        default="OPENAI_API_KEY",
-        metadata={"help": "HTTP: environment variable holding the API key (never stored).", "record": False},
-    )
-    timeout: float = field(default=120.0, metadata={"help": "HTTP: seconds per request.", "record": False})
-    max_retries: int = field(default=3, metadata={"help": "HTTP: retries on 429, 5xx, timeouts.", "record": False})
-    device: str | None = field(
-        default=None,
-        metadata={"help": "Local model: cpu, cuda, cuda:1 (default: cuda when available).", "record": False},
-    )
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
@@ -91,8 +66,6 @@ class GenerateParams(SetOutput):
             raise ConfigError(
                 f"temperature 0 (greedy) gives {self.n} identical responses", hint="pass --temperature 0.8, or --n 1"
             )
-        if self.max_requests is not None and self.max_requests < 0:
-            raise ConfigError(f"max_requests must be >= 0, got {self.max_requests}")
         super().__post_init__()
 
 

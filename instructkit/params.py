@@ -85,6 +85,56 @@ def _next_post_init(obj: Any, cls: type) -> None:
         parent()
 
 
+@dataclass(kw_only=True)
+class Requests:
+    """How a stage that generates text reaches its model: a request budget and cache (resumable), the
+    HTTP client of an OpenAI-compatible server, and the device of a local model (synth, generate)."""
+
+    max_requests: int | None = field(
+        default=None,
+        metadata={
+            "help": "Requests this run may send (cache hits are free); the set holds what was done, and a "
+            "re-run with the same cache continues."
+        },
+    )
+    cache: str | None = field(
+        default=None,
+        metadata={
+            "help": "Request cache (JSONL; default: STAGE-cache.jsonl beside the output's versions). Keep it to "
+            "resume; delete it to start over.",
+            "record": False,
+        },
+    )
+    concurrency: int = field(default=4, metadata={"help": "HTTP: requests in flight at once.", "record": False})
+    api_key_env: str = field(
+        default="OPENAI_API_KEY",
+        metadata={
+            "help": "HTTP: environment variable that holds the API key (sent as a Bearer token; never stored).",
+            "record": False,
+        },
+    )
+    timeout: float = field(default=120.0, metadata={"help": "HTTP: seconds per request.", "record": False})
+    max_retries: int = field(
+        default=3,
+        metadata={"help": "HTTP: retries on 429, 5xx, timeouts, with exponential backoff.", "record": False},
+    )
+    device: str | None = field(
+        default=None,
+        metadata={"help": "Local model: cpu, cuda, cuda:1 (default: cuda when available).", "record": False},
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_requests is not None and self.max_requests < 0:
+            raise ConfigError(f"max_requests must be >= 0, got {self.max_requests}")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries must be at least 0, got {self.max_retries}")
+        if self.timeout <= 0:
+            raise ConfigError(f"timeout must be positive, got {self.timeout}")
+        _next_post_init(self, Requests)
+
+
 def recorded(params: Any) -> dict[str, Any]:
     """The params as a JSON-ready dict for a manifest, without the fields marked ``record: False``."""
     out = {}

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from instructkit.params import SetOutput
+from instructkit.params import Requests, SetOutput
 from instructkit.records import make_record, message
 from instructkit.synth.prompts import EVOL_OPS, TEMPLATE_VERSION
 from instructkit.synth.rules import BLOCKLIST
 
 
 @dataclass(kw_only=True)
-class SynthParams(SetOutput):
+class SynthParams(SetOutput, Requests):
     """Every knob of ``instructkit synth``: flags, ``--config`` YAML keys, ``--set`` keys, recipe params.
 
     Defaults follow Stanford Alpaca's ``generate_instruction.py`` for Self-Instruct and WizardLM for
@@ -45,36 +45,6 @@ class SynthParams(SetOutput):
     )
     num_instructions: int = field(
         default=100, metadata={"help": "Stop after this many accepted records.", "flags": ("-n",)}
-    )
-    max_requests: int | None = field(
-        default=None,
-        metadata={
-            "help": "Requests this run may send (cache hits are free); the set holds what was done, and a "
-            "re-run with the same cache continues."
-        },
-    )
-    cache: str | None = field(
-        default=None,
-        metadata={
-            "help": "Request cache (JSONL; default OUT/synth-cache.jsonl). Keep it to resume; delete it to start over."
-        },
-    )
-    concurrency: int = field(default=4, metadata={"help": "HTTP: requests in flight at once.", "record": False})
-    api_key_env: str = field(
-        default="OPENAI_API_KEY",
-        metadata={
-            "help": "HTTP: environment variable that holds the API key (sent as a Bearer token; never stored).",
-            "record": False,
-        },
-    )
-    timeout: float = field(default=120.0, metadata={"help": "HTTP: seconds per request.", "record": False})
-    max_retries: int = field(
-        default=3,
-        metadata={"help": "HTTP: retries on 429, 5xx, timeouts, with exponential backoff.", "record": False},
-    )
-    device: str | None = field(
-        default=None,
-        metadata={"help": "Local model: cpu, cuda, cuda:1 (default: cuda when available).", "record": False},
     )
     rounds: int = field(default=4, metadata={"help": "Evol-Instruct: evolution rounds (WizardLM: 4)."})
     prompt_tasks: int = field(default=3, metadata={"help": "Example tasks per instruction prompt (Alpaca: 3)."})
