@@ -86,6 +86,27 @@ def _next_post_init(obj: Any, cls: type) -> None:
 
 
 @dataclass(kw_only=True)
+class OnError:
+    """What a stage that reads user files does with a bad row (ingest) or annotation (annotate-import)."""
+
+    on_error: str = field(
+        default="fail",
+        metadata={
+            "help": "fail: stop at the first bad row or annotation (exit 2, nothing written); skip: put it in "
+            "quarantine/ with the reason, count it, and go on"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("fail", "skip"):
+            raise ConfigError(
+                f"--on-error must be fail or skip, got {self.on_error!r}",
+                hint="--on-error skip (or on_error: skip in --config, --set on_error=skip)",
+            )
+        _next_post_init(self, OnError)
+
+
+@dataclass(kw_only=True)
 class Requests:
     """How a stage that generates text reaches its model: a request budget and cache (resumable), the
     HTTP client of an OpenAI-compatible server, and the device of a local model (synth, generate)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from instructkit.errors import ConfigError
+from instructkit.params import OnError
 
 
 @dataclass(kw_only=True)
@@ -113,7 +114,7 @@ class ExportParams(LabelStudio):
 
 
 @dataclass(kw_only=True)
-class ImportParams(LabelStudio):
+class ImportParams(LabelStudio, OnError):
     """Every knob of ``instructkit annotate-import``."""
 
     tasks: str | None = field(
@@ -131,13 +132,6 @@ class ImportParams(LabelStudio):
         metadata={
             "help": "Smallest score difference that makes a pair (rating points, Borda share, vote share; z units "
             "with --calibrate). Ties never make pairs."
-        },
-    )
-    on_error: Literal["fail", "skip"] = field(
-        default="fail",
-        metadata={
-            "help": "fail: stop at the first invalid annotation (exit 2); skip: quarantine it with the reason and "
-            "go on."
         },
     )
     min_gold_accuracy: float | None = field(
@@ -176,3 +170,4 @@ class ImportParams(LabelStudio):
                 raise ConfigError(f"{name} must be between 0 and 1, got {value}")
         if self.project is not None and not self.label_studio_url:
             raise ConfigError("--project needs --label-studio-url", hint="pass the server to pull the export from")
+        super().__post_init__()

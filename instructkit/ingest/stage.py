@@ -6,15 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from instructkit.errors import ConfigError
-from instructkit.params import SetOutput, recorded
+from instructkit.params import OnError, SetOutput, recorded
 from instructkit.registry import Result
 
-ON_ERROR = ("fail", "skip")
 
 
 @dataclass(kw_only=True)
-class IngestParams(SetOutput):
+class IngestParams(SetOutput, OnError):
     """Every knob of ``instructkit ingest`` (YAML keys, ``--set`` keys and flags)."""
 
     format: str = field(
@@ -34,13 +32,6 @@ class IngestParams(SetOutput):
             "list of dst=src or a mapping {dst: src}"
         },
     )
-    on_error: str = field(
-        default="fail",
-        metadata={
-            "help": "'fail' stops at the first bad row (exit 2, nothing written); 'skip' puts bad rows in "
-            "quarantine/ with the reason and goes on"
-        },
-    )
 
     @staticmethod
     def prepare_values(values: dict[str, Any], source: str | None) -> dict[str, Any]:
@@ -52,11 +43,6 @@ class IngestParams(SetOutput):
     def __post_init__(self) -> None:
         from instructkit.ingest import parse_maps
 
-        if self.on_error not in ON_ERROR:
-            raise ConfigError(
-                f"--on-error must be fail or skip, got {self.on_error!r}",
-                hint="--on-error skip (or on_error: skip in --config, --set on_error=skip)",
-            )
         parse_maps(self.map)  # "--map oops" fails here, before anything is read
         super().__post_init__()
 

@@ -78,7 +78,7 @@ def test_filter_dotted_sets_and_unknown_language(tmp_path):
 
 
 def test_filter_config_recipe_and_cli_lang(cli, tmp_path):
-    from tests.test_filter_cli import RECIPE, build_set
+    from tests.filters.test_filter_cli import RECIPE, build_set
 
     inp = build_set(tmp_path / "in")
     cli("filter", inp, "-o", tmp_path / "out", "--config", RECIPE, "--lang", "en")
