@@ -37,6 +37,12 @@ What is 12 + 30? The answer is 42. List the planets of the solar system in order
 """
 
 
+# Sub-folders of data/samples left out of the tokenizer's corpus: generated files (Label Studio exports
+# that embed set fingerprints, the KTO stand-in) change whenever their generator or the fingerprint does,
+# and the tiny model (so every threshold tuned on it) must not move with them.
+_SKIP_DIRS = {"annotate", "kto"}
+
+
 def _corpus(extra_dirs: list[Path]) -> Iterator[str]:
     for _ in range(20):
         yield _BUILTIN_TEXT
@@ -44,6 +50,8 @@ def _corpus(extra_dirs: list[Path]) -> Iterator[str]:
         if not d.is_dir():
             continue
         for f in sorted(d.rglob("*")):
+            if set(f.relative_to(d).parts[:-1]) & _SKIP_DIRS:
+                continue
             if f.is_file() and f.suffix in (".json", ".jsonl", ".txt", ".csv") and f.stat().st_size < 5_000_000:
                 try:
                     yield f.read_text("utf-8", errors="ignore")
