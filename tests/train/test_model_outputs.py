@@ -107,7 +107,7 @@ def test_sft_and_reward_outputs_load(tiny_model, data, tmp_path):
 
 def test_ppo_resumes_from_a_checkpoint_with_the_old_top_level_value_head(data, tiny_model, tmp_path, monkeypatch):
     import torch
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file, save_file
 
     from instructkit.train.ppo.trainer import PPOTrainer
     from instructkit.train.ppo.value import head_file
@@ -129,7 +129,11 @@ def test_ppo_resumes_from_a_checkpoint_with_the_old_top_level_value_head(data, t
     shutil.move(ckpt / "value_head" / "value_head.safetensors", ckpt / "value_head.safetensors")
     (ckpt / "value_head").rmdir()
     assert head_file(ckpt) == ckpt / "value_head.safetensors"
-    saved = load_file(str(ckpt / "value_head.safetensors"))
+    # Known non-zero values (after one step the head may still be all zeros when every reward was 0):
+    # the resumed trainer must hold exactly these, read from the old place.
+    torch.manual_seed(1)
+    saved = {k: torch.randn_like(v) for k, v in load_file(str(ckpt / "value_head.safetensors")).items()}
+    save_file(saved, str(ckpt / "value_head.safetensors"))
     seen = {}
     original = PPOTrainer.load_checkpoint
 
@@ -140,7 +144,6 @@ def test_ppo_resumes_from_a_checkpoint_with_the_old_top_level_value_head(data, t
     monkeypatch.setattr(PPOTrainer, "load_checkpoint", spy)
     result = run_rlhf([data["prompts"]], out=out, params=params, resume=True)
     assert seen and all(torch.equal(seen[k], saved[k]) for k in saved)  # restored from the old place
-    assert any(saved[k].abs().sum() > 0 for k in saved)  # a step moved the zero-initialised head
     check_loadable(result["path"])  # and the new output has the new layout
 
 
