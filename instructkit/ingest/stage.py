@@ -10,7 +10,6 @@ from instructkit.params import OnError, SetOutput, recorded
 from instructkit.registry import Result
 
 
-
 @dataclass(kw_only=True)
 class IngestParams(SetOutput, OnError):
     """Every knob of ``instructkit ingest`` (YAML keys, ``--set`` keys and flags)."""
