@@ -91,7 +91,9 @@ def field_options(cls: type) -> list[tuple[str, Any, bool]]:
         help_ += _choices(hints[f.name]) + _default_text(f)
         if is_list:
             help_ += " Repeatable; comma lists work too."
-        py_type = Optional[list[tp]] if is_list else Optional[tp]
+        # A list flag is read as text and typed by the Params build (config.build), so a comma list of
+        # numbers ("--caps 5,0") works like repeated flags ("--caps 5 --caps 0").
+        py_type = Optional[list[str]] if is_list else Optional[tp]
         if tp is bool and not is_list:
             # --x shown, --no-x hidden (the command's help says every switch has one): typer's table gives the
             # negative form a column of its own, and at 80 columns two 25-character names leave no room (names

@@ -51,6 +51,11 @@ def test_mix_weights_caps_conserve(tmp_path, cli):
     capped = ShardSet(tmp_path / "capped")
     assert len(capped) == 25 and verify(capped.path) == []
     assert cli("verify", capped.path).exit_code == 0
+    # a comma list of numbers is the same as repeating the flag
+    cli("mix", a, b, "-o", tmp_path / "capped-commas", "--caps", "5,0")
+    assert ShardSet(tmp_path / "capped-commas").fingerprint == capped.fingerprint
+    bad = cli("mix", a, b, "-o", tmp_path / "bad", "--caps", "5,x", ok=False)
+    assert bad.exit_code == 2 and "caps" in bad.output
 
 
 def test_mix_plan():
