@@ -18,7 +18,7 @@ from instructkit.ingest.sources import RowError, expand, rows
 from instructkit.shards import ShardWriter
 from instructkit.stage import REGISTRY
 
-_INTERNAL = {"base", "sources", "stage"}  # helpers and the stage driver, not formats
+_INTERNAL = {"base", "sources", "json_array", "stage"}  # helpers and the stage driver, not formats
 DETECT_ROWS = 5  # rows looked at per file to detect its format
 
 

@@ -166,9 +166,9 @@ def test_bad_options(cli, tmp_path, samples):
 def test_json_array_streams_across_chunk_boundaries(tmp_path, monkeypatch, chunk):
     """JSON arrays are parsed item by item from small chunks: values cut at a chunk's end (numbers,
     multi-byte UTF-8, strings) come out whole, rows keep their line, and errors name the right line."""
-    from instructkit.ingest import sources
+    from instructkit.ingest import json_array, sources
 
-    monkeypatch.setattr(sources, "_CHUNK", chunk)
+    monkeypatch.setattr(json_array, "_CHUNK", chunk)
     rows = [{"instruction": f"Q{i} 中文 é", "input": "", "output": f"A{i}", "n": 1234567 + i} for i in range(40)]
     path = tmp_path / "big.json"
     path.write_text("\ufeff[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n", "utf-8")
