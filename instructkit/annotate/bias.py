@@ -20,34 +20,14 @@ import itertools
 from collections import defaultdict
 from pathlib import Path
 
+from instructkit import rankstats
 from instructkit.annotate.aggregate import rating_value
 from instructkit.annotate.agreement import binomial_two_sided_p
 
 
-def _ranks(xs: list[float]) -> list[float]:
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    out = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
 def spearman(xs: list[float], ys: list[float]) -> float | None:
-    """Spearman's rho (tie-averaged ranks); None with fewer than 3 points or no spread."""
-    if len(xs) < 3:
-        return None
-    rx, ry = _ranks(xs), _ranks(ys)
-    n = len(rx)
-    mx, my = sum(rx) / n, sum(ry) / n
-    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
-    return sxy / (sxx * syy) ** 0.5 if sxx > 0 and syy > 0 else None
+    """Spearman's rho (tie-averaged ranks); None with fewer than 3 points (a bias from 2 is noise) or no spread."""
+    return rankstats.spearman(xs, ys) if len(xs) >= 3 else None
 
 
 def comparisons(template: str, judgments: list[dict]) -> list[tuple[str, int, int, int]]:

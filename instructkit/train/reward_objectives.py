@@ -24,6 +24,7 @@ import random
 from typing import Any
 
 from instructkit.errors import ConfigError, InputError
+from instructkit.rankstats import kendall, spearman  # noqa: F401 (re-exported)
 from instructkit.train.checks import training_messages
 
 OBJECTIVES = ("pairwise", "pointwise", "listwise")
@@ -105,53 +106,6 @@ def texts_of(item: dict, tokenizer) -> list[str]:
 
 
 # --- rank statistics ---------------------------------------------------------------------------
-
-
-def _ranks(xs: list[float]) -> list[float]:
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    ranks = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1  # ties share their average rank
-        i = j + 1
-    return ranks
-
-
-def _pearson(xs: list[float], ys: list[float]) -> float | None:
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    sxx = sum((x - mx) ** 2 for x in xs)
-    syy = sum((y - my) ** 2 for y in ys)
-    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else None
-
-
-def spearman(xs: list[float], ys: list[float]) -> float | None:
-    """Spearman's rho: Pearson correlation of the (average) ranks; None when either side is constant."""
-    return _pearson(_ranks(xs), _ranks(ys)) if len(xs) >= 2 else None
-
-
-def kendall(xs: list[float], ys: list[float]) -> float | None:
-    """Kendall's tau-b (ties corrected, Kendall 1945); None when either side is constant."""
-    conc = disc = tx = ty = 0
-    for i, j in itertools.combinations(range(len(xs)), 2):
-        dx, dy = xs[i] - xs[j], ys[i] - ys[j]
-        if dx == 0 and dy == 0:
-            continue
-        if dx == 0:
-            tx += 1
-        elif dy == 0:
-            ty += 1
-        elif (dx > 0) == (dy > 0):
-            conc += 1
-        else:
-            disc += 1
-    denom = math.sqrt((conc + disc + tx) * (conc + disc + ty))
-    return (conc - disc) / denom if denom > 0 else None
 
 
 def heldout_metrics(items: list[dict], rewards: list[list[float]], objective: str, unit: tuple[float, float]):

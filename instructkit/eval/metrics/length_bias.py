@@ -19,50 +19,12 @@ often the longer response wins, per annotator) is in annotate-import's report (a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from instructkit.eval.base import EvalContext, Metric, fmt, model_cells, model_table, register_metric
-
-
-def pearson(x: list[float], y: list[float]) -> float | None:
-    """Pearson correlation of two equal-length lists; None with fewer than 2 points or no spread."""
-    if len(x) != len(y):
-        raise ValueError(f"{len(x)} x values but {len(y)} y values")
-    n = len(x)
-    if n < 2:
-        return None
-    mx, my = sum(x) / n, sum(y) / n
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
-    sxx = sum((a - mx) ** 2 for a in x)
-    syy = sum((b - my) ** 2 for b in y)
-    if sxx == 0 or syy == 0:
-        return None
-    return sxy / math.sqrt(sxx * syy)
-
-
-def ranks(values: list[float]) -> list[float]:
-    """1-based ranks, ties given the mean of the ranks they span (``[10, 20, 20] -> [1, 2.5, 2.5]``)."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for k in range(start, end + 1):
-            out[order[k]] = (start + end) / 2 + 1
-        start = end + 1
-    return out
-
-
-def spearman(x: list[float], y: list[float]) -> float | None:
-    """Spearman rank correlation: Pearson of the tie-averaged ranks (as scipy.stats.spearmanr)."""
-    if len(x) != len(y):
-        raise ValueError(f"{len(x)} x values but {len(y)} y values")
-    return pearson(ranks(x), ranks(y))
+from instructkit.rankstats import pearson, ranks, spearman  # noqa: F401 (re-exported)
 
 
 def pair_length_bias(
