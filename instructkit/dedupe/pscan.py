@@ -10,7 +10,6 @@ chunk's offset. The same task runs in local processes (``--workers``) or as Ray 
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -19,7 +18,7 @@ from instructkit.dedupe.exact import Digests
 from instructkit.dedupe.keep import meta_value, parse_keep
 from instructkit.dedupe.minhash import EMPTY, texts_signatures
 from instructkit.dedupe.normalize import text_for
-from instructkit.dedupe.scan import Scan
+from instructkit.dedupe.scan import Scan, finish_scan
 from instructkit.errors import ShardError
 from instructkit.shards import ShardSet
 from instructkit.stage import progress_bar
@@ -92,21 +91,4 @@ def scan_parallel(
             if sigs is not None:
                 sigs[offset:end] = c_sig
             advance(len(c_ids))
-    if len(ids) != n:
-        raise ShardError(
-            f"read {len(ids)} records but the manifests say {n}",
-            file=str(inp.path),
-            hint=f"run: instructkit verify {inp.path}",
-        )
-    offsets = list(itertools.accumulate([0, *sizes[:-1]]))
-    return Scan(
-        n_in=sizes[0],
-        ids=ids,
-        lengths=lengths,
-        values=values,
-        digests=digests,
-        sigs=sigs,
-        emb=None,
-        origin=[str(s.path) for s in against],
-        offsets=offsets[1:],
-    )
+    return finish_scan(inp, against, n, sizes, ids, lengths, values, digests, sigs, None)

@@ -131,6 +131,11 @@ def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, em
                     offset, sig = _sig_task(task)
                     sigs[offset : offset + len(sig)] = sig
                 advance(len(task[1]))
+    return finish_scan(inp, against, n, sizes, ids, lengths, values, digests, sigs, emb)
+
+
+def finish_scan(inp, against, n: int, sizes: list[int], ids, lengths, values, digests, sigs, emb) -> Scan:
+    """The ``Scan`` of pass 1, after checking that every record the manifests count was read."""
     if len(ids) != n:
         raise ShardError(
             f"read {len(ids)} records but the manifests say {n}",
