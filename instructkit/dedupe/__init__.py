@@ -22,6 +22,7 @@ import numpy as np
 from instructkit.dedupe.cluster import REASONS, Plan, best_matches, cluster_stage, components, contamination
 from instructkit.dedupe.keep import parse_keep
 from instructkit.dedupe.normalize import FIELDS
+from instructkit.dedupe.spill import Spill, maybe_spill, parse_size
 from instructkit.errors import ConfigError
 from instructkit.params import Executor, SetOutput, Workers, recorded
 from instructkit.registry import Result
@@ -82,6 +83,18 @@ class DedupeParams(SetOutput, Workers, Executor):
     )
     batch_size: int = field(default=32, metadata=_help("semantic: texts per forward pass"))
     max_length: int = field(default=256, metadata=_help("semantic: tokens per text"))
+    memory_budget: str = field(
+        default="4GB",
+        metadata={
+            "help": "above this estimate of pass-1 memory (ids and signatures: ~0.6 KB per record at 128 "
+            "permutations), keep them and the candidate pairs on disk instead (0: always; same output)",
+            "record": False,
+        },
+    )
+    spill_dir: str | None = field(
+        default=None,
+        metadata={"help": "directory for the on-disk files (default: the output's staging directory)", "record": False},
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.mode, str):
@@ -115,6 +128,7 @@ class DedupeParams(SetOutput, Workers, Executor):
                 f"bands x rows = {self.bands} x {self.rows} must be positive and at most num_perm ({self.num_perm})"
             )
         parse_keep(self.keep)
+        parse_size(self.memory_budget)
         super().__post_init__()
 
 
@@ -126,20 +140,30 @@ def _bands_rows(p: DedupeParams) -> tuple[int, int]:
     return optimal_bands(p.threshold, p.num_perm, FP_WEIGHT, FN_WEIGHT)
 
 
-def _near_pairs(sc, src, against, p: DedupeParams, stats: dict):
-    """Candidate pairs at or above the threshold, their similarities, and a ``sim_to`` for keepers."""
+def _near_pairs(sc, src, against, p: DedupeParams, stats: dict, spill: Spill | None = None):
+    """Candidate pairs at or above the threshold, their similarities, and a ``sim_to`` for keepers.
+
+    With ``spill``, candidate pairs come back from disk in sorted chunks and only those whose estimate
+    can reach the threshold are kept in memory (the same pairs, in the same order, as without).
+    """
     from instructkit.dedupe.minhash import candidate_pairs, estimate
     from instructkit.dedupe.scan import load_shingles
 
     bands, rows = _bands_rows(p)
-    pairs = candidate_pairs(sc.sigs, bands, rows, sc.nonempty)
-    pairs = pairs[pairs[:, 0] < sc.n_in]  # against x against pairs are never needed
-    est = estimate(sc.sigs, pairs)
-    stats.update(bands=bands, rows=rows, candidate_pairs=int(len(pairs)))
+    found = candidate_pairs(sc.sigs, bands, rows, sc.nonempty, spill=spill)
+    # With --verify, skip exact checks of pairs whose estimate is 4 standard errors below the threshold.
+    slack = 4 * math.sqrt(p.threshold * (1 - p.threshold) / p.num_perm) if p.verify else 0.0
+    total, kept, kept_est = 0, [np.empty((0, 2), dtype=np.int64)], [np.empty(0, dtype=np.float32)]
+    for pairs in [found] if spill is None else found:
+        pairs = pairs[pairs[:, 0] < sc.n_in]  # against x against pairs are never needed
+        est = estimate(sc.sigs, pairs)
+        total += len(pairs)
+        near = est >= p.threshold - slack
+        kept.append(pairs[near])
+        kept_est.append(est[near])
+    pairs, est = np.concatenate(kept), np.concatenate(kept_est)
+    stats.update(bands=bands, rows=rows, candidate_pairs=total)
     if p.verify:
-        # Skip exact checks of pairs whose estimate is 4 standard errors below the threshold.
-        slack = 4 * math.sqrt(p.threshold * (1 - p.threshold) / p.num_perm)
-        pairs = pairs[est >= p.threshold - slack]
         sh = load_shingles(src, against, p, np.unique(pairs)) if len(pairs) else {}
 
         def jac(a: int, b: int) -> float:
@@ -164,8 +188,11 @@ def _near_pairs(sc, src, against, p: DedupeParams, stats: dict):
     return pairs[ok], sims[ok], sim_to
 
 
-def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: int = 1):
-    """Pass 1 (and the --verify pass): decide every removal. Returns ``(scan, plan, stats)``."""
+def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: int = 1, spill: Spill | None = None):
+    """Pass 1 (and the --verify pass): decide every removal. Returns ``(scan, plan, stats)``.
+
+    With ``spill`` (``spill.maybe_spill``), ids, signatures and candidate pairs are kept in files there.
+    """
     from instructkit.dedupe.exact import exact_groups, matches
     from instructkit.dedupe.scan import scan
 
@@ -178,9 +205,9 @@ def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: in
         # Parsing in the tasks too (pscan); semantic mode embeds in this process, so it scans here.
         from instructkit.dedupe.pscan import scan_parallel
 
-        sc = scan_parallel(src, against, p, executor=p.executor, workers=workers, address=p.ray_address)
+        sc = scan_parallel(src, against, p, executor=p.executor, workers=workers, address=p.ray_address, spill=spill)
     else:
-        sc = scan(src, against, p, workers=workers, embedder=embedder)
+        sc = scan(src, against, p, workers=workers, embedder=embedder, spill=spill)
     n_in, n = sc.n_in, sc.n
     pl = Plan(n_in)
     policy, _ = parse_keep(p.keep)
@@ -189,7 +216,7 @@ def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: in
     inner = np.empty((0, 2), dtype=np.int64)
     sim_to = None
     if "minhash" in p.mode:
-        pairs, sims, sim_to = _near_pairs(sc, src, against, p, stats)
+        pairs, sims, sim_to = _near_pairs(sc, src, against, p, stats, spill)
         is_cross = pairs[:, 1] >= n_in
         best_matches(pairs[is_cross], sims[is_cross], n_in, cross)
         inner = pairs[~is_cross]
@@ -250,14 +277,13 @@ def dedupe_set(inp: str | Path, output: str | Path, p: DedupeParams) -> ShardWri
     """Deduplicate the set ``inp`` into a new version under ``output``; returns the committed writer."""
     src = ShardSet(inp)
     against = [ShardSet(a) for a in p.against]
-    with ShardWriter(
-        output,
-        stage="dedupe",
-        params=recorded(p),
-        inputs=[src, *against],
-        **p.writer_options(),
-    ) as writer:
-        sc, pl, stats = plan(src, against, p, workers=p.workers)
+    n = len(src) + sum(len(a) for a in against)
+    per_record = 100 + (4 * p.num_perm if "minhash" in p.mode else 0)  # id, length, plan; the signature
+    with (
+        ShardWriter(output, stage="dedupe", params=recorded(p), inputs=[src, *against], **p.writer_options()) as writer,
+        maybe_spill(n * per_record, p.memory_budget, p.spill_dir or writer.tmp) as spill,
+    ):
+        sc, pl, stats = plan(src, against, p, workers=p.workers, spill=spill)
         clusters_of: dict[int, list[int]] = {}
         for cid, c in enumerate(pl.clusters):
             clusters_of.setdefault(c["kept"], []).append(cid)

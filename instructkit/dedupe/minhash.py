@@ -91,6 +91,8 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 def estimate(sigs: np.ndarray, pairs: np.ndarray, chunk: int = 100_000) -> np.ndarray:
     """Estimated Jaccard (share of equal MinHash values) of each ``(i, j)`` row of ``pairs``."""
     out = np.empty(len(pairs), dtype=np.float32)
+    if not isinstance(sigs, np.ndarray):
+        chunk = min(chunk, 16_384)  # a spill.SigStore reads the rows from disk: keep the copies small
     for s in range(0, len(pairs), chunk):
         p = pairs[s : s + chunk]
         out[s : s + chunk] = (sigs[p[:, 0]] == sigs[p[:, 1]]).mean(axis=1)
@@ -121,45 +123,103 @@ def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_we
     return opt
 
 
-def candidate_pairs(
-    sigs: np.ndarray, bands: int, rows: int, active: np.ndarray | None = None, full_bucket: int = 32
-) -> np.ndarray:
+def band_keys(cols: np.ndarray) -> np.ndarray:
+    """One uint64 key per row of ``cols`` (records x the band's rows of their signatures)."""
+    key = np.zeros(len(cols), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in range(cols.shape[1]):
+            key = fmix64(key * _M1 + cols[:, c].astype(np.uint64))
+    return key
+
+
+def bucket_pairs(key: np.ndarray, idx: np.ndarray, full_bucket: int = 32) -> list[np.ndarray]:
+    """The pairs of one band: records (``idx``) whose ``key`` is equal (see ``candidate_pairs``).
+
+    Only the sort order (8 bytes per record) and one comparison (1 byte) are held besides the keys:
+    runs of equal keys are found from the positions where a key equals the next one.
+    """
+    order = np.argsort(key, kind="stable")
+    k = key[order]
+    e = np.flatnonzero(k[1:] == k[:-1])
+    del k
+    if not len(e):
+        return []
+    brk = np.diff(e) > 1
+    run_starts = e[np.concatenate(([True], brk))]
+    sizes = e[np.concatenate((brk, [True]))] + 2 - run_starts
+    found = []
+    for size in np.unique(sizes).tolist():
+        starts = run_starts[sizes == size]
+        if size <= full_bucket:
+            grid = idx[order[starts[:, None] + np.arange(size)[None, :]]]
+            iu, ju = np.triu_indices(size, 1)
+            found.append(np.stack((grid[:, iu].ravel(), grid[:, ju].ravel()), axis=1))
+        else:
+            for st in starts.tolist():
+                m = idx[order[st : st + size]]
+                found.append(np.stack((np.full(size - 1, m[0]), m[1:]), axis=1))
+                found.append(np.stack((m[1:-1], m[2:]), axis=1))
+    return found
+
+
+def _spilled_keys(sigs, bands: int, rows: int, idx: np.ndarray) -> list:
+    """Every band's keys of the ``idx`` records, from one sequential read of a ``SigStore``.
+
+    Written to one file per band (8 bytes per record each), so a band's sort reads only its keys.
+    """
+    paths = [sigs.path.with_name(f"{sigs.path.stem}-band{b:03d}.u64") for b in range(bands)]
+    fhs = [open(p, "wb") for p in paths]  # noqa: SIM115 -- closed below
+    try:
+        for start, block in sigs.chunks():
+            lo, hi = np.searchsorted(idx, [start, start + len(block)])
+            sub = block[idx[lo:hi] - start]
+            for b, fh in enumerate(fhs):
+                fh.write(band_keys(sub[:, b * rows : (b + 1) * rows]).tobytes())
+    finally:
+        for fh in fhs:
+            fh.close()
+    return paths
+
+
+def candidate_pairs(sigs, bands: int, rows: int, active: np.ndarray | None = None, full_bucket: int = 32, spill=None):
     """Pairs ``(i, j)``, ``i < j``, of records that share at least one band (unique, int64, n x 2).
 
     Args:
-        sigs: Signatures, records x permutations (``bands * rows`` columns are used).
+        sigs: Signatures, records x permutations (``bands * rows`` columns are used): an array, or a
+            ``spill.SigStore`` on disk.
         bands: Number of bands.
         rows: Permutations per band.
         active: Boolean mask of the records that take part (others are never paired).
         full_bucket: Buckets up to this size yield all their pairs; larger ones (templated text)
             yield each member paired with the bucket's first and its sorted neighbour, which keeps
             the work linear while union-find still joins the whole bucket.
+        spill: A ``spill.Spill``: the pairs go to partition files on disk and the result is an
+            iterator of sorted, unique n x 2 chunks (in order; together the same pairs as without).
     """
     n = len(sigs)
     idx = np.arange(n) if active is None else np.flatnonzero(active)
+    on_disk = not isinstance(sigs, np.ndarray)
+    key_files = _spilled_keys(sigs, bands, rows, idx) if on_disk else None
+    if spill is not None:
+        from instructkit.dedupe.spill import PairSink
+
+        sink = PairSink(spill, n)
     found: list[np.ndarray] = []
-    with np.errstate(over="ignore"):
-        for band in range(bands):
-            cols = sigs[idx, band * rows : (band + 1) * rows].astype(np.uint64)
-            key = np.zeros(len(idx), dtype=np.uint64)
-            for c in range(rows):
-                key = fmix64(key * _M1 + cols[:, c])
-            order = np.argsort(key, kind="stable")
-            k = key[order]
-            starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))
-            sizes = np.diff(np.concatenate((starts, [len(k)])))
-            members = idx[order]
-            for size in np.unique(sizes[sizes > 1]):
-                run_starts = starts[sizes == size]
-                if size <= full_bucket:
-                    grid = members[run_starts[:, None] + np.arange(size)[None, :]]
-                    iu, ju = np.triu_indices(size, 1)
-                    found.append(np.stack((grid[:, iu].ravel(), grid[:, ju].ravel()), axis=1))
-                else:
-                    for st in run_starts:
-                        m = members[st : st + size]
-                        found.append(np.stack((np.full(size - 1, m[0]), m[1:]), axis=1))
-                        found.append(np.stack((m[1:-1], m[2:]), axis=1))
+    for band in range(bands):
+        if on_disk:
+            key = np.fromfile(key_files[band], dtype=np.uint64)
+            key_files[band].unlink()
+        else:
+            key = band_keys(sigs[idx, band * rows : (band + 1) * rows])
+        pairs = bucket_pairs(key, idx, full_bucket)
+        del key
+        if spill is not None:
+            for p in pairs:
+                sink.add(p)
+        else:
+            found.extend(pairs)
+    if spill is not None:
+        return sink.sorted_chunks()
     if not found:
         return np.empty((0, 2), dtype=np.int64)
     pairs = np.concatenate(found).astype(np.int64)

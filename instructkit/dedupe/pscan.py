@@ -16,9 +16,9 @@ import numpy as np
 
 from instructkit.dedupe.exact import Digests
 from instructkit.dedupe.keep import meta_value, parse_keep
-from instructkit.dedupe.minhash import EMPTY, texts_signatures
+from instructkit.dedupe.minhash import texts_signatures
 from instructkit.dedupe.normalize import text_for
-from instructkit.dedupe.scan import Scan, finish_scan
+from instructkit.dedupe.scan import Scan, finish_scan, storage
 from instructkit.errors import ShardError
 from instructkit.shards import ShardSet
 from instructkit.stage import progress_bar
@@ -48,16 +48,26 @@ def scan_chunk(task: tuple) -> tuple:
 
 
 def scan_parallel(
-    inp: ShardSet, against: list[ShardSet], params, *, executor: str = "local", workers: int = 1, address=None
+    inp: ShardSet,
+    against: list[ShardSet],
+    params,
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    address=None,
+    spill=None,
 ) -> Scan:
-    """``scan.scan`` without embeddings, its parsing spread over ``workers`` processes or Ray tasks."""
+    """``scan.scan`` without embeddings, its parsing spread over ``workers`` processes or Ray tasks.
+
+    With a ``spill.Spill``, ids and signatures are placed in files there instead of memory.
+    """
     from instructkit.executors import line_chunks, ordered_map
 
     sets = [inp, *against]
     sizes = [len(s) for s in sets]
     n = sum(sizes)
     policy, _ = parse_keep(params.keep)
-    ids: list[str] = []
+    ids, sigs = storage(n, params, spill)
     lengths = np.zeros(n, dtype=np.int32)
     values = np.full(n, -math.inf) if policy == "highest" else None
     digests = (
@@ -65,8 +75,6 @@ def scan_parallel(
         if "exact" in params.mode
         else None
     )
-    sigs = np.full((n, params.num_perm), EMPTY, dtype=np.uint32) if "minhash" in params.mode else None
-
     def tasks():
         for offset, chunk in line_chunks(sets):
             if offset + len(chunk) > n:

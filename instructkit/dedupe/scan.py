@@ -48,7 +48,9 @@ class Scan:
     @property
     def nonempty(self) -> np.ndarray:
         """Records with at least one shingle (an empty text never near-duplicates anything)."""
-        return self.sigs[:, 0] != EMPTY if self.sigs is not None else np.ones(self.n, dtype=bool)
+        if self.sigs is None:
+            return np.ones(self.n, dtype=bool)
+        return (self.sigs[:, 0] if isinstance(self.sigs, np.ndarray) else self.sigs.column(0)) != EMPTY
 
     def against_path(self, index: int) -> str:
         k = max(i for i, off in enumerate(self.offsets) if off <= index)
@@ -65,7 +67,18 @@ def _sig_task(args: tuple) -> tuple[int, np.ndarray]:
     return offset, texts_signatures(texts, num_perm, ngram, char_ngram, min_words, seed)
 
 
-def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, embedder=None) -> Scan:
+def storage(n: int, params, spill=None) -> tuple:
+    """``(ids, sigs)`` for ``n`` records: a list and an array, or with a ``spill.Spill`` an ``IdStore``
+    and a ``SigStore`` on disk (``sigs`` is None without minhash mode)."""
+    minhash = "minhash" in params.mode
+    if spill is None:
+        return [], (np.full((n, params.num_perm), EMPTY, dtype=np.uint32) if minhash else None)
+    from instructkit.dedupe.spill import IdStore, SigStore
+
+    return IdStore(spill.path("ids.bin")), (SigStore(spill.path("sigs.u32"), n, params.num_perm) if minhash else None)
+
+
+def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, embedder=None, spill=None) -> Scan:
     """Read every record once and compute digests, signatures and embeddings as ``params.mode`` asks.
 
     Args:
@@ -74,13 +87,14 @@ def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, em
         params: A ``DedupeParams``.
         workers: Processes computing signatures (the reading and JSON parsing stay in this one).
         embedder: A ``semantic.Embedder`` when semantic mode is on.
+        spill: A ``spill.Spill``: ids and signatures are kept on disk there, not in memory.
     """
     sets = [inp, *against]
     sizes = [len(s) for s in sets]
     n = sum(sizes)
     policy, key = parse_keep(params.keep)
     minhash = "minhash" in params.mode
-    ids: list[str] = []
+    ids, sigs = storage(n, params, spill)
     lengths = np.zeros(n, dtype=np.int32)
     values = np.full(n, -math.inf) if policy == "highest" else None
     digests = (
@@ -88,7 +102,6 @@ def scan(inp: ShardSet, against: list[ShardSet], params, *, workers: int = 1, em
         if "exact" in params.mode
         else None
     )
-    sigs = np.full((n, params.num_perm), EMPTY, dtype=np.uint32) if minhash else None
     emb = np.zeros((n, embedder.dim), dtype=np.float32) if embedder is not None else None
 
     def batches() -> Iterator[tuple]:
