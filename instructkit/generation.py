@@ -215,6 +215,40 @@ class LocalGenerator:
             flat.extend(texts)
         return _shape(flat, n)
 
+    def next_token_probs(self, conversations: list[Conversation], prefixes: list[str], tokens: list[str]) -> list:
+        """Probabilities of ``tokens`` as the next token after each conversation's reply starts with its prefix.
+
+        One forward pass per batch, no sampling: ``out[i][j]`` is P(``tokens[j]`` | chat prompt of
+        ``conversations[i]`` + ``prefixes[i]``) under the full softmax (not renormalised over ``tokens``).
+        Each of ``tokens`` must be one token of this tokenizer's vocabulary (``"5"``, ``"A"``).
+        """
+        import torch
+
+        ids = self.tokenizer.convert_tokens_to_ids(tokens)
+        unk = self.tokenizer.unk_token_id
+        missing = [t for t, i in zip(tokens, ids, strict=True) if i is None or (unk is not None and i == unk)]
+        if missing:
+            raise ConfigError(
+                f"the model at {self.model_dir} has no single token for {missing}",
+                hint="judge with --judge-mode generate instead",
+            )
+        prompts = [chat_prompt(self.tokenizer, c) + x for c, x in zip(conversations, prefixes, strict=True)]
+        self.tokenizer.truncation_side = "left"
+        out: list[list[float]] = []
+        for start in range(0, len(prompts), self.batch_size):
+            enc = self.tokenizer(
+                prompts[start : start + self.batch_size],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+                truncation=self.max_positions is not None,
+                max_length=self.max_positions,
+            ).to(self.device)
+            with torch.no_grad():
+                logits = self.model(**enc).logits[:, -1, :].float()  # left padding: the last column is next
+            out.extend(torch.softmax(logits, dim=-1)[:, ids].tolist())
+        return out
+
 
 # --- factory ----------------------------------------------------------------------------------
 

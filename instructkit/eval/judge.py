@@ -14,6 +14,14 @@ Chatbot Arena", FastChat's ``single-v1`` and ``pair-v2`` judge prompts):
 
 The judge is any ``Generator`` (``instructkit.generation``): usually an ``HttpGenerator`` on an
 OpenAI-compatible endpoint, greedy (temperature 0) as in MT-Bench.
+
+``mode="logprobs"`` (local judges): no explanation is generated. The judge's reply is started for it
+(``Rating: [[`` or ``Verdict: [[``) and the rating is the expectation of the next token's probabilities
+over the digits (G-Eval, Liu et al. 2023, weights scores by token probabilities the same way; ``1``
+is split between 1 and 10 by a second pass on ``Rating: [[1``), the verdict its most probable of
+``A``/``B``/``C``. A small model that cannot follow the MT-Bench format (SmolLM2-135M writes prose
+and no ``[[x]]``) still gives a reading, never an unparseable one; ``format_mass``, the probability it
+put on the allowed tokens, says how much that reading is worth (near 1: it understood the format).
 """
 
 from __future__ import annotations
@@ -105,9 +113,31 @@ class Judge:
         seed: Passed to the generator.
     """
 
-    def __init__(self, generator, *, max_new_tokens: int = 512, temperature: float = 0.0, seed: int = 0):
+    def __init__(
+        self, generator, *, max_new_tokens: int = 512, temperature: float = 0.0, seed: int = 0, mode: str = "generate"
+    ):
+        if mode not in ("generate", "logprobs"):
+            raise ConfigError(f"judge mode must be generate or logprobs, got {mode!r}")
+        if mode == "logprobs" and not hasattr(generator, "next_token_probs"):
+            raise ConfigError("judge mode logprobs needs a local judge model", hint="use --judge-mode generate")
         self.generator, self.max_new_tokens = generator, max_new_tokens
-        self.temperature, self.seed = temperature, seed
+        self.temperature, self.seed, self.mode = temperature, seed, mode
+
+    def _probs(self, system: str, users: list[str], prefix: str, tokens: list[str]) -> list[list[float]]:
+        convs = [[{"role": "system", "content": system}, {"role": "user", "content": u}] for u in users]
+        return self.generator.next_token_probs(convs, [prefix] * len(convs), tokens)
+
+    def _ratings_by_probs(self, users: list[str]) -> tuple[list[float | None], list[float]]:
+        digits = [str(d) for d in range(1, 10)]
+        first = self._probs(SINGLE_SYSTEM, users, "Rating: [[", digits)
+        ten = [p[0] for p in self._probs(SINGLE_SYSTEM, users, "Rating: [[1", ["0"])]  # "1" then "0": 10
+        ratings, mass = [], []
+        for probs, p10 in zip(first, ten, strict=True):
+            weights = {1: probs[0] * (1 - p10), 10: probs[0] * p10} | {d: probs[d - 1] for d in range(2, 10)}
+            total = sum(weights.values())
+            ratings.append(sum(r * w for r, w in weights.items()) / total if total > 0 else None)
+            mass.append(total)
+        return ratings, mass
 
     def _ask(self, system: str, users: list[str]) -> list[str]:
         convs = [[{"role": "system", "content": system}, {"role": "user", "content": u}] for u in users]
@@ -119,20 +149,35 @@ class Judge:
         """Single-answer 1-10 ratings: per item (None when unparseable) and their mean."""
         if len(questions) != len(answers):
             raise ConfigError(f"{len(questions)} questions but {len(answers)} answers")
-        raw = self._ask(
-            SINGLE_SYSTEM,
-            [SINGLE_TEMPLATE.format(question=q, answer=a) for q, a in zip(questions, answers, strict=True)],
-        )
-        ratings = [parse_rating(t) for t in raw]
+        users = [SINGLE_TEMPLATE.format(question=q, answer=a) for q, a in zip(questions, answers, strict=True)]
+        extra: dict = {}
+        if self.mode == "logprobs":
+            ratings, mass = self._ratings_by_probs(users)
+            raw: list = [None] * len(users)
+            extra["format_mass"] = statistics.fmean(mass) if mass else None
+        else:
+            raw = self._ask(SINGLE_SYSTEM, users)
+            ratings = [parse_rating(t) for t in raw]
         parsed = [r for r in ratings if r is not None]
         return {
             "n": len(ratings),
             "parsed": len(parsed),
             "unparseable": len(ratings) - len(parsed),
             "mean": statistics.fmean(parsed) if parsed else None,
+            "mode": self.mode,
+            **extra,
             "ratings": ratings,
             "judgments": raw,
         }
+
+    def _verdicts(self, users: list[str]) -> tuple[list[str | None], list, float | None]:
+        """Verdicts (A, B, C or None) for pairwise prompts, the raw judgments, and the format mass."""
+        if self.mode == "generate":
+            raw = self._ask(PAIR_SYSTEM, users)
+            return [parse_verdict(t) for t in raw], raw, None
+        probs = self._probs(PAIR_SYSTEM, users, "Verdict: [[", ["A", "B", "C"])
+        verdicts = ["ABC"[max(range(3), key=p.__getitem__)] if sum(p) > 0 else None for p in probs]
+        return verdicts, [dict(zip("ABC", p, strict=True)) for p in probs], statistics.fmean(map(sum, probs))
 
     def pairwise(
         self, questions: list[str], answers_a: list[str], answers_b: list[str], *, n_boot: int = 1000, seed: int = 0
@@ -150,9 +195,8 @@ class Judge:
             PAIR_TEMPLATE.format(question=q, answer_a=b, answer_b=a)
             for q, a, b in zip(questions, answers_a, answers_b, strict=True)
         ]
-        raw = self._ask(PAIR_SYSTEM, ab + ba)
-        first = [parse_verdict(t) for t in raw[: len(ab)]]
-        second = [parse_verdict(t) for t in raw[len(ab) :]]
+        parsed, raw, mass = self._verdicts(ab + ba)
+        first, second = parsed[: len(ab)], parsed[len(ab) :]
         verdicts = [combine(f, s) for f, s in zip(first, second, strict=True)]
         both_parsed = [(f, s) for f, s in zip(first, second, strict=True) if f is not None and s is not None]
         consistent = sum(f == {"A": "B", "B": "A", "C": "C"}[s] for f, s in both_parsed)
@@ -167,6 +211,8 @@ class Judge:
             "win_rate_a": summary["win_rate"],
             "ci": summary["ci"],
             "position_consistency": consistent / len(both_parsed) if both_parsed else None,
+            "mode": self.mode,
+            **({"format_mass": mass} if mass is not None else {}),
             "verdicts": verdicts,
             "first_order": first,
             "second_order": second,

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from instructkit import stage
 from instructkit.errors import ConfigError, InputError
@@ -72,7 +72,21 @@ class EvalParams:
     tie_margin: float = field(default=0.0, metadata=_h("Reward differences up to this count as ties in win rates"))
     judge_url: str | None = field(
         default=None,
-        metadata=_h("OpenAI-compatible server of a judge model (MT-Bench grading and both-order pairwise)"),
+        metadata={
+            **_h(
+                "The judge (MT-Bench grading and both-order pairwise): an OpenAI-compatible server URL, or a "
+                "local model directory run in this process"
+            ),
+            "flags": ("--judge",),
+        },
+    )
+    judge_mode: Literal["auto", "generate", "logprobs"] = field(
+        default="auto",
+        metadata=_h(
+            "generate: the judge writes an explanation and [[rating]] (MT-Bench); logprobs: the rating or verdict "
+            "is read from its next-token probabilities after 'Rating: [[' (G-Eval style; local judges only, "
+            "never unparseable); auto: logprobs for a local directory, generate for a URL"
+        ),
     )
     judge_model: str | None = field(
         default=None, metadata=_h("The judge's model name on that server (default: the only one it lists)")
@@ -118,6 +132,13 @@ class Item:
 def _check(p: EvalParams) -> None:
     if not p.model:
         raise ConfigError("no --model given", hint="pass at least one model directory: --model out/sft")
+    from instructkit.generation import is_url
+
+    if p.judge_mode == "logprobs" and p.judge_url and is_url(p.judge_url):
+        raise ConfigError(
+            "--judge-mode logprobs needs a local judge model directory, not a URL",
+            hint="use --judge-mode generate for a server, or --judge DIR",
+        )
     if p.judge_model and not p.judge_url:
         raise ConfigError("--judge-model given without --judge-url", hint="add --judge-url http://host:port")
     if p.lm_eval and importlib.util.find_spec("lm_eval") is None:
@@ -126,7 +147,8 @@ def _check(p: EvalParams) -> None:
             hint="install the extra: pip install 'lm-eval>=0.4' (then lm-eval tasks run offline "
             "with --lm-eval-include DIR of local task files)",
         )
-    for path in p.model + [x for x in (p.reference, p.reward_model) if x]:
+    local_judge = [p.judge_url] if p.judge_url and not is_url(p.judge_url) else []
+    for path in p.model + [x for x in (p.reference, p.reward_model) if x] + local_judge:
         # A hub id ("org/name", no such local org dir) loads from the Hub or its cache, as in sft/reward/rlhf.
         if not Path(path).is_dir() and not (HUB_ID.fullmatch(str(path)) and not Path(path).parent.exists()):
             raise InputError(

@@ -1,4 +1,4 @@
-"""An LLM judge at ``--judge-url`` (``eval/judge.py``): MT-Bench 1-10 grades of every model and
+"""An LLM judge at ``--judge-url`` (a server or a local model directory; ``eval/judge.py``): MT-Bench 1-10 grades of every model and
 both-order pairwise verdicts against ``--reference``. Per-item judgments go to judgments.json; the
 API key is read from the environment variable ``judge_api_key_env`` names, never stored."""
 
@@ -23,14 +23,21 @@ class JudgeMetric(Metric):
 
     def compute(self, ctx: EvalContext) -> None:
         from instructkit.eval.judge import Judge, question_text
-        from instructkit.generation import make_generator
+        from instructkit.generation import is_url, make_generator
 
         p, ref = ctx.params, ctx.reference
-        ctx.say(f"judge at {p.judge_url}")
-        gen = make_generator(
-            p.judge_url, model=p.judge_model, api_key_env=p.judge_api_key_env, max_requests=p.judge_max_requests
-        )
-        judge = Judge(gen, max_new_tokens=p.judge_max_new_tokens, seed=p.seed)
+        remote = is_url(p.judge_url)
+        mode = p.judge_mode if p.judge_mode != "auto" else ("generate" if remote else "logprobs")
+        ctx.say(f"judge at {p.judge_url} ({mode})")
+        if remote:
+            gen = make_generator(
+                p.judge_url, model=p.judge_model, api_key_env=p.judge_api_key_env, max_requests=p.judge_max_requests
+            )
+        else:
+            gen = make_generator(
+                p.judge_url, batch_size=p.batch_size, trust_remote_code=p.trust_remote_code, device=p.device
+            )
+        judge = Judge(gen, max_new_tokens=p.judge_max_new_tokens, seed=p.seed, mode=mode)
         questions = [question_text(it.prompt) for it in ctx.items]
         details: dict = {"single": {}, "pairwise": {}}
         try:
@@ -43,8 +50,10 @@ class JudgeMetric(Metric):
                     )
                     ctx.results[name]["judge_pairwise"] = _summary(details["pairwise"][name])
         finally:
-            gen.close()
-        ctx.sections["judge"] = gen.describe()  # after the work: it includes requests sent and token usage
+            if hasattr(gen, "close"):
+                gen.close()
+        # after the work: an HTTP judge's description includes requests sent and token usage
+        ctx.sections["judge"] = gen.describe() | {"mode": mode}
         ctx.files["judgments.json"] = details
 
     def markdown(self, report: dict) -> list[str]:
@@ -52,6 +61,7 @@ class JudgeMetric(Metric):
         rows = [
             ("MT-Bench grade (1-10)", [fmt(c.get("mean"), 2) for c in single]),
             ("unparseable grades", [fmt(c.get("unparseable")) for c in single]),
+            ("format mass (logprobs mode)", [fmt(c.get("format_mass"), 2) for c in single]),
             (
                 "pairwise win rate vs reference",
                 [fmt_ci({"win_rate": c["win_rate_a"], "ci": c["ci"]}) if c else "-" for c in pair],
@@ -60,7 +70,9 @@ class JudgeMetric(Metric):
             ("position consistency", [fmt(c.get("position_consistency")) for c in pair]),
         ]
         judge = report.get("judge") or {}
-        return model_table(f"Judge `{judge.get('model')}` at {judge.get('url')}", report, rows)
+        where = f"at {judge['url']}" if judge.get("url") else "(local)"
+        title = f"Judge `{judge.get('model')}` {where}, {judge.get('mode', 'generate')} mode"
+        return model_table(title, report, rows)
 
     def headline(self, report: dict) -> dict[str, str]:
         return {
