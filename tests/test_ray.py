@@ -161,3 +161,23 @@ def test_executor_is_checked():
 
     with pytest.raises(ConfigError, match="unknown executor"):
         FilterParams(executor="spark")
+
+
+# --- quality: chunk tasks on Ray (quality/tasks.py) -----------------------------------------------
+
+
+def test_quality_ray_equals_local(cluster, data, tmp_path, monkeypatch):
+    """quality.json of --executor ray equals --workers 1 and --workers 2, with chunks of 7 lines (12 tasks)."""
+    import json
+
+    from instructkit.quality import tasks
+
+    monkeypatch.setattr(tasks, "CHUNK", 7)
+    one = Path(instructkit.quality(data.path, tmp_path / "one")) / "quality.json"
+    two = Path(instructkit.quality(data.path, tmp_path / "two", workers=2)) / "quality.json"
+    on_ray = Path(instructkit.quality(data.path, tmp_path / "ray", executor="ray")) / "quality.json"
+    doc = json.loads(one.read_text())
+    assert doc["records"] == len(data) > 7 * 5
+    assert doc["diversity"]["near_duplicates"]["clusters"] and doc["clarity"]["flagged"], "merges must have work"
+    assert two.read_bytes() == one.read_bytes()
+    assert on_ray.read_bytes() == one.read_bytes()

@@ -2,7 +2,9 @@
 
 One pass over the set reduces every record to its instruction, prompt and response (``common.py``)
 and counts clarity defects; the axes are then measured on those texts (one module each:
-``diversity.py``, ``clarity.py``, ``accuracy.py``, ``consistency.py``). The report directory holds
+``diversity.py``, ``clarity.py``, ``accuracy.py``, ``consistency.py``). The per-record work runs as
+tasks over chunks of lines (``tasks.py``): in this process, in ``--workers`` local processes or as
+Ray tasks (``--executor ray``), merged in input order, so quality.json is the same on each. The report directory holds
 ``quality.json`` (every figure), ``quality.md`` (a one-screen summary, then details), PNG plots and
 ``manifest.json`` (stage, params, input fingerprints); it is written into a temporary sibling and
 renamed into place. ``--compare OTHER_SET`` measures a second set the same way and puts the two side
@@ -15,6 +17,7 @@ MinHash values (512 bytes) per record for near-duplicate clusters. Without ``enc
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructkit.errors import ConfigError, InputError
+from instructkit.params import Executor, Workers
 from instructkit.registry import Result
 
 FORMAT = "instructkit.quality/1"
@@ -35,7 +39,7 @@ def _h(text: str, **more) -> dict:
 
 
 @dataclass(kw_only=True)
-class QualityParams:
+class QualityParams(Workers, Executor):
     """Every knob of ``instructkit quality`` (YAML keys, ``--set`` keys and flags)."""
 
     compare: str | None = field(
@@ -74,31 +78,27 @@ class QualityParams:
         for name in ("batch_size", "top_verbs", "top_objects", "max_listed"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        super().__post_init__()
 
 
 def analyse(path: str | Path, p: QualityParams, *, name: str = "set") -> dict:
     """Every axis of one set, as the dict quality.json holds for it."""
     from instructkit.quality import accuracy, consistency, diversity
-    from instructkit.quality.clarity import Clarity
-    from instructkit.quality.common import item_of
+    from instructkit.quality.tasks import merged
     from instructkit.shards import ShardSet
 
     data = ShardSet(path)
-    items, clarity = [], Clarity()
-    for record in data:
-        item = item_of(record, gold_field=p.gold_field)
-        items.append(item)
-        clarity.add(record, item.instruction)
+    m = merged(data, p)
     return {
         "name": name,
         "path": str(data.path),
         "fingerprint": data.fingerprint,
         "kind": data.kind,
-        "records": len(items),
-        "diversity": diversity.measure(items, p),
-        "clarity": clarity.result(),
-        "accuracy": accuracy.measure(items, data.path, p),
-        "consistency": consistency.measure(items, listed=p.max_listed),
+        "records": len(m.items),
+        "diversity": diversity.measure(m.items, p, grams=m.grams, verbs=m.verbs, sigs=m.sigs),
+        "clarity": m.clarity.result(),
+        "accuracy": accuracy.measure(m.items, data.path, p, gold_counts=m.gold),
+        "consistency": consistency.measure(m.items, listed=p.max_listed),
     }
 
 
@@ -158,6 +158,15 @@ def _name(path: str, default: str) -> str:
     return parts[-1] if parts else default
 
 
+def _cluster(p: QualityParams):
+    """One Ray session for both sets with ``--executor ray`` (joined or started once, not per set)."""
+    if p.executor != "ray":
+        return contextlib.nullcontext()
+    from instructkit.executors.raytasks import session
+
+    return session(p.ray_address, p.workers)
+
+
 def run(inputs: list[str], out: Path, p: QualityParams) -> Result:
     """Measure the set ``inputs[0]`` (and ``p.compare``) into the report directory ``out``."""
     from instructkit.params import recorded
@@ -165,12 +174,13 @@ def run(inputs: list[str], out: Path, p: QualityParams) -> Result:
 
     out = Path(out)
     _check_target(out, p.force)
-    reports = [analyse(inputs[0], p, name=_name(inputs[0], "set"))]
-    if p.compare:
-        other = analyse(p.compare, p, name=_name(p.compare, "compare"))
-        if other["name"] == reports[0]["name"]:
-            reports[0]["name"], other["name"] = "set", "compare"
-        reports.append(other)
+    with _cluster(p):
+        reports = [analyse(inputs[0], p, name=_name(inputs[0], "set"))]
+        if p.compare:
+            other = analyse(p.compare, p, name=_name(p.compare, "compare"))
+            if other["name"] == reports[0]["name"]:
+                reports[0]["name"], other["name"] = "set", "compare"
+            reports.append(other)
     write(out, reports, recorded(p), force=p.force)
     summary = {k: v for k, v in headline(reports[0]).items()}
     summary["report"] = str(out / "quality.md")

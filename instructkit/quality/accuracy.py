@@ -33,16 +33,22 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def gold(items: list[Item]) -> dict | None:
+def gold_counts(items: list[Item]) -> tuple[int, int, int]:
+    """``(records with a gold answer, exact matches, contains)``; chunks' counts add up."""
     pairs = [(norm(it.response), norm(it.gold)) for it in items if it.gold is not None]
-    if not pairs:
+    return (
+        len(pairs),
+        sum(r == g for r, g in pairs),
+        sum(bool(g) and f" {g} " in f" {r} " for r, g in pairs),
+    )
+
+
+def gold(counts: tuple[int, int, int]) -> dict | None:
+    """The gold section from ``gold_counts`` (summed over the chunks)."""
+    n, exact, contains = counts
+    if not n:
         return None
-    n = len(pairs)
-    return {
-        "records": n,
-        "exact_match": round(sum(r == g for r, g in pairs) / n, 4),
-        "contains": round(sum(bool(g) and f" {g} " in f" {r} " for r, g in pairs) / n, 4),
-    }
+    return {"records": n, "exact_match": round(exact / n, 4), "contains": round(contains / n, 4)}
 
 
 def reference(items: list[Item], path: str, gold_field: str | None) -> dict:
@@ -111,9 +117,9 @@ def reward(path: str | Path, model: str, *, batch_size: int) -> dict:
     }
 
 
-def measure(items: list[Item], path: str | Path, p) -> dict:
+def measure(items: list[Item], path: str | Path, p, *, gold_counts: tuple[int, int, int]) -> dict:
     """The accuracy section of quality.json; ``measured`` is False when nothing knows the answers."""
-    out: dict = {"gold": gold(items), "reference": None, "reward": None}
+    out: dict = {"gold": gold(gold_counts), "reference": None, "reward": None}
     if p.reference:
         out["reference"] = reference(items, p.reference, p.gold_field)
     if p.reward_model:

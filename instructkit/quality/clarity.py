@@ -40,14 +40,36 @@ def missing_input(instruction: str) -> bool:
 
 
 class Clarity:
-    """Counts, per check, the records that fail it; ``add`` one record at a time, ``result`` at the end."""
+    """Counts, per check, the records that fail it; ``add`` one record at a time, ``result`` at the end.
+
+    Chunk tasks each count their records; ``merge`` adds a later chunk's counts (examples stay the
+    first ``EXAMPLES`` ids of the set when chunks are merged in order). It pickles without its rule.
+    """
 
     def __init__(self):
-        self.rule = DefectsFilter(DefectsParams())
+        self._rule: DefectsFilter | None = None
         self.counts: Counter[str] = Counter()
         self.examples: dict[str, list[str]] = {}
         self.flagged = 0
         self.n = 0
+
+    @property
+    def rule(self) -> DefectsFilter:
+        if self._rule is None:
+            self._rule = DefectsFilter(DefectsParams())
+        return self._rule
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_rule": None}
+
+    def merge(self, other: Clarity) -> None:
+        """Add the counts of ``other``, a chunk that follows every record counted here."""
+        self.n += other.n
+        self.flagged += other.flagged
+        self.counts.update(other.counts)
+        for c, ids in other.examples.items():
+            mine = self.examples.setdefault(c, [])
+            mine.extend(ids[: EXAMPLES - len(mine)])
 
     def failed(self, record: dict) -> list[str]:
         """Every check the record fails: the filter stops at the first, so that check is turned off and

@@ -4,11 +4,13 @@ Every kind is read the same way: the *instruction* is the first user turn (the t
 wrote it; for Alpaca rows it holds the instruction and its input), the *prompt* is every turn before
 the response (the key for consistency checks), and the *response* is the last assistant turn of sft
 records, the chosen answer of preference records, the completion of unpaired rows, or the first
-candidate of feedback records.
+candidate of feedback records. Answers are kept for consistency as ``answer_key``: a 16-byte digest
+of the normalised text (two answers are the same when their digests are).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from instructkit.filters._text import norm
@@ -27,6 +29,13 @@ class Item:
     rejected: str | None = None
     label: bool | None = None
     gold: str | None = None
+    answer_key: bytes = b""
+    rejected_key: bytes | None = None
+
+
+def answer_key(text: str) -> bytes:
+    """The digest of the normalised answer (``norm``): equal for answers consistency counts as one."""
+    return hashlib.blake2b(norm(text).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _messages_text(messages: list) -> str:
@@ -71,13 +80,16 @@ def item_of(record: dict, *, gold_field: str | None = None) -> Item:
         else:
             response = ""
     instruction = next((m.get("content") or "" for m in prompt if m.get("role") == "user"), "")
+    rejected = _last_assistant(record["rejected"]) if "rejected" in record else None
     return Item(
         id=str(record.get("id")),
         kind=kind,
         instruction=instruction,
         prompt_key=norm(_messages_text(prompt)),
         response=response,
-        rejected=_last_assistant(record["rejected"]) if "rejected" in record else None,
+        rejected=rejected,
         label=record.get("label") if isinstance(record.get("label"), bool) else None,
         gold=gold_of(record, gold_field),
+        answer_key=answer_key(response),
+        rejected_key=None if rejected is None else answer_key(rejected),
     )

@@ -2,7 +2,7 @@
 
 Prompts are compared normalised (case-folded, NFKC, punctuation and whitespace collapsed: the
 ``norm`` of ``filters/_text.py``) over every turn before the response, roles included, so "What is
-2+2?" and "what is 2 + 2" are one prompt. Answers are compared normalised the same way.
+2+2?" and "what is 2 + 2" are one prompt. Answers are compared normalised the same way (by the digest ``Item.answer_key``).
 
 - sft (and unpaired, feedback) records: a prompt with two or more different answers is a conflict.
   ``conflicting_prompts`` is the number of such distinct prompts. Several good answers to an open
@@ -15,29 +15,28 @@ Prompts are compared normalised (case-folded, NFKC, punctuation and whitespace c
 
 from __future__ import annotations
 
-from instructkit.filters._text import norm
 from instructkit.quality.common import Item
 
 
 def measure(items: list[Item], *, listed: int) -> dict:
     """The consistency section of quality.json (``listed``: conflicts written out in full)."""
-    answers: dict[str, dict[str, list[str]]] = {}
+    answers: dict[str, dict[bytes, list[str]]] = {}
     prompts_text: dict[str, str] = {}
-    pairs: dict[tuple[str, frozenset], dict[str, list[str]]] = {}
-    labels: dict[tuple[str, str], dict[bool, list[str]]] = {}
+    pairs: dict[tuple[str, frozenset], dict[bytes, list[str]]] = {}
+    labels: dict[tuple[str, bytes], dict[bool, list[str]]] = {}
     for it in items:
         key = it.prompt_key
         if not key:
             continue
         prompts_text.setdefault(key, it.instruction)
-        answer = norm(it.response)
+        answer = it.answer_key
         if it.label is not None:
             labels.setdefault((key, answer), {}).setdefault(it.label, []).append(it.id)
             if it.label is False:
                 continue  # an undesirable completion is not the prompt's answer
         answers.setdefault(key, {}).setdefault(answer, []).append(it.id)
-        if it.rejected is not None:
-            rejected = norm(it.rejected)
+        if it.rejected_key is not None:
+            rejected = it.rejected_key
             if rejected != answer:
                 pairs.setdefault((key, frozenset((answer, rejected))), {}).setdefault(answer, []).append(it.id)
 
