@@ -111,6 +111,33 @@ class _PartWriter:
         if kind:
             self.kinds[kind] += 1
 
+    def write_lines(self, lines: bytes, ends, contents: bytes, content_ends, kinds: Counter | None = None) -> None:
+        """Records already serialised (by a worker), as ``write`` would have written them one by one.
+
+        Record k is ``lines[ends[k-1]:ends[k]]`` (``dumps`` of it) and ``contents[content_ends[k-1]:
+        content_ends[k]]`` (its ``content_line``); ``kinds`` counts their kinds. Parts are cut every
+        ``shard_size`` records, as by ``write``: the same bytes, sha256s and fingerprint.
+        """
+        lines, contents = memoryview(lines), memoryview(contents)
+        done, n = 0, len(ends)
+        try:
+            while done < n:
+                if self._file is None or self._n >= self.shard_size:
+                    self._close()
+                    self._open()
+                take = min(n - done, self.shard_size - self._n)
+                a, b = (ends[done - 1] if done else 0), ends[done + take - 1]
+                self._stream.write(lines[a:b])
+                a, b = (content_ends[done - 1] if done else 0), content_ends[done + take - 1]
+                self._content.update(contents[a:b])
+                self._n += take
+                self.parts[-1]["records"] += take
+                done += take
+        except OSError as exc:
+            raise write_error(exc, self.out) from None
+        if kinds:
+            self.kinds.update(kinds)
+
     def _close(self) -> None:
         if self._file is None:
             return

@@ -155,12 +155,18 @@ class ShardWriter:
 
     def reject(self, record: dict, reason: str, **details: Any) -> None:
         """Drop a record with a reason; it lands in ``rejected/`` with ``meta.reject``."""
-        record = dict(record)
-        meta = dict(record.get("meta") or {})
-        meta["reject"] = {"stage": self.stage, "reason": reason, **details}
-        record["meta"] = meta
-        self._rejected.write(record, None)
+        self._rejected.write(rejected_record(record, self.stage, reason, details), None)
         self.counts["rejected"][reason] += 1
+
+    def write_lines(self, lines: bytes, ends, contents: bytes, content_ends, kinds: Counter) -> None:
+        """Keep records a worker serialised: ``write`` of each, in bulk (see ``_PartWriter.write_lines``)."""
+        self._kept.write_lines(lines, ends, contents, content_ends, kinds)
+        self.counts["kept"] += len(ends)
+
+    def reject_lines(self, lines: bytes, ends, contents: bytes, content_ends, reasons: Counter) -> None:
+        """Drop records a worker turned into ``rejected_record`` and serialised; ``reasons`` counts them."""
+        self._rejected.write_lines(lines, ends, contents, content_ends)
+        self.counts["rejected"].update(reasons)
 
     def quarantine(self, raw: Any, reason: str, *, source: dict, error: str) -> None:
         """Keep an input row that could not become a record, with why (``--on-error skip``)."""
@@ -318,6 +324,15 @@ class ShardWriter:
             exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) or str(exc.filename or "").startswith(str(self.tmp))
         ):
             raise write_error(exc, self.target or self.parent) from None
+
+
+def rejected_record(record: dict, stage: str, reason: str, details: dict) -> dict:
+    """``record`` as ``ShardWriter.reject`` writes it: with ``meta.reject`` (stage, reason, details)."""
+    record = dict(record)
+    meta = dict(record.get("meta") or {})
+    meta["reject"] = {"stage": stage, "reason": reason, **details}
+    record["meta"] = meta
+    return record
 
 
 # --- verification ----------------------------------------------------------------------------

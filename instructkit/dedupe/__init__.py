@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from instructkit.dedupe.cluster import REASONS, Plan, best_matches, cluster_stage, components, contamination
+from instructkit.dedupe.cluster import Plan, best_matches, cluster_stage, components, contamination
 from instructkit.dedupe.keep import parse_keep
 from instructkit.dedupe.normalize import FIELDS
 from instructkit.dedupe.spill import Spill, maybe_spill, parse_size
+from instructkit.dedupe.write import write_records
 from instructkit.errors import ConfigError
 from instructkit.params import Executor, SetOutput, Workers, recorded
 from instructkit.registry import Result
 from instructkit.shards import ShardSet, ShardWriter, dumps
-from instructkit.stage import add_meta, progress_bar
 
 MODES = ("exact", "minhash", "semantic")
 # Band/row choice weights: every candidate is checked afterwards (estimate or --verify), so a false
@@ -284,30 +284,9 @@ def dedupe_set(inp: str | Path, output: str | Path, p: DedupeParams) -> ShardWri
         maybe_spill(n * per_record, p.memory_budget, p.spill_dir or writer.tmp) as spill,
     ):
         sc, pl, stats = plan(src, against, p, workers=p.workers, spill=spill)
-        clusters_of: dict[int, list[int]] = {}
-        for cid, c in enumerate(pl.clusters):
-            clusters_of.setdefault(c["kept"], []).append(cid)
-        with progress_bar("dedupe: writing", sc.n_in) as advance:
-            for i, rec in enumerate(src):
-                writer.count_in()
-                code = int(pl.reason[i])
-                if code == 0:
-                    if i in clusters_of:
-                        rec = add_meta(rec, dedupe={"clusters": clusters_of[i]})
-                    writer.write(rec)
-                else:
-                    t = int(pl.target[i])
-                    # Identical records share an id (a hash of their content), so the kept record's
-                    # position in the input (0-based) is recorded too.
-                    details = {"duplicate_of": sc.ids[t], "similarity": round(float(pl.sim[i]), 4)}
-                    if code != 1:
-                        details["duplicate_of_index"] = t
-                    if pl.matched[i] >= 0:
-                        details["matched"] = sc.ids[int(pl.matched[i])]
-                    if code == 1:
-                        details["against"] = sc.against_path(t)
-                    writer.reject(rec, REASONS[code], **details)
-                advance(1)
+        # Pass 2 (dedupe.write) in tasks; local semantic mode holds a model here, so it writes in this process.
+        workers = 1 if "semantic" in p.mode and p.executor == "local" else p.workers
+        write_records(src, writer, sc, pl, executor=p.executor, workers=workers, address=p.ray_address)
         _write_clusters(writer, sc, pl)
         final = pl.final_sizes()
         writer.stats["cluster_sizes"] = {str(k): v for k, v in sorted(final.items())}

@@ -1,11 +1,12 @@
-"""Pass 1 in parallel: JSON parsing, texts, digests and signatures computed by tasks over line chunks.
+"""Pass 1 in parallel: JSON parsing, texts, digests and signatures computed by tasks over blocks of lines.
 
 ``scan.scan`` parses every record in the main process and sends only texts to ``--workers``, so
-parsing (about half of pass 1) stays serial. Here the main process only reads raw lines (and checks
-each part's sha256); a task per chunk of ``executors.CHUNK`` lines parses them and returns per-record
-ids, lengths, ``highest:`` values, exact digests and MinHash signatures, which the driver places at the
-chunk's offset. The same task runs in local processes (``--workers``) or as Ray tasks
-(``--executor ray``); the resulting ``Scan`` equals ``scan.scan``'s field for field.
+parsing (about half of pass 1) stays serial. Here the main process only reads blocks of raw bytes cut
+at line ends (``executors.blocks``: each part's sha256 checked, records counted in C); a task per block
+splits and parses its lines and returns per-record ids, lengths, ``highest:`` values, exact digests and
+MinHash signatures, which the driver places at the block's offset. The same task runs in local
+processes (``--workers``) or as Ray tasks (``--executor ray``); the resulting ``Scan`` equals
+``scan.scan``'s field for field.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from instructkit.stage import progress_bar
 
 def scan_chunk(task: tuple) -> tuple:
     """One chunk's ``(offset, ids, lengths, values, digest_hi, digest_lo, sigs)``."""
-    from instructkit.executors import parse_chunk
+    from instructkit.executors.blocks import parse_block
 
-    params, offset, chunk = task
-    records = parse_chunk(chunk)
+    params, offset, part, number, _count, block = task
+    records = parse_block(part, number, block)
     policy, key = parse_keep(params.keep)
     texts = [text_for(rec, params.fields) for rec in records]
     ids = [str(rec.get("id")) for rec in records]
@@ -61,7 +62,8 @@ def scan_parallel(
 
     With a ``spill.Spill``, ids and signatures are placed in files there instead of memory.
     """
-    from instructkit.executors import line_chunks, ordered_map
+    from instructkit.executors import ordered_map
+    from instructkit.executors.blocks import byte_chunks
 
     sets = [inp, *against]
     sizes = [len(s) for s in sets]
@@ -75,15 +77,16 @@ def scan_parallel(
         if "exact" in params.mode
         else None
     )
+
     def tasks():
-        for offset, chunk in line_chunks(sets):
-            if offset + len(chunk) > n:
+        for offset, part, number, count, block in byte_chunks(sets):
+            if offset + count > n:
                 raise ShardError(
                     "a set holds more records than its manifest says",
                     file=str(inp.path),
                     hint=f"run: instructkit verify {inp.path}",
                 )
-            yield params, offset, chunk
+            yield params, offset, part, number, count, block
 
     with progress_bar("dedupe: signatures", n) as advance:
         results = ordered_map(scan_chunk, tasks(), executor=executor, workers=workers, address=address)
