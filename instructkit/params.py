@@ -70,11 +70,21 @@ class Executor:
             "record": False,
         },
     )
+    ray_gpus_per_actor: float = field(
+        default=0,
+        metadata={
+            "help": "ray: GPUs each model actor asks for (semantic dedupe, perplexity/reward/ifd rules; one "
+            "actor per --workers); 0: CPU",
+            "record": False,
+        },
+    )
 
     def __post_init__(self) -> None:
         from instructkit.executors import check_executor
+        from instructkit.executors.rayactors import check_gpus
 
         check_executor(self.executor)
+        check_gpus(self.ray_gpus_per_actor)
         _next_post_init(self, Executor)
 
 

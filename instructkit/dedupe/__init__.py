@@ -197,15 +197,19 @@ def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: in
     from instructkit.dedupe.scan import scan
 
     embedder = None
-    if "semantic" in p.mode:
+    if "semantic" in p.mode and p.executor == "local":
         from instructkit.dedupe.semantic import Embedder
 
         embedder = Embedder(p.model, batch_size=p.batch_size, max_length=p.max_length)
     if embedder is None and (p.executor != "local" or workers > 1):
-        # Parsing in the tasks too (pscan); semantic mode embeds in this process, so it scans here.
+        # Parsing in the tasks too (pscan); local semantic mode embeds in this process, so it scans here.
         from instructkit.dedupe.pscan import scan_parallel
 
         sc = scan_parallel(src, against, p, executor=p.executor, workers=workers, address=p.ray_address, spill=spill)
+        if "semantic" in p.mode:  # --executor ray: the embeddings come from model actors
+            from instructkit.dedupe.semantic import embed_on_actors
+
+            sc.emb = embed_on_actors([src, *against], p, sc.n, workers=workers, address=p.ray_address)
     else:
         sc = scan(src, against, p, workers=workers, embedder=embedder, spill=spill)
     n_in, n = sc.n_in, sc.n

@@ -13,9 +13,16 @@ fitted to it (cosine scales differ per model).
 unrelated): paraphrases scored 0.73-0.99, unrelated pairs 0.03-0.10, same-topic pairs 0.18-0.92. At 0.8,
 precision 0.86 and recall 0.91 (docs/dedupe.md has the table). torch and transformers are imported only
 when ``--mode semantic`` is used.
+
+Under ``--executor ray`` the embeddings come from ``--workers`` Ray actors that each load the encoder once
+(``--ray-gpus-per-actor`` GPUs each; ``embed_on_actors``). Each actor gets chunks of raw lines, parses
+them and embeds ``scan.BATCH`` texts per call, the very blocks the local scan hands its encoder, so the
+forward passes see the same batches (same padding) and the embeddings, placed by index, are the local ones.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 
@@ -65,3 +72,58 @@ def similar_pairs(
     if not pairs:
         return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
     return np.concatenate(pairs).astype(np.int64), np.concatenate(sims).astype(np.float32)
+
+
+def embed_chunk(fields: str, batch: int, embedder: Embedder, item: tuple[int, list]) -> tuple[int, np.ndarray]:
+    """``(offset, embeddings)`` of one ``(offset, raw line chunk)`` (an actor's call), ``batch`` texts per
+    encoder call: ``scan.BATCH``, as the local scan calls it (a chunk starts at a multiple of it)."""
+    from instructkit.dedupe.normalize import text_for
+    from instructkit.executors import parse_chunk
+
+    offset, chunk = item
+    texts = [text_for(rec, fields) for rec in parse_chunk(chunk)]
+    blocks = [embedder(texts[s : s + batch]) for s in range(0, len(texts), batch)]
+    return offset, np.concatenate(blocks) if blocks else np.empty((0, embedder.dim), dtype=np.float32)
+
+
+def embed_on_actors(sets: list, params, n: int, *, workers: int = 1, address: str | None = None) -> np.ndarray:
+    """The ``(n, dim)`` embeddings of every record of ``sets`` (input, then ``--against``), from Ray actors.
+
+    Args:
+        sets: The ShardSets in scan order.
+        params: A ``DedupeParams`` (model, batch_size, max_length, fields, ray_gpus_per_actor).
+        n: Records in ``sets`` (the scan's count).
+        workers: Actors, each with the encoder loaded once.
+        address: Ray cluster address (``--ray-address``).
+    """
+    from instructkit import executors
+    from instructkit.dedupe import scan
+    from instructkit.errors import ShardError
+    from instructkit.executors.rayactors import actor_map
+    from instructkit.stage import progress_bar
+
+    batch = scan.BATCH
+    assert executors.CHUNK % batch == 0, "chunks must hold whole scan batches for the embeddings to be the local ones"
+    if not params.model or params.model == DEFAULT_ENCODER:
+        from instructkit.train.packaged import cached
+
+        cached(DEFAULT_ENCODER)  # written once here, not by several actors at once (on this node)
+    factory = partial(Embedder, params.model, batch_size=params.batch_size, max_length=params.max_length)
+    emb = np.zeros((n, 0), dtype=np.float32)
+    items = executors.line_chunks(sets)
+    with progress_bar("dedupe: embeddings", n) as advance:
+        for offset, e in actor_map(
+            factory,
+            partial(embed_chunk, params.fields, batch),
+            items,
+            address=address,
+            workers=workers,
+            gpus=params.ray_gpus_per_actor,
+        ):
+            if emb.shape[1] != e.shape[1]:
+                emb = np.zeros((n, e.shape[1]), dtype=np.float32)
+            if offset + len(e) > n:
+                raise ShardError("a set holds more records than its manifest says", file=str(sets[0].path))
+            emb[offset : offset + len(e)] = e
+            advance(len(e))
+    return emb

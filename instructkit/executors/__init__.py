@@ -29,13 +29,14 @@ def check_executor(name: str) -> None:
         raise ConfigError(f"unknown executor {name!r}", hint=f"use one of {', '.join(EXECUTORS)}")
 
 
-def line_chunks(sets: Iterable[Any], size: int = CHUNK) -> Iterator[tuple[int, list[tuple[str, int, bytes]]]]:
-    """``(offset, [(part, line_number, raw_line)])`` chunks of every non-blank line of ``sets`` in order.
+def line_chunks(sets: Iterable[Any], size: int | None = None) -> Iterator[tuple[int, list[tuple[str, int, bytes]]]]:
+    """``(offset, [(part, line_number, raw_line)])`` chunks of ``size`` (default ``CHUNK``) of every non-blank
+    line of ``sets`` in order.
 
     Each part's sha256 is checked as it is read (``ShardSet.lines``): a changed part raises before the
     stage commits anything.
     """
-    offset = 0
+    offset, size = 0, size or CHUNK
     it = ((str(part), number, line) for s in sets for part, number, line in s.lines())
     while chunk := list(itertools.islice(it, size)):
         yield offset, chunk
@@ -105,14 +106,19 @@ def parse_chunk(chunk: list[tuple[str, int, bytes]]) -> list[dict]:
 
 def chain_task(task: tuple[str, Callable[[], list], int, list]) -> list:
     """Run the operator chain over one chunk: ``[(record, Drop | None)]`` in input order."""
-    from instructkit.stage import run_chain_batch
-
-    token, factory, _offset, chunk = task
+    token, factory, offset, chunk = task
     ops = _CHAINS.get(token)
     if ops is None:
         _CHAINS.clear()  # one run's chain at a time
         ops = _CHAINS[token] = factory()
-    records = parse_chunk(chunk)
+    return chain_chunk(ops, (offset, chunk))
+
+
+def chain_chunk(ops: list, item: tuple[int, list]) -> list:
+    """``[(record, Drop | None)]`` of one ``(offset, chunk)`` through a built chain, 256 records a batch."""
+    from instructkit.stage import run_chain_batch
+
+    records = parse_chunk(item[1])
     out = []
     for s in range(0, len(records), 256):  # the batch size of check_batch, as in stage.apply
         out.extend(run_chain_batch(ops, records[s : s + 256]))
@@ -128,14 +134,27 @@ def apply_chunks(
     workers: int = 1,
     address: str | None = None,
     description: str = "processing",
+    actors: bool = False,
+    gpus: float = 0,
 ) -> None:
-    """``stage.apply`` over chunks of raw lines on any executor: same verdicts, same order, same set."""
+    """``stage.apply`` over chunks of raw lines on any executor: same verdicts, same order, same set.
+
+    With ``actors`` (a chain with a model-based rule, ``--executor ray``) the chunks go to ``workers``
+    Ray actors that each build the chain (load the models) once, with ``gpus`` GPUs each
+    (``executors.rayactors``); otherwise to tasks. Chunks are ``CHUNK`` lines cut into batches of 256
+    either way, as ``stage.apply`` cuts the local run, so a model rule scores the same batches.
+    """
     import uuid
 
     from instructkit.stage import _drain, progress_bar
 
-    token = uuid.uuid4().hex
-    tasks = ((token, factory, offset, chunk) for offset, chunk in line_chunks([data]))
     with progress_bar(description, len(data)) as advance:
-        results = ordered_map(chain_task, tasks, executor=executor, workers=workers, address=address)
+        if actors and executor == "ray":
+            from instructkit.executors.rayactors import actor_map
+
+            results = actor_map(factory, chain_chunk, line_chunks([data]), address=address, workers=workers, gpus=gpus)
+        else:
+            token = uuid.uuid4().hex
+            tasks = ((token, factory, offset, chunk) for offset, chunk in line_chunks([data]))
+            results = ordered_map(chain_task, tasks, executor=executor, workers=workers, address=address)
         _drain(results, writer, advance)

@@ -326,3 +326,12 @@ class IFDFilter(_ModelRule):
         if p.min_ifd is not None and ifd < p.min_ifd:
             return Drop("ifd.min", detail("ifd", round(ifd, 4), p.min_ifd, model=p.model))
         return None
+
+
+def uses_models(rules: list[dict]) -> bool:
+    """Whether a resolved rule list (``[{NAME: PARAMS}]``) holds a model-based rule: under ``--executor
+    ray`` such a chain runs on Ray actors that load the models once each (``executors.rayactors``)."""
+    from instructkit.filters import rules as registered
+
+    known = registered()
+    return any(isinstance(known.get(name), type) and issubclass(known[name], _ModelRule) for r in rules for name in r)

@@ -79,12 +79,15 @@ class FilterParams(SetOutput, Workers, Executor):
 def run(inputs: list[str], out: Path, p: FilterParams) -> Result:
     """Apply the rules to the set ``inputs[0]``; kept records and ``rejected/`` go under ``out``."""
     from instructkit import filters
+    from instructkit.filters.model_based import uses_models
     from instructkit.shards import ShardSet, ShardWriter
     from instructkit.stage import apply
 
     config = {"rules": p.rules}
     factory = partial(filters.build_chain, config)
-    factory()  # build once here: a missing model or tokenizer fails now, with one line, not in a worker
+    actors = p.executor == "ray" and uses_models(p.rules)  # the models load in the actors, not here
+    if not actors:
+        factory()  # build once here: a missing model or tokenizer fails now, with one line, not in a worker
     data = ShardSet(inputs[0])
     names = [next(iter(r)) for r in p.rules]
     with ShardWriter(
@@ -107,6 +110,8 @@ def run(inputs: list[str], out: Path, p: FilterParams) -> Result:
                 workers=p.workers,
                 address=p.ray_address,
                 description="filter",
+                actors=actors,
+                gpus=p.ray_gpus_per_actor,
             )
         writer.stats["rules"] = names
     return Result(writer.path, writer.manifest, {"rules": ", ".join(names)})

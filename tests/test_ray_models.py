@@ -1,0 +1,60 @@
+"""The model-based stages on a real local Ray cluster, run by actors (executors/rayactors.py): semantic
+dedupe's embeddings and the perplexity/IFD filter rules give the same records and fingerprint as the local
+run, and the driver never loads a model. The cluster and data fixtures are test_ray.py's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import test_ray  # noqa: E402 - its fixtures and checks, shared
+
+import instructkit  # noqa: E402
+from instructkit.filters import model_based  # noqa: E402
+from instructkit.shards import ShardSet  # noqa: E402
+
+cluster, data, _same_sets = test_ray.cluster, test_ray.data, test_ray._same_sets
+
+
+def _no_model_here(*args, **kwargs):
+    raise AssertionError("a model was loaded in the driver")
+
+
+def test_model_filter_on_actors_equals_local(cluster, data, tiny_model, tmp_path):
+    """A chain with perplexity and IFD rules runs on 2 actors (models loaded there, not in the driver)."""
+    rules = [{"perplexity": {"model": str(tiny_model), "max_perplexity": 5000.0}}, {"ifd": {"model": str(tiny_model)}}]
+    local = ShardSet(instructkit.filter(data.path, tmp_path / "local", rules=rules))
+    with pytest.MonkeyPatch.context() as mp:  # the driver must not load a model: the actors do
+        mp.setattr(model_based, "_load", _no_model_here)
+        on_ray = ShardSet(instructkit.filter(data.path, tmp_path / "ray", rules=rules, executor="ray", workers=2))
+    reasons = local.manifest["counts"]["rejected"]
+    assert any(k.startswith(("perplexity", "ifd")) for k in reasons), reasons
+    assert len(local), ("some records must be kept", local.manifest["counts"])
+    _same_sets(local, on_ray)
+
+
+def test_semantic_dedupe_on_actors_equals_local(cluster, data, tiny_model, tmp_path, monkeypatch):
+    """Embeddings from 2 actors: the same floats as the local scan's (same batches), hence the same set.
+
+    Chunks of 16 lines and encoder calls of 8 texts (``CHUNK``, ``scan.BATCH``) so the 84 records make six
+    chunks spread over both actors, and their order must be restored."""
+    from instructkit import executors
+    from instructkit.dedupe import DedupeParams, plan, scan, semantic
+
+    monkeypatch.setattr(executors, "CHUNK", 16)
+    monkeypatch.setattr(scan, "BATCH", 8)
+    opts = {"mode": "semantic", "model": str(tiny_model), "semantic_threshold": 0.65, "batch_size": 3}
+    local = ShardSet(instructkit.dedupe(data.path, tmp_path / "local", **opts))
+    with pytest.MonkeyPatch.context() as mp:  # the driver must not load the encoder: the actors do
+        mp.setattr(semantic.Embedder, "__init__", _no_model_here)
+        on_ray = ShardSet(instructkit.dedupe(data.path, tmp_path / "ray", executor="ray", workers=2, **opts))
+    counts = local.manifest["counts"]
+    assert counts["rejected"].get("semantic_duplicate", 0) > len(data) // 2 - 10, counts  # copies and more
+    assert len(local) > 10, counts
+    _same_sets(local, on_ray)
+    sc_local, _, _ = plan(data, [], DedupeParams(**opts))
+    sc_ray, _, _ = plan(data, [], DedupeParams(executor="ray", workers=2, **opts))
+    assert sc_ray.emb.shape == sc_local.emb.shape and np.array_equal(sc_ray.emb, sc_local.emb)
