@@ -91,30 +91,37 @@ def batch_shingles(
     """
     if not texts:
         return np.empty(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    word_t, cjk_t = _tables()
     norm = [unicodedata.normalize("NFKC", t).casefold() for t in texts]
     n_docs = len(norm)
     doc_len = np.fromiter(map(len, norm), dtype=np.int64, count=n_docs)
     doc_start = np.concatenate(([0], np.cumsum(doc_len + 1)[:-1]))
-    cp = np.frombuffer("\x00".join(norm).encode("utf-32-le"), dtype=np.uint32)
-    small = np.minimum(cp, _TABLE - 1)
-    isw = word_t[small]
-    isw |= cp >= _TABLE
-    isc = cjk_t[small]
+    joined = "\x00".join(norm)
+    if joined.isascii():  # most corpora: one byte per character, no CJK (the same hashes, ~2x faster)
+        cp = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        # ASCII letters and digits (what str.isalnum says below 128), by arithmetic: 10x a table lookup.
+        isw = ((cp - np.uint8(48)) < 10) | (((cp | np.uint8(32)) - np.uint8(97)) < 26)
+        isc = None
+    else:
+        word_t, cjk_t = _tables()
+        cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        small = np.minimum(cp, _TABLE - 1)
+        isw = word_t[small]
+        isw |= cp >= _TABLE
+        isc = cjk_t[small]
     # A token starts at a letter that follows a non-letter, or at/after a CJK character.
     start = isw.copy()
-    start[1:] &= ~isw[:-1] | isc[1:] | isc[:-1]
+    start[1:] &= ~isw[:-1] if isc is None else ~isw[:-1] | isc[1:] | isc[:-1]
     tstart = np.flatnonzero(start)
     # Token hash: sum of cp * M^(pos - start) over the token's letters (non-letters weigh 0).
     pw, inv = _Powers.get(len(cp))
     with np.errstate(over="ignore"):
-        vals = np.where(isw, cp, 0).astype(np.uint64)
+        vals = np.multiply(cp, isw, dtype=np.uint64)  # non-letters weigh 0
         vals *= pw[: len(cp)]
         tok = fmix64(np.add.reduceat(vals, tstart) * inv[tstart]) if len(tstart) else np.empty(0, np.uint64)
     tdoc = np.searchsorted(doc_start, tstart, side="right") - 1
     ntok = np.bincount(tdoc, minlength=n_docs)
     # CJK letters per text (each is a token); letters are counted only where there are CJK ones.
-    ncjk = np.bincount(tdoc, weights=isc[tstart], minlength=n_docs)
+    ncjk = np.zeros(n_docs) if isc is None else np.bincount(tdoc, weights=isc[tstart], minlength=n_docs)
     spaceless = np.zeros(n_docs, dtype=bool)
     for d in np.flatnonzero(ncjk).tolist():
         letters = np.count_nonzero(isw[doc_start[d] : doc_start[d] + doc_len[d]])

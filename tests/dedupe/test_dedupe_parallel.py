@@ -1,0 +1,146 @@
+"""dedupe's parallel passes: pass 1 over blocks of raw bytes, pass 2 (writing) in tasks; the same bytes as the
+serial record-by-record writer, for one worker and for two; the ASCII fast path of the shingler."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+import numpy as np
+import pytest
+
+from instructkit.dedupe import DedupeParams, plan
+from instructkit.dedupe.cluster import REASONS
+from instructkit.dedupe.shingle import batch_shingles
+from instructkit.executors.blocks import byte_chunks, count_records
+from instructkit.records import make_record, message
+from instructkit.shards import ShardSet, ShardWriter
+from instructkit.stage import add_meta
+
+WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike oscar papa".split()
+
+
+def _set(path, n: int = 900, seed: int = 3) -> ShardSet:
+    """Near and exact duplicates, records with and without meta.source, a 30-digit meta value, several parts,
+    and blank lines in one part (its sha256 fixed in the manifest, as if written that way)."""
+    rng = random.Random(seed)
+    recs = []
+    for i in range(n):
+        words = [rng.choice(WORDS) for _ in range(25)]
+        src = {"file": "t"} if i % 3 else None
+        recs.append(
+            make_record(
+                "sft",
+                messages=[message("user", f"q{i % 5}"), message("assistant", " ".join(words))],
+                source=src,
+                meta={"quality": rng.random(), **({"big": 10**29 + i} if i % 97 == 0 else {})},
+            )
+        )
+        if i % 7 == 0:
+            words[rng.randrange(25)] = "zulu"
+            recs.append(make_record("sft", messages=[message("user", "q"), message("assistant", " ".join(words))]))
+        if i % 40 == 0:
+            recs.append(dict(recs[-1]))
+    with ShardWriter(path, stage="test", shard_size=150) as w:
+        for r in recs:
+            w.count_in()
+            w.write(r)
+    s = ShardSet(w.path)
+    part = s.parts[1]
+    data = part.read_bytes().replace(b"\n", b"\n\n \n", 2) + b"\t\n"
+    part.write_bytes(data)
+    manifest = json.loads((s.path / "manifest.json").read_text())
+    manifest["parts"][1].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (s.path / "manifest.json").write_text(json.dumps(manifest))
+    return ShardSet(s.path)
+
+
+def _serial(src: ShardSet, against: list[ShardSet], out, p: DedupeParams) -> ShardSet:
+    """The record-by-record writer pass 2 was before it ran in tasks (reference)."""
+    sc, pl, _ = plan(src, against, p)
+    clusters_of: dict[int, list[int]] = {}
+    for cid, c in enumerate(pl.clusters):
+        clusters_of.setdefault(c["kept"], []).append(cid)
+    with ShardWriter(out, stage="dedupe", shard_size=p.shard_size, compression=p.writer_options()["compression"]) as w:
+        for i, rec in enumerate(src):
+            w.count_in()
+            code = int(pl.reason[i])
+            if code == 0:
+                w.write(add_meta(rec, dedupe={"clusters": clusters_of[i]}) if i in clusters_of else rec)
+                continue
+            t = int(pl.target[i])
+            details = {"duplicate_of": sc.ids[t], "similarity": round(float(pl.sim[i]), 4)}
+            if code != 1:
+                details["duplicate_of_index"] = t
+            if pl.matched[i] >= 0:
+                details["matched"] = sc.ids[int(pl.matched[i])]
+            if code == 1:
+                details["against"] = sc.against_path(t)
+            w.reject(rec, REASONS[code], **details)
+    return ShardSet(w.path)
+
+
+def _files(s: ShardSet) -> dict[str, bytes]:
+    return {str(f.relative_to(s.path)): f.read_bytes() for f in sorted(s.path.rglob("part-*"))}
+
+
+@pytest.mark.parametrize("compression", ["none", "gz"])
+def test_pass2_in_tasks_equals_the_serial_writer(cli, tmp_path, compression):
+    src = _set(tmp_path / "in")
+    with ShardWriter(tmp_path / "against", stage="test") as w:
+        for rec in list(src)[100:160]:  # contamination: 60 of the input's records
+            w.count_in()
+            w.write(rec)
+    against = ShardSet(w.path)
+    opts = ("--mode", "exact,minhash", "--keep", "highest:quality", "--shard-size", "250", "--compression", compression)
+    for name, workers in (("one", 1), ("two", 2)):
+        cli("dedupe", src.path, "-o", tmp_path / name, *opts, "--against", against.path, "--workers", workers)
+    one, two = ShardSet(tmp_path / "one"), ShardSet(tmp_path / "two")
+    p = DedupeParams(mode=["exact", "minhash"], keep="highest:quality", shard_size=250, compression=compression)
+    p.against = [str(against.path)]
+    ref = _serial(src, [against], tmp_path / "ref", p)
+    assert len(ref.parts) > 2 and ref.rejected is not None and len(ref.rejected) > 0
+    for got in (one, two):
+        assert got.fingerprint == ref.fingerprint and got.rejected.fingerprint == ref.rejected.fingerprint
+        assert _files(got) == _files(ref)
+        assert got.manifest["counts"] == ref.manifest["counts"] and got.manifest["kinds"] == ref.manifest["kinds"]
+    assert (one.path / "clusters.jsonl").read_bytes() == (two.path / "clusters.jsonl").read_bytes()
+
+
+def test_byte_chunks_count_and_number_every_non_blank_line(tmp_path):
+    src = _set(tmp_path / "in", n=300)
+    chunks = list(byte_chunks([src], size=4096))
+    assert len(chunks) > 10
+    assert sum(c[3] for c in chunks) == len(src) == sum(1 for _ in src.lines())
+    assert [c[0] for c in chunks] == list(np.cumsum([0] + [c[3] for c in chunks[:-1]]))
+    numbered = [(part, number) for part, number, _ in src.lines()]
+    from instructkit.executors.blocks import block_lines
+
+    got = [(part, n) for _, part, first, _, block in chunks for n, _ in block_lines(first, block)]
+    assert got == [(str(p), n) for p, n in numbered]
+    assert count_records(b'{"a":1}\n\n  \n{"b":2}') == 2 and count_records(b"") == 0
+
+
+def test_changed_part_fails_before_commit(cli, tmp_path):
+    src = _set(tmp_path / "in", n=200)
+    part = src.parts[0]
+    part.write_bytes(part.read_bytes().replace(b"alpha", b"ALPHA", 1))
+    res = cli("dedupe", src.path, "-o", tmp_path / "out", "--workers", 2, ok=False)
+    assert res.exit_code == 2 and "sha256 mismatch" in res.output
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("v*"))
+
+
+def test_ascii_fast_path_gives_the_general_paths_hashes():
+    rng = random.Random(1)
+    texts = ["", "a b", "Don't stop_me now: 42 times!", "x" * 3]
+    texts += [
+        " ".join(rng.choice(WORDS + ["A1", "b-2", "C.D"]) for _ in range(rng.randrange(1, 40))) for _ in range(60)
+    ]
+    fast = batch_shingles(texts)  # all ASCII: the one-byte path
+    general = batch_shingles([*texts, "é"])  # one non-ASCII text: every text takes the UTF-32 path
+    n = int(fast[1].sum())
+    assert np.array_equal(fast[0], general[0][:n]) and np.array_equal(fast[1], general[1][:-1])
+    for args in ((3, 2, 4), (1, 1, 0)):
+        a, b = batch_shingles(texts, *args), batch_shingles([*texts, "é"], *args)
+        assert np.array_equal(a[0], b[0][: int(a[1].sum())])
