@@ -18,7 +18,7 @@ import numpy as np
 from instructkit.dedupe.cluster import REASONS
 
 
-def _decisions(sc, pl, clusters_of: dict[int, list[int]], lo: int, hi: int) -> tuple[np.ndarray, dict]:
+def _decisions(sc, pl, clusters_of: dict[int, list[int]], keepers: np.ndarray, lo: int, hi: int) -> tuple:
     """Input records ``lo .. hi-1``: their reason codes and, by position in the block, what the task adds
     (cluster ids of a survivor; reason and details of a removed record), as the serial writer did."""
     reason = pl.reason[lo:hi]
@@ -35,8 +35,8 @@ def _decisions(sc, pl, clusters_of: dict[int, list[int]], lo: int, hi: int) -> t
         if code == 1:
             details["against"] = sc.against_path(t)
         extra[i] = (REASONS[code], details)
-    for i in range(lo, hi):
-        if i in clusters_of and not reason[i - lo]:
+    for i in keepers[np.searchsorted(keepers, lo) : np.searchsorted(keepers, hi)].tolist():
+        if not reason[i - lo]:
             extra[i - lo] = clusters_of[i]
     return np.ascontiguousarray(reason, dtype=np.int8), extra
 
@@ -94,6 +94,7 @@ def write_records(src, writer, sc, pl, *, executor: str = "local", workers: int 
     clusters_of: dict[int, list[int]] = {}
     for cid, c in enumerate(pl.clusters):
         clusters_of.setdefault(c["kept"], []).append(cid)
+    keepers = np.array(sorted(clusters_of), dtype=np.int64)
     n_in = pl.reason.shape[0]
 
     def tasks():
@@ -104,7 +105,7 @@ def write_records(src, writer, sc, pl, *, executor: str = "local", workers: int 
                     file=str(src.path),
                     hint=f"run: instructkit verify {src.path}",
                 )
-            reason, extra = _decisions(sc, pl, clusters_of, offset, offset + count)
+            reason, extra = _decisions(sc, pl, clusters_of, keepers, offset, offset + count)
             yield writer.stage, part, number, count, block, reason, extra
 
     done = 0
