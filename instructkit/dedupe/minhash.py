@@ -172,7 +172,7 @@ def _spilled_keys(sigs, bands: int, rows: int, idx: np.ndarray) -> list:
     try:
         for start, block in sigs.chunks():
             lo, hi = np.searchsorted(idx, [start, start + len(block)])
-            sub = block[idx[lo:hi] - start]
+            sub = block if hi - lo == len(block) else block[idx[lo:hi] - start]
             for b, fh in enumerate(fhs):
                 fh.write(band_keys(sub[:, b * rows : (b + 1) * rows]).tobytes())
     finally:

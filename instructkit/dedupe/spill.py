@@ -7,8 +7,8 @@ the same numbers are written and read back.
 
 Reads go through ``pread`` (``np.fromfile`` with an offset), not a long-lived memory map, so the
 process only holds what it is working on: pages read are the kernel's page cache (reclaimable), not
-the process's memory. Random rows (the two signatures of a candidate pair) are read through a
-short-lived map of at most ``ROWS_PER_MAP`` rows at a time.
+the process's memory (a memory map would count every page it touched, and the kernel maps pages
+around each one touched). Random rows (the two signatures of a candidate pair) are one ``pread`` each.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import numpy as np
 
 from instructkit.errors import ConfigError
 
-ROWS_PER_MAP = 8192  # random rows read through one short-lived map (<= 32 MiB of pages)
-CHUNK_BYTES = 32 << 20  # sequential reads: 32 MiB at a time
+CHUNK_BYTES = 4 << 20  # sequential reads: 4 MiB at a time (8,192 signatures at 128 permutations)
 RECORDS_PER_PART = 100_000  # candidate-pair partitions: one per this many records (at most 256)
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -107,7 +106,7 @@ class SigStore:
         )
 
     def chunks(self, rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """``(start, block)`` over all rows in order, ``rows`` (default: 32 MiB worth) at a time."""
+        """``(start, block)`` over all rows in order, ``rows`` (default: ``CHUNK_BYTES`` worth) at a time."""
         self._fh.flush()
         rows = rows or max(1, CHUNK_BYTES // self.row_bytes)
         for start in range(0, self.shape[0], rows):
@@ -121,21 +120,12 @@ class SigStore:
         if idx.ndim == 0:
             return self._read(int(idx), int(idx) + 1)[0]
         self._fh.flush()
-        out = np.empty((len(idx), self.shape[1]), dtype=self.dtype)
         if not len(idx):
-            return out
+            return np.empty((0, self.shape[1]), dtype=self.dtype)
         uniq, inverse = np.unique(idx, return_inverse=True)
-        rows = np.empty((len(uniq), self.shape[1]), dtype=self.dtype)
-        for s in range(0, len(uniq), ROWS_PER_MAP):
-            part = uniq[s : s + ROWS_PER_MAP]
-            lo, hi = int(part[0]), int(part[-1]) + 1
-            mm = np.memmap(
-                self.path, dtype=self.dtype, mode="r", offset=lo * self.row_bytes, shape=(hi - lo, self.shape[1])
-            )
-            rows[s : s + len(part)] = mm[part - lo]
-            del mm  # unmapped: the pages leave this process (they stay in the page cache)
-        out[:] = rows[inverse.ravel()]
-        return out
+        fd, size = self._fh.fileno(), self.row_bytes
+        rows = np.frombuffer(b"".join([os.pread(fd, size, r * size) for r in uniq.tolist()]), dtype=self.dtype)
+        return rows.reshape(len(uniq), self.shape[1])[inverse.ravel()]
 
     def column(self, c: int) -> np.ndarray:
         """One permutation's values for every record (read in chunks)."""

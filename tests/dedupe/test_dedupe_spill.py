@@ -36,7 +36,6 @@ def _write(path, records) -> ShardSet:
 def small_parts(monkeypatch):
     """Tiny chunks and partitions, so a small set goes through every multi-chunk path on disk."""
     monkeypatch.setattr(spill_mod, "RECORDS_PER_PART", 40)
-    monkeypatch.setattr(spill_mod, "ROWS_PER_MAP", 7)
     monkeypatch.setattr(spill_mod, "CHUNK_BYTES", 512 * 33)
     made = []
     init = Spill.__init__
@@ -131,7 +130,6 @@ def test_spilled_real_public_data(cli, shared_data, tmp_path, small_parts):
 
 
 def test_sigstore_reads_what_was_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(spill_mod, "ROWS_PER_MAP", 5)
     monkeypatch.setattr(spill_mod, "CHUNK_BYTES", 16 * 7)
     rng = np.random.default_rng(0)
     sigs = rng.integers(0, 2**32, (53, 4), dtype=np.uint64).astype(np.uint32)
