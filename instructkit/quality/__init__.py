@@ -11,7 +11,8 @@ renamed into place. ``--compare OTHER_SET`` measures a second set the same way a
 by side. Nothing is dropped or rewritten.
 
 Memory: the instructions and responses of the set are held (about the set's text size), plus 128
-MinHash values (512 bytes) per record for near-duplicate clusters. Without ``encoder`` and
+MinHash values (512 bytes) per record for near-duplicate clusters and 8 bytes per distinct n-gram
+(distinct-n), all in the driver. Without ``encoder`` and
 ``reward_model`` nothing imports torch.
 """
 

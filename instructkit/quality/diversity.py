@@ -190,7 +190,7 @@ def near_duplicates(texts: list[str], *, threshold: float, top: int, sigs: np.nd
     uf = UnionFind(len(texts))
     uf.union_pairs(pairs)
     groups: dict[int, list[int]] = {}
-    for i in np.unique(pairs).tolist() if len(pairs) else []:
+    for i in _unique(pairs.ravel()).tolist() if len(pairs) else []:
         groups.setdefault(uf.find(i), []).append(i)
     clusters = sorted(groups.values(), key=lambda g: (-len(g), g[0]))
     in_clusters = sum(len(g) for g in clusters)
