@@ -134,7 +134,7 @@ def scripts(text: str) -> tuple[Counter, int]:
 
 def script_language(text: str) -> str | None:
     """The language a text's script decides (see the table above), or None to ask the detector."""
-    if not _NON_LATIN.search(text):
+    if text.isascii() or not _NON_LATIN.search(text):
         return None
     counts, n = scripts(text)
     if not n:
@@ -150,7 +150,7 @@ def script_language(text: str) -> str | None:
 
 def is_spaceless(text: str) -> bool:
     """Whether the text is mostly in scripts written without spaces between words (Han, kana, Thai...)."""
-    if not _NON_LATIN.search(text):
+    if text.isascii() or not _NON_LATIN.search(text):
         return False
     counts, n = scripts(text)
     return bool(n) and sum(counts[s] for s in SPACELESS) >= MOSTLY * n

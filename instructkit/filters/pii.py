@@ -23,7 +23,7 @@ from typing import Literal
 
 from instructkit.errors import ConfigError
 from instructkit.filters._text import detail, turns
-from instructkit.filters.analysis import has_digit
+from instructkit.filters.analysis import has_digit, pii_shapes
 from instructkit.stage import Drop, Filter, Mapper, add_meta, register
 
 KINDS = ("email", "phone", "ip", "credit_card")
@@ -66,14 +66,16 @@ def find(text: str, kinds: tuple[str, ...] | list[str] = KINDS) -> list[tuple[st
     """``(kind, start, end)`` of every PII match, non-overlapping, in text order."""
     spans: list[tuple[str, int, int]] = []
     # Cheap guards first: most turns have no '@', no ':' pair, no 3 dots, so most regexes never run.
-    digits = has_digit(text)
+    card = ipv4 = phone = has_digit(text)
+    if card:  # shapes the digits must have for each regex to match (analysis.py), one C pass on ASCII text
+        card, ipv4, phone = pii_shapes(text)
     if "email" in kinds and "@" in text:
         spans += [("email", m.start(), m.end()) for m in EMAIL.finditer(text)]
-    if "credit_card" in kinds and digits:
+    if "credit_card" in kinds and card:
         spans += [
             ("credit_card", m.start(), m.end()) for m in CARD.finditer(text) if luhn(re.sub(r"\D", "", m.group(0)))
         ]
-    if "ip" in kinds and digits and text.count(".") >= 3:
+    if "ip" in kinds and ipv4 and text.count(".") >= 3:
         spans += [("ip", m.start(), m.end()) for m in IPV4.finditer(text) if _public_ip(m.group(0))]
     if "ip" in kinds and text.count(":") >= 2:
         spans += [
@@ -81,7 +83,7 @@ def find(text: str, kinds: tuple[str, ...] | list[str] = KINDS) -> list[tuple[st
             for m in IPV6.finditer(text)
             if m.group(0).count(":") >= 2 and _public_ip(m.group(0))
         ]
-    if "phone" in kinds and digits:
+    if "phone" in kinds and phone:
         spans += [("phone", m.start(), m.end()) for m in PHONE.finditer(text)]
     spans.sort(key=lambda s: (s[1], -(s[2] - s[1])))
     out: list[tuple[str, int, int]] = []

@@ -30,13 +30,20 @@ from dataclasses import field
 
 from instructkit.filters._script import is_spaceless
 from instructkit.filters._text import detail, good_responses
-from instructkit.filters.analysis import NGrams, alpha_words, latin_words, strip_code, words
+from instructkit.filters.analysis import NGrams, alpha_words, icase_guard, latin_words, strip_code, words
 from instructkit.stage import Drop, Filter, register
 
 _HASH_RUN = re.compile(r"#+")
 _ELLIPSIS = re.compile(r"\.\.\.|\u2026")
 _LOREM = re.compile(r"lorem ipsum", re.I)
+_LOREM_GUARD = icase_guard(_LOREM)  # on ASCII text: "lorem ipsum" in the lower-cased text, exactly
 _URLISH = re.compile(r"^(?:https?://|www\.)|/", re.I)
+
+
+def symbols(text: str) -> int:
+    """Runs of ``#`` and ellipses, as ``_HASH_RUN`` and ``_ELLIPSIS`` find them: the ellipsis matches are the
+    non-overlapping counts of its two literals (str.count in C), and text without ``#`` has no run."""
+    return (len(_HASH_RUN.findall(text)) if "#" in text else 0) + text.count("...") + text.count("\u2026")
 
 
 def duplicates(items: list[str]) -> tuple[int, int]:
@@ -171,7 +178,7 @@ class RepetitionFilter(Filter):
         p = self.params
         if not text:
             return None
-        if p.lorem_ipsum and _LOREM.search(text):
+        if p.lorem_ipsum and _LOREM_GUARD(text) and _LOREM.search(text):
             return "lorem_ipsum", "lorem ipsum", "absent"
         toks = words(text)
         n_chars = len(text)
@@ -211,9 +218,9 @@ class RepetitionFilter(Filter):
         if long_words:
             return "max_word_length", len(long_words[0]), p.max_word_length
         if len(toks) >= p.min_words_composition:
-            symbols = len(_HASH_RUN.findall(text)) + len(_ELLIPSIS.findall(text))
-            if symbols / len(toks) > p.max_symbol_word_ratio:
-                return "symbol_word_ratio", round(symbols / len(toks), 4), p.max_symbol_word_ratio
+            n_symbols = symbols(text)
+            if n_symbols / len(toks) > p.max_symbol_word_ratio:
+                return "symbol_word_ratio", round(n_symbols / len(toks), 4), p.max_symbol_word_ratio
             alpha = alpha_words(text, toks) / len(toks)
             if alpha < p.min_alpha_word_frac:
                 return "alpha_word_frac", round(alpha, 4), p.min_alpha_word_frac

@@ -93,6 +93,11 @@ def reference_rules(monkeypatch):
         monkeypatch.setattr(repetition, "alpha_words", ref_alpha_words)
         monkeypatch.setattr(repetition, "latin_words", ref_latin_words)
         monkeypatch.setattr(pii, "has_digit", ref_has_digit)
+        # Guards in front of regexes: the reference runs every regex.
+        monkeypatch.setattr(pii, "pii_shapes", lambda text: (True, True, True))
+        monkeypatch.setattr(defects, "_MEDIA_GUARD", lambda text: True)
+        monkeypatch.setattr(language, "_TRANSLATE_GUARD", lambda text: True)
+        monkeypatch.setattr(repetition, "_LOREM_GUARD", lambda text: True)
 
     return use_reference
 
@@ -112,6 +117,8 @@ ADVERSARIAL = [
     "Call me at +1 415 555 0100 or mail x@example.com; card 4111 1111 1111 1111; ip 8.8.8.8 " * 2,
     "4111-1111-1111-1111 and 192.168.0.1 and 2001:4860:4860::8888",
     "_ __ ___ 1_2 a_b ____ 9 " * 12,
+    "Tabs\tand\x1cfile\x1dseparators\x1e are\x1f whitespace to str.split; LOREM Ipsum... ## #### … " * 6,
+    "Call +44 20 7946 0958, (555) 123-4567, 555.123.4567 or 13812345678; 4111-1111-1111-1111.",
 ]
 
 
@@ -189,6 +196,51 @@ def test_composition_helpers_equal_reference(text):
     assert analysis.has_digit(text) == ref_has_digit(text)
     assert analysis.strip_code(text) == _text.strip_code(text)
     assert analysis.count_words(text) == _text.count_words(text)
+    assert analysis.norm(text) == _text.norm(text)
+
+
+def test_ascii_paths_equal_reference():
+    """The bytes.translate paths for ASCII text against the plain functions, on every ASCII character."""
+    rng = random.Random(3)
+    pieces = [chr(i) for i in range(128)] + ["word", "Ab1", "x_y", "__", "--", " ", "\n\n", "...", "#"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        toks = analysis.words(text)
+        assert toks == _text.words(text), repr(text)
+        assert analysis.count_words(text) == _text.count_words(text), repr(text)
+        assert analysis.norm(text) == _text.norm(text), repr(text)
+        assert analysis.alpha_words(text, toks) == ref_alpha_words(text, toks), repr(text)
+        symbols = len(repetition._HASH_RUN.findall(text)) + len(repetition._ELLIPSIS.findall(text))
+        assert symbols == repetition.symbols(text), repr(text)
+
+
+def test_pii_shapes_never_hide_a_match():
+    """pii_shapes may say True without a match, never False with one."""
+    rng = random.Random(4)
+    pieces = list("0123456789") * 4 + [" ", "-", ".", "(", ")", "+", "\t", "\x1c", "a", ":", "/", "="]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(5, 40)))
+        card, ipv4, phone = analysis.pii_shapes(text)
+        assert card or not pii.CARD.search(text), text
+        assert ipv4 or not pii.IPV4.search(text), text
+        assert phone or not pii.PHONE.search(text), text
+    assert analysis.pii_shapes("There are 12 apples and 3 pears.") == (False, False, False)
+
+
+def test_echo_shortcut_equals_plain():
+    """A prompt shorter than the normalised answer cannot equal it: the same verdicts as comparing all."""
+    rule = defects.DefectsFilter(defects.DefectsParams())
+    rng = random.Random(5)
+    words_ = ["Hello", "world", "!", "...", "  ", "\n\n", "x_y", "ﬁne", "Straße", "1/2"]
+    for _ in range(3000):
+        answer = "".join(rng.choice(words_) + " " for _ in range(rng.randint(1, 6)))
+        prompt = rng.choice([answer, answer.upper() + "?", "Repeat:\n\n" + answer, answer[: rng.randint(0, 20)]])
+        out = _text.norm(answer)
+        plain = bool(out and prompt.strip()) and (
+            out == _text.norm(prompt)
+            or (_text.count_words(answer) >= 4 and any(_text.norm(p) == out for p in prompt.split("\n\n")))
+        )
+        assert (rule._echo("m", prompt, answer) is not None) == plain, (prompt, answer)
 
 
 def test_chain_verdicts_equal_reference(reference_rules):
@@ -221,11 +273,22 @@ def test_icase_guards_never_hide_a_match():
 
     rng = random.Random(2)
     pieces = ["translate", "Traduce", "ÜBERSETZE", "see the ENCLOSED", "[Image]", "<IMG src", "![a](b)",
-              "this Photo", "attached PDFs", "figure below", "ſee the attached", "dịch", "如下图", " ", "x", "."]  # fmt: skip
-    for _ in range(5000):
+              "this Photo", "attached PDFs", "figure below", "ſee the attached", "dịch", "如下图", " ", "x", ".",
+              "refer to the attachment", "look at the attached", "images above", "diagram provided", "<image>",
+              "this audio clip", "this screenshot", "[video]", "open the enclosed", "lorem IPSUM", "vertaal"]  # fmt: skip
+    lorem_guard = repetition._LOREM_GUARD
+    for _ in range(8000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
         text = "".join(c.upper() if rng.random() < 0.3 else c for c in text)
-        for pattern, guard in ((_MEDIA, _MEDIA_GUARD), (_TRANSLATE, _TRANSLATE_GUARD)):
+        for pattern, guard in (
+            (_MEDIA, _MEDIA_GUARD),
+            (_TRANSLATE, _TRANSLATE_GUARD),
+            (repetition._LOREM, lorem_guard),
+        ):
             if pattern.search(text):
                 assert guard(text), text
+        if text.isascii():  # a pattern of literals only: the guard is the exact answer
+            assert _TRANSLATE_GUARD(text) == bool(_TRANSLATE.search(text)), text
+            assert lorem_guard(text) == bool(repetition._LOREM.search(text)), text
     assert not _TRANSLATE_GUARD("How many apples are left?") and not _MEDIA_GUARD("How many apples?")
+    assert not _MEDIA_GUARD("The answer is below [1]")  # a literal without the regex's match
