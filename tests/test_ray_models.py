@@ -5,6 +5,8 @@ run, and the driver never loads a model. The cluster and data fixtures are test_
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -17,6 +19,7 @@ from instructkit.filters import model_based  # noqa: E402
 from instructkit.shards import ShardSet  # noqa: E402
 
 cluster, data, _same_sets = test_ray.cluster, test_ray.data, test_ray._same_sets
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # actors cannot import this test module
 
 
 def _no_model_here(*args, **kwargs):
@@ -58,3 +61,62 @@ def test_semantic_dedupe_on_actors_equals_local(cluster, data, tiny_model, tmp_p
     sc_local, _, _ = plan(data, [], DedupeParams(**opts))
     sc_ray, _, _ = plan(data, [], DedupeParams(executor="ray", workers=2, **opts))
     assert sc_ray.emb.shape == sc_local.emb.shape and np.array_equal(sc_ray.emb, sc_local.emb)
+
+
+class KillOnceModel(model_based.PerplexityFilter):
+    """A perplexity rule whose actor process dies (SIGKILL) on its first batch, once in the whole run."""
+
+    name = "perplexity"
+
+    def check_batch(self, records):
+        import os
+        import signal
+
+        try:
+            fd = os.open(self.params.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return super().check_batch(records)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+        return []
+
+
+def _killer_chain(model: str, marker: str) -> list:
+    params = model_based.PerplexityParams(model=model, max_perplexity=5000.0)
+    params.marker = marker
+    return [KillOnceModel(params)]
+
+
+def test_killed_actor_is_restarted_and_its_calls_rerun(cluster, data, tiny_model, tmp_path):
+    import functools
+    import os
+
+    from instructkit.executors import apply_chunks
+    from instructkit.shards import ShardWriter
+
+    rules = [{"perplexity": {"model": str(tiny_model), "max_perplexity": 5000.0}}]
+    reference = ShardSet(instructkit.filter(data.path, tmp_path / "local", rules=rules))
+    marker = tmp_path / "killed"
+    with ShardWriter(tmp_path / "ray", stage="filter", params=reference.manifest["params"], inputs=[data]) as w:
+        factory = functools.partial(_killer_chain, str(tiny_model), str(marker))
+        apply_chunks(data, factory, w, executor="ray", workers=2, actors=True, description="filter")
+    assert marker.is_file() and int(marker.read_text()) != os.getpid(), "an actor (not this process) must have died"
+    out = ShardSet(w.path)
+    assert out.fingerprint == reference.fingerprint
+    assert out.manifest["counts"] == reference.manifest["counts"]
+
+
+def test_missing_model_on_actors_is_one_config_error(cluster, data, tmp_path):
+    """A model the actors cannot load fails the run with the ConfigError a local run gives, and no set."""
+    from instructkit.errors import ConfigError
+
+    rules = [{"ifd": {"model": str(tmp_path / "no-such-model")}}]
+    with pytest.raises(ConfigError) as local:
+        instructkit.filter(data.path, tmp_path / "local", rules=rules)
+    with pytest.raises(ConfigError) as on_ray:
+        instructkit.filter(data.path, tmp_path / "out", rules=rules, executor="ray")
+    assert on_ray.value.message == local.value.message
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("v*"))
+    with pytest.raises(ConfigError, match="ray_gpus_per_actor"):
+        instructkit.filter(data.path, tmp_path / "out", ray_gpus_per_actor=-1)
