@@ -120,3 +120,18 @@ def test_missing_model_on_actors_is_one_config_error(cluster, data, tmp_path):
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("v*"))
     with pytest.raises(ConfigError, match="ray_gpus_per_actor"):
         instructkit.filter(data.path, tmp_path / "out", ray_gpus_per_actor=-1)
+
+
+def test_actors_asking_for_missing_gpus_fail_at_once(cluster):
+    """The test cluster has no GPU: an actor asking for one could never start, so the run must not wait."""
+    from instructkit.errors import ConfigError
+    from instructkit.executors.rayactors import actor_map, capacity
+
+    with pytest.raises(ConfigError, match="cannot place a model actor"):
+        list(actor_map(dict, _first, [1, 2], gpus=1))
+    assert capacity({"CPU": 8.0, "GPU": 2.0}, 0.5) == 4 and capacity({"CPU": 8.0}, 0) == 8
+    assert list(actor_map(dict, _first, range(7), workers=5)) == list(range(7))  # 5 asked, 2 CPUs: 2 actors
+
+
+def _first(state, item):
+    return item

@@ -61,6 +61,19 @@ def check_gpus(gpus: float) -> None:
         )
 
 
+def capacity(resources: dict, gpus: float) -> int:
+    """How many actors of one CPU and ``gpus`` GPUs the cluster holds at once (more would wait forever)."""
+    cpus = int(resources.get("CPU", 0))
+    fit = cpus if gpus <= 0 else min(cpus, int(resources.get("GPU", 0) / gpus + 1e-9))
+    if fit < 1:
+        have = f"{resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs"
+        raise ConfigError(
+            f"the Ray cluster cannot place a model actor of 1 CPU and {gpus:g} GPUs: it has {have}",
+            hint="lower --ray-gpus-per-actor (0 runs on CPU) or join a cluster with GPUs (--ray-address)",
+        )
+    return fit
+
+
 def actor_map(
     factory: Callable[[], Any],
     fn: Callable[[Any, Any], Any],
@@ -79,7 +92,7 @@ def actor_map(
         fn: A picklable function of the state and one item.
         items: The inputs, consumed lazily.
         address: Ray cluster address (as ``ray_map``): None starts a local cluster, ``auto`` joins one.
-        workers: Actors in the pool.
+        workers: Actors in the pool, at most as many as the cluster can place (``capacity``).
         gpus: GPUs each actor asks Ray for (fractions allowed).
         window: Calls in flight at most (default ``2 x workers``).
         max_retries: Restarts of a dead actor, and re-runs of the calls it had.
@@ -87,6 +100,7 @@ def actor_map(
     check_gpus(gpus)
     n = max(1, workers)
     with session(address, n) as ray:
+        n = min(n, capacity(ray.cluster_resources(), gpus))
         remote = ray.remote(Holder).options(
             num_cpus=1, num_gpus=gpus, max_restarts=max_retries, max_task_retries=max_retries
         )
