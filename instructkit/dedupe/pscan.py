@@ -27,10 +27,10 @@ from instructkit.stage import progress_bar
 
 def scan_chunk(task: tuple) -> tuple:
     """One chunk's ``(offset, ids, lengths, values, digest_hi, digest_lo, sigs)``."""
-    from instructkit.executors.blocks import parse_block
+    from instructkit.executors.blocks import block_bytes, parse_block
 
     params, offset, part, number, _count, block = task
-    records = parse_block(part, number, block)
+    records = parse_block(part, number, block_bytes(block))
     policy, key = parse_keep(params.keep)
     texts = [text_for(rec, params.fields) for rec in records]
     ids = [str(rec.get("id")) for rec in records]
@@ -79,7 +79,8 @@ def scan_parallel(
     )
 
     def tasks():
-        for offset, part, number, count, block in byte_chunks(sets):
+        # Local workers read their blocks from the parts themselves (BlockRef): no bytes through the pipe.
+        for offset, part, number, count, block in byte_chunks(sets, refs=executor == "local" and workers > 1):
             if offset + count > n:
                 raise ShardError(
                     "a set holds more records than its manifest says",

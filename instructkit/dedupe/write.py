@@ -42,16 +42,18 @@ def _decisions(sc, pl, clusters_of: dict[int, list[int]], keepers: np.ndarray, l
 
 
 def write_block(task: tuple) -> tuple:
-    """One block's ``(records, kept, rejected)``: each ``(lines, ends, contents, content_ends, counter)``,
-    the counter counting kinds (kept) or reasons (rejected)."""
+    """One block's ``(records, kept, rejected, data)``: kept and rejected are ``(ends, content_ends, counter)``
+    (the counter counts kinds, or reasons), ``data`` their lines and content lines (``spool.put``)."""
     from instructkit.errors import ShardError
-    from instructkit.executors.blocks import block_lines, block_loads
+    from instructkit.executors.blocks import block_bytes, block_lines, block_loads
+    from instructkit.executors.spool import put
     from instructkit.parts import content_line
     from instructkit.records import kind_of
     from instructkit.shards import dumps, rejected_record
     from instructkit.stage import add_meta
 
-    stage, part, number, count, block, reason, extra = task
+    stage, part, number, count, block, reason, extra, spool = task
+    block = block_bytes(block)
     lines = block_lines(number, block)
     if len(lines) != count:  # the driver counted this block's records: the part changed since
         raise ShardError("the part changed while it was read", file=part, hint="restore the set and re-run")
@@ -75,7 +77,8 @@ def write_block(task: tuple) -> tuple:
         data = dumps(rec)
         lines_out.append(data)
         contents.append(content_line(rec, data))
-    return count, *(_packed(*out[side]) for side in (0, 1))
+    (kl, ke, kc, kce, kinds), (rl, re, rc, rce, reasons) = (_packed(*out[side]) for side in (0, 1))
+    return count, (ke, kce, kinds), (re, rce, reasons), put(spool, kl, kc, rl, rc)
 
 
 def _packed(lines: list[bytes], contents: list[bytes], counter: Counter) -> tuple:
@@ -89,6 +92,7 @@ def write_records(src, writer, sc, pl, *, executor: str = "local", workers: int 
     from instructkit.errors import ShardError
     from instructkit.executors import ordered_map
     from instructkit.executors.blocks import byte_chunks
+    from instructkit.executors.spool import spool_dir, take
     from instructkit.stage import progress_bar
 
     clusters_of: dict[int, list[int]] = {}
@@ -97,8 +101,10 @@ def write_records(src, writer, sc, pl, *, executor: str = "local", workers: int 
     keepers = np.array(sorted(clusters_of), dtype=np.int64)
     n_in = pl.reason.shape[0]
 
-    def tasks():
-        for offset, part, number, count, block in byte_chunks([src]):
+    pool = executor == "local" and workers > 1  # tasks on this machine: blocks by place, results by file
+
+    def tasks(spool):
+        for offset, part, number, count, block in byte_chunks([src], refs=pool):
             if offset + count > n_in:
                 raise ShardError(
                     "the set holds more records than in pass 1: it changed while it was read",
@@ -106,16 +112,16 @@ def write_records(src, writer, sc, pl, *, executor: str = "local", workers: int 
                     hint=f"run: instructkit verify {src.path}",
                 )
             reason, extra = _decisions(sc, pl, clusters_of, keepers, offset, offset + count)
-            yield writer.stage, part, number, count, block, reason, extra
+            yield writer.stage, part, number, count, block, reason, extra, spool
 
     done = 0
-    with progress_bar("dedupe: writing", n_in) as advance:
-        for count, kept, rejected in ordered_map(
-            write_block, tasks(), executor=executor, workers=workers, address=address
-        ):
+    with spool_dir(pool) as spool, progress_bar("dedupe: writing", n_in) as advance:
+        results = ordered_map(write_block, tasks(spool), executor=executor, workers=workers, address=address)
+        for count, (ke, kce, kinds), (re, rce, reasons), data in results:
+            kl, kc, rl, rc = take(data)
             writer.count_in(count)
-            writer.write_lines(*kept)
-            writer.reject_lines(*rejected)
+            writer.write_lines(kl, ke, kc, kce, kinds)
+            writer.reject_lines(rl, re, rc, rce, reasons)
             done += count
             advance(count)
     if done != n_in:

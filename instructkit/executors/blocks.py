@@ -13,8 +13,11 @@ and count in the line numbers that errors name.
 
 from __future__ import annotations
 
+import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 BLOCK = 1 << 20  # bytes per task: ~1,200 records of 870 bytes, enough to amortise numpy calls and pickling
@@ -66,22 +69,53 @@ def parse_block(part: str, number: int, block: bytes) -> list[dict]:
     return out
 
 
-def byte_chunks(sets: Iterable[Any], size: int = BLOCK) -> Iterator[tuple[int, str, int, int, bytes]]:
+@dataclass(frozen=True)
+class BlockRef:
+    """A block of an uncompressed part by place (a task on this machine reads it), with its CRC-32."""
+
+    part: str
+    start: int
+    length: int
+    crc: int
+
+
+def block_bytes(block: bytes | BlockRef) -> bytes:
+    """A block's bytes; a ``BlockRef`` is read from its part and must match what the driver read and hashed."""
+    if not isinstance(block, BlockRef):
+        return block
+    from instructkit.errors import ShardError
+
+    fd = os.open(block.part, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        data = os.pread(fd, block.length, block.start)
+    finally:
+        os.close(fd)
+    if len(data) != block.length or zlib.crc32(data) != block.crc:
+        raise ShardError("the part changed while it was read", file=block.part, hint="restore the set and re-run")
+    return data
+
+
+def byte_chunks(
+    sets: Iterable[Any], size: int = BLOCK, *, refs: bool = False
+) -> Iterator[tuple[int, str, int, int, bytes | BlockRef]]:
     """``(offset, part, first_line_number, records, block)`` of every part of ``sets`` in order.
 
     ``offset`` is the index of the block's first record among all records of ``sets``. Each block ends
     with a newline (a part's last block may not); a part's sha256 is checked after its last block, so a
-    changed part raises ShardError before the stage commits anything.
+    changed part raises ShardError before the stage commits anything. With ``refs``, blocks of
+    uncompressed parts are ``BlockRef`` (tasks on this machine read them: no bytes through a pipe).
     """
     offset = 0
     for s in sets:
-        for part, number, block in _set_blocks(s, size):
+        for part, number, start, block in _set_blocks(s, size):
             count = count_records(block)
+            if refs and start is not None:
+                block = BlockRef(part, start, len(block), zlib.crc32(block))
             yield offset, part, number, count, block
             offset += count
 
 
-def _set_blocks(s: Any, size: int) -> Iterator[tuple[str, int, bytes]]:
+def _set_blocks(s: Any, size: int) -> Iterator[tuple[str, int, int | None, bytes]]:
     from instructkit.errors import InputError, ShardError
     from instructkit.jsonl import HashingReader
     from instructkit.parts import _mismatch, open_part
@@ -104,12 +138,14 @@ def _set_blocks(s: Any, size: int) -> Iterator[tuple[str, int, bytes]]:
             raw.close()
 
 
-def _part_blocks(part, raw, size: int) -> Iterator[tuple[str, int, bytes]]:
-    """``(part, first_line_number, block)`` of one part; read errors as ``jsonl.iter_lines`` reports them."""
+def _part_blocks(part, raw, size: int) -> Iterator[tuple[str, int, int | None, bytes]]:
+    """``(part, first_line_number, byte_offset, block)`` of one part (offset None when compressed); read
+    errors as ``jsonl.iter_lines`` reports them."""
     from instructkit.errors import InputError
     from instructkit.jsonl import corrupt, is_decompress_error, open_binary, truncated
 
-    name, number, carry = str(part), 1, b""
+    name, number, carry, at = str(part), 1, b"", 0
+    plain = not name.endswith((".gz", ".zst"))
     try:
         with open_binary(part, raw=raw) as stream:
             while data := stream.read(size):
@@ -119,10 +155,11 @@ def _part_blocks(part, raw, size: int) -> Iterator[tuple[str, int, bytes]]:
                     carry = data
                     continue
                 block, carry = data[:cut], data[cut:]
-                yield name, number, block
+                yield name, number, at if plain else None, block
                 number += block.count(b"\n")
+                at += cut
             if carry:
-                yield name, number, carry
+                yield name, number, at if plain else None, carry
     except FileNotFoundError:
         raise InputError("file not found", file=name, hint="check the path") from None
     except EOFError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,33 @@ def test_ascii_fast_path_gives_the_general_paths_hashes():
     for args in ((3, 2, 4), (1, 1, 0)):
         a, b = batch_shingles(texts, *args), batch_shingles([*texts, "é"], *args)
         assert np.array_equal(a[0], b[0][: int(a[1].sum())])
+
+
+def test_block_refs_read_the_same_bytes_and_refuse_a_changed_part(tmp_path):
+    from instructkit.errors import ShardError
+    from instructkit.executors.blocks import BlockRef, block_bytes
+
+    src = _set(tmp_path / "in", n=300)
+    plain = list(byte_chunks([src], size=4096))
+    refs = list(byte_chunks([src], size=4096, refs=True))
+    assert all(isinstance(c[4], BlockRef) for c in refs)
+    assert [c[:4] for c in refs] == [c[:4] for c in plain]
+    assert [block_bytes(c[4]) for c in refs] == [c[4] for c in plain]
+    ref = refs[3][4]
+    data = bytearray(open(ref.part, "rb").read())
+    data[ref.start + 5] ^= 1
+    open(ref.part, "wb").write(bytes(data))
+    with pytest.raises(ShardError, match="changed while it was read"):
+        block_bytes(ref)
+
+
+def test_spooled_results_come_back_whole(tmp_path):
+    from instructkit.executors.spool import Spooled, put, spool_dir, take
+
+    assert take(put(None, b"a", b"")) == (b"a", b"")
+    with spool_dir(True) as d:
+        got = put(d, b"kept\n", b"", b"rejected\n" * 1000)
+        assert isinstance(got, Spooled)
+        assert [bytes(b) for b in take(got)] == [b"kept\n", b"", b"rejected\n" * 1000]
+        assert not list(Path(d).iterdir())  # taken: removed
+    assert not Path(d).exists()
