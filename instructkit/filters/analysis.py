@@ -78,6 +78,7 @@ def _norm(text: str) -> str:
 
 strip_code = _memo(_text.strip_code)
 count_words = _memo(_count_words)
+count_words_uncached = _count_words  # for one-off texts (the language rule's slices) that would crowd the memo
 fold = _memo(_text.fold)
 norm = _memo(_norm)
 

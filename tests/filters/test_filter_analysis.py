@@ -18,7 +18,7 @@ import pytest
 
 from instructkit import filters
 from instructkit.filters import _text, analysis, defects, language, length, pii, repetition
-from instructkit.stage import run_chain
+from instructkit.stage import run_chain, run_chain_batch
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data"
@@ -167,8 +167,10 @@ def _shared_records(limit: int = 1000) -> list[dict]:
     return out
 
 
-def _verdicts(records: list[dict]) -> list:
+def _verdicts(records: list[dict], batch: int = 0) -> list:
     ops = filters.build_chain(filters.effective(filters.resolve(filters.parse({}))))
+    if batch:  # as apply() runs them: each filter's check_batch (the language rule judges a batch at once)
+        return [v for i in range(0, len(records), batch) for v in run_chain_batch(ops, records[i : i + batch])]
     return [run_chain(ops, r) for r in records]
 
 
@@ -246,6 +248,7 @@ def test_echo_shortcut_equals_plain():
 def test_chain_verdicts_equal_reference(reference_rules):
     records = _records() + _shared_records()
     fast = _verdicts(records)
+    assert _verdicts(records, batch=97) == fast
     reference_rules()
     slow = _verdicts(records)
     assert [v for _, v in fast] == [v for _, v in slow]
