@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/dedupe_scale.py                      # 100k side by side + memory at 250k, 500k, 1M
     .venv/bin/python bench/dedupe_scale.py --sizes 100000        # side by side only
+    .venv/bin/python bench/dedupe_scale.py --memory-only --sizes 100000 250000 1000000 2000000
+                                             # ours only, in memory (default budget) and spilled (budget 0)
 
 Corpus: bench/ingest.py's seeded Alpaca-style rows (about 730 bytes), every 20th row copied with a
 few words changed (near duplicates), ingested with ``instructkit ingest`` into a shard set. Each
@@ -25,6 +27,7 @@ import json
 import random
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,12 +136,12 @@ def run(cmd: list[str]) -> dict:
     return out
 
 
-def ours(set_path: Path, out: Path, workers: int) -> dict:
+def ours(set_path: Path, out: Path, workers: int, extra: tuple[str, ...] = ()) -> dict:
     """The CLI stage in a wrapper process that reports its own peak RSS and its workers' largest."""
     code = (
         "import json,resource,sys; from instructkit.cli.app import app\n"
         f"app(['dedupe', {str(set_path)!r}, '-o', {str(out)!r}, '--mode', 'minhash', '--no-verify', "
-        f"'--workers', '{workers}'], standalone_mode=False)\n"
+        f"'--workers', '{workers}', *{list(extra)!r}], standalone_mode=False)\n"
         "s=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; c=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
         "print(json.dumps({'peak_rss_mb': round(s/1024,1), 'peak_rss_workers_mb': round(c/1024,1)}))"
     )
@@ -158,27 +161,39 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 250_000, 500_000, 1_000_000])
     ap.add_argument("--skip-datasketch", action="store_true")
+    ap.add_argument("--sets", type=Path, help="keep the generated sets here (set<N>) and reuse them on later runs")
+    ap.add_argument(
+        "--memory-only", action="store_true", help="ours only, --workers 1: default budget and --memory-budget 0"
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-dedupe-scale-"))
     results = {}
     for n in args.sizes:
-        raw = tmp / f"corpus{n}.jsonl"
-        make_corpus(raw, n)
-        subprocess.run(
-            [str(BIN), "ingest", str(raw), "-o", str(tmp / f"set{n}"), "--format", "alpaca"],
-            check=True,
-            capture_output=True,
-        )
-        raw.unlink()
-        s = tmp / f"set{n}"
+        s = (args.sets or tmp) / f"set{n}"
+        if not s.exists():
+            raw = tmp / f"corpus{n}.jsonl"
+            make_corpus(raw, n)
+            subprocess.run(
+                [str(BIN), "ingest", str(raw), "-o", str(s), "--format", "alpaca"], check=True, capture_output=True
+            )
+            raw.unlink()
         row = {"ours_w1": ours(s, tmp / f"o1-{n}", 1)}
-        if n == args.sizes[0]:  # side by side at the first size, interleaved under the same load
+        if args.memory_only:
+            row["ours_w1_spill"] = ours(s, tmp / f"o1s-{n}", 1, ("--memory-budget", "0"))
+            a, b = (json.loads((tmp / d / "v0001" / "manifest.json").read_text()) for d in (f"o1-{n}", f"o1s-{n}"))
+            assert a["fingerprint"] == b["fingerprint"], "spilled run differs from the in-memory run"
+            row["removed"] = sum(a["counts"]["rejected"].values())
+            for d in (f"o1-{n}", f"o1s-{n}"):
+                shutil.rmtree(tmp / d)
+        elif n == args.sizes[0]:  # side by side at the first size, interleaved under the same load
             row["ours_w2"] = ours(s, tmp / f"o2-{n}", 2)
             row["rensa"] = baseline("rensa", s)
             if not args.skip_datasketch:
                 row["datasketch"] = baseline("datasketch", s)
         results[n] = row
         for name, r in row.items():
+            if not isinstance(r, dict):
+                continue
             print(
                 f"{n:>9,} {name:11s} wall {r['wall_s']:7.1f} s  CPU {r['cpu_s']:7.1f} s  "
                 f"{n / r['wall_s']:8,.0f} rec/s  peak RSS {r['peak_rss_mb']:7,.0f} MB"
@@ -191,9 +206,8 @@ def main() -> None:
                     f"  {name} / rensa: {row['rensa']['wall_s'] / row[name]['wall_s']:.2f}x wall throughput, "
                     f"{row['rensa']['cpu_s'] / row[name]['cpu_s']:.2f}x less CPU"
                 )
-        import shutil
-
-        shutil.rmtree(s)
+        if not args.sets:
+            shutil.rmtree(s)
     (tmp / "results.json").write_text(json.dumps(results, indent=2))
     print(f"results: {tmp / 'results.json'}")
 

@@ -3,7 +3,9 @@
 Kept per record: its id (~80 bytes as a Python str), the compared text's length (4 bytes), the
 ``highest:`` meta value (8 bytes, only with that policy), the exact digest (16 bytes, exact mode),
 the MinHash signature (4 bytes x num_perm: 512 bytes at 128) and the embedding (4 bytes x hidden size,
-semantic mode). Record text is never kept: pass 2 re-reads the input to write the output.
+semantic mode). Record text is never kept: pass 2 re-reads the input to write the output. With a
+``spill.Spill`` (``--memory-budget``), ids and signatures go to files instead (8 bytes per record of
+id offsets stay in memory).
 """
 
 from __future__ import annotations
