@@ -26,10 +26,12 @@ from instructkit.stage import progress_bar
 
 
 def scan_chunk(task: tuple) -> tuple:
-    """One chunk's ``(offset, ids, lengths, values, digest_hi, digest_lo, sigs)``."""
+    """One chunk's ``(offset, ids, lengths, values, digest_hi, digest_lo, sigs)``; with a spool directory
+    (local workers) the signatures come back as a ``spool.Spooled`` file."""
     from instructkit.executors.blocks import block_bytes, parse_block
+    from instructkit.executors.spool import put
 
-    params, offset, part, number, _count, block = task
+    params, offset, part, number, _count, block, spool = task
     records = parse_block(part, number, block_bytes(block))
     policy, key = parse_keep(params.keep)
     texts = [text_for(rec, params.fields) for rec in records]
@@ -45,6 +47,8 @@ def scan_chunk(task: tuple) -> tuple:
     sigs = None
     if "minhash" in params.mode:
         sigs = texts_signatures(texts, params.num_perm, params.ngram, params.char_ngram, params.min_words, params.seed)
+        if spool is not None:
+            sigs = put(spool, sigs.tobytes())
     return offset, ids, lengths, values, hi, lo, sigs
 
 
@@ -64,6 +68,7 @@ def scan_parallel(
     """
     from instructkit.executors import ordered_map
     from instructkit.executors.blocks import byte_chunks
+    from instructkit.executors.spool import spool_dir, take
 
     sets = [inp, *against]
     sizes = [len(s) for s in sets]
@@ -78,19 +83,22 @@ def scan_parallel(
         else None
     )
 
-    def tasks():
-        # Local workers read their blocks from the parts themselves (BlockRef): no bytes through the pipe.
-        for offset, part, number, count, block in byte_chunks(sets, refs=executor == "local" and workers > 1):
+    # Local workers read their blocks from the parts themselves (BlockRef) and return signatures in files:
+    # no bytes through the pool's pipes.
+    pool = executor == "local" and workers > 1
+
+    def tasks(spool):
+        for offset, part, number, count, block in byte_chunks(sets, refs=pool):
             if offset + count > n:
                 raise ShardError(
                     "a set holds more records than its manifest says",
                     file=str(inp.path),
                     hint=f"run: instructkit verify {inp.path}",
                 )
-            yield params, offset, part, number, count, block
+            yield params, offset, part, number, count, block, spool
 
-    with progress_bar("dedupe: signatures", n) as advance:
-        results = ordered_map(scan_chunk, tasks(), executor=executor, workers=workers, address=address)
+    with spool_dir(pool) as spool, progress_bar("dedupe: signatures", n) as advance:
+        results = ordered_map(scan_chunk, tasks(spool), executor=executor, workers=workers, address=address)
         for offset, c_ids, c_len, c_val, hi, lo, c_sig in results:
             end = offset + len(c_ids)
             ids.extend(c_ids)
@@ -101,6 +109,8 @@ def scan_parallel(
                 digests.hi.frombytes(hi.tobytes())
                 digests.lo.frombytes(lo.tobytes())
             if sigs is not None:
+                if spool is not None:
+                    c_sig = np.frombuffer(take(c_sig)[0], dtype=np.uint32).reshape(end - offset, params.num_perm)
                 sigs[offset:end] = c_sig
             advance(len(c_ids))
     return finish_scan(inp, against, n, sizes, ids, lengths, values, digests, sigs, None)
