@@ -22,6 +22,9 @@ _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _PUNCT_SPACE = re.compile(r"[\W_]+", re.U)
 
 
+_TURN_FIELDS = ("messages", "prompt", "chosen", "rejected", "completion")
+
+
 def turns(record: dict) -> Iterator[tuple[str, str, str]]:
     """``(where, role, text)`` for every message of any kind, e.g. ``("messages[1]", "assistant", ...)``.
 
@@ -30,10 +33,15 @@ def turns(record: dict) -> Iterator[tuple[str, str, str]]:
     feedback: ``prompt`` and ``responses`` (as assistant turns). A tool-call message without text
     (``content`` empty or null, ``tool_calls`` set) has nothing to measure and is skipped.
     """
-    for field in ("messages", "prompt", "chosen", "rejected", "completion"):
-        for i, m in enumerate(record.get(field) or []):
-            if isinstance(m, dict) and not (m.get("tool_calls") and not m.get("content")):
-                yield f"{field}[{i}]", m.get("role", "?"), m.get("content") or ""
+    for field in _TURN_FIELDS:
+        msgs = record.get(field)
+        if not msgs:
+            continue
+        for i, m in enumerate(msgs):
+            if isinstance(m, dict):
+                content = m.get("content")
+                if content or not m.get("tool_calls"):
+                    yield f"{field}[{i}]", m.get("role", "?"), content or ""
     for i, r in enumerate(record.get("responses") or []):
         if isinstance(r, dict):
             yield f"responses[{i}]", "assistant", r.get("content") or ""

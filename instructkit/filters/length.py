@@ -92,13 +92,14 @@ class LengthFilter(Filter):
 
     def check(self, record: dict) -> Drop | None:
         p = self.params
-        n_turns = sum(1 for _, role, _ in turns(record) if role in ("user", "assistant"))
+        all_turns = list(turns(record))
+        n_turns = sum(1 for _, role, _ in all_turns if role in ("user", "assistant"))
         if p.min_turns is not None and n_turns < p.min_turns:
             return Drop("length.min_turns", detail("length", n_turns, p.min_turns))
         if p.max_turns is not None and n_turns > p.max_turns:
             return Drop("length.max_turns", detail("length", n_turns, p.max_turns))
         total = 0
-        for where, role, text in turns(record):
+        for where, role, text in all_turns:
             n = self.measure(text)
             total += n
             if role in p.min and n < p.min[role]:
