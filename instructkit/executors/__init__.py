@@ -73,7 +73,7 @@ def ordered_map(
         import multiprocessing as mp
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        with ctx.Pool(workers) as pool:
+        with ctx.Pool(workers, initializer=_worker_start) as pool:
             # apply_async with a window, not imap: imap's feeder thread reads ``items`` to the end at
             # once, so a fast reader would hold the whole input in memory.
             pending: deque = deque()
@@ -83,6 +83,23 @@ def ordered_map(
                     yield pending.popleft().get()
             while pending:
                 yield pending.popleft().get()
+
+
+def _worker_start() -> None:
+    """A pool worker keeps freed memory for its next task (glibc: large blocks from the heap, not trimmed back).
+
+    By default every large numpy temporary is a fresh ``mmap`` faulted in page by page and unmapped when
+    freed; a worker doing the same work task after task paid that each time (dedupe: about half of its
+    page faults, ~0.2 s of system time per 100k records). No effect where ``mallopt`` does not exist.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD: blocks under 64 MB come from the heap
+        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD: keep up to 128 MB free at the heap's top
+    except (OSError, AttributeError):
+        pass
 
 
 # --- the operator chain over line chunks (filter and other per-record stages) ------------------

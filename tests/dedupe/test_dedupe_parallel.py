@@ -152,11 +152,13 @@ def test_block_refs_read_the_same_bytes_and_refuse_a_changed_part(tmp_path):
     from instructkit.executors.blocks import BlockRef, block_bytes
 
     src = _set(tmp_path / "in", n=300)
-    plain = list(byte_chunks([src], size=4096))
-    refs = list(byte_chunks([src], size=4096, refs=True))
-    assert all(isinstance(c[4], BlockRef) for c in refs)
-    assert [c[:4] for c in refs] == [c[:4] for c in plain]
-    assert [block_bytes(c[4]) for c in refs] == [c[4] for c in plain]
+    for size in (4096, 100):  # 100: every line is longer than a block (the buffer grows)
+        plain = list(byte_chunks([src], size=size))
+        refs = list(byte_chunks([src], size=size, refs=True))
+        assert all(isinstance(c[4], BlockRef) for c in refs)
+        assert [c[:4] for c in refs] == [c[:4] for c in plain]
+        assert [block_bytes(c[4]) for c in refs] == [c[4] for c in plain]
+        assert b"".join(c[4] for c in plain) == b"".join(p.read_bytes() for p in src.parts)
     ref = refs[3][4]
     data = bytearray(open(ref.part, "rb").read())
     data[ref.start + 5] ^= 1
