@@ -143,3 +143,14 @@ def test_actors_asking_for_missing_gpus_fail_at_once(cluster):
 
 def _first(state, item):
     return item
+
+
+@pytest.mark.slow  # MiniLM loaded three times (driver, two actors)
+def test_semantic_dedupe_default_minilm_on_actors(cluster, data, minilm, tmp_path, monkeypatch):
+    """No --model: MiniLM from its package (the model cache), on actors, equals the local run."""
+    monkeypatch.setenv("INSTRUCTKIT_MODELS", str(minilm.parent))  # the cached copy, as a user's cache
+    opts = {"mode": "semantic", "fields": "prompt", "semantic_threshold": 0.9}
+    local = ShardSet(instructkit.dedupe(data.path, tmp_path / "local", **opts))
+    on_ray = ShardSet(instructkit.dedupe(data.path, tmp_path / "ray", executor="ray", workers=2, **opts))
+    assert local.manifest["counts"]["rejected"].get("semantic_duplicate", 0) >= len(data) // 4  # alpaca twice
+    _same_sets(local, on_ray)

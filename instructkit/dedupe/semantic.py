@@ -104,11 +104,16 @@ def embed_on_actors(sets: list, params, n: int, *, workers: int = 1, address: st
 
     batch = scan.BATCH
     assert executors.CHUNK % batch == 0, "chunks must hold whole scan batches for the embeddings to be the local ones"
-    if not params.model or params.model == DEFAULT_ENCODER:
+    model = params.model
+    if not model or model == DEFAULT_ENCODER:
         from instructkit.train.packaged import cached
 
-        cached(DEFAULT_ENCODER)  # written once here, not by several actors at once (on this node)
-    factory = partial(Embedder, params.model, batch_size=params.batch_size, max_length=params.max_length)
+        # MiniLM is written into the cache once, here, not by several actors at once. On a local cluster
+        # the actors get its path (this process's $INSTRUCTKIT_MODELS, which they may not share); the
+        # actors of a remote one resolve the name in their own node's cache.
+        path = cached(DEFAULT_ENCODER)
+        model = str(path) if address is None else DEFAULT_ENCODER
+    factory = partial(Embedder, model, batch_size=params.batch_size, max_length=params.max_length)
     emb = np.zeros((n, 0), dtype=np.float32)
     items = executors.line_chunks(sets)
     with progress_bar("dedupe: embeddings", n) as advance:
