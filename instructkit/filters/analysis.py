@@ -116,6 +116,10 @@ def _gram_chars(gram: tuple[str, ...]) -> int:
 class NGrams:
     """Gopher's n-gram measures of one token sequence, skipping lengths that cannot repeat.
 
+    ``top_share`` and ``dup_share`` answer the rule's question (does the share exceed ``frac``?) and skip
+    the counting where a bound settles it: an n-gram occurs at most as often as its m-gram prefix (m < n)
+    and repeats at most where that prefix repeats, and covers at most the widest n consecutive tokens.
+
     Args:
         tokens: The words of a text.
     """
@@ -123,6 +127,9 @@ class NGrams:
     def __init__(self, tokens: tuple[str, ...] | list[str]):
         self.tokens = tokens
         self.no_repeat_from: int | None = None  # the smallest n known to have no repeated n-gram
+        self._top: dict[int, int] = {}  # n -> occurrences of the most frequent n-gram
+        self._repeats: dict[int, int] = {}  # n -> positions whose n-gram occurred before
+        self._longest: int | None = None  # characters of the longest token
 
     def _none(self, n: int) -> bool:
         return self.no_repeat_from is not None and n >= self.no_repeat_from
@@ -131,25 +138,48 @@ class NGrams:
         if self.no_repeat_from is None or n < self.no_repeat_from:
             self.no_repeat_from = n
 
+    def _width(self, n: int) -> int:
+        """At least the characters of any n-gram of these tokens (joined with single spaces): n of the
+        longest token and n - 1 spaces."""
+        if self._longest is None:
+            self._longest = max(map(len, self.tokens), default=0)
+        return n * (self._longest + 1) - 1
+
+    def _repeat_count(self, n: int) -> int:
+        if n not in self._repeats:
+            self._repeats[n] = max(len(self.tokens) - n + 1, 0) - len(set(_zip(self.tokens, n)))
+            if not self._repeats[n]:
+                self._mark(n)
+        return self._repeats[n]
+
     def top_chars(self, n: int) -> int:
         """Characters covered by the most frequent n-gram (0 when no n-gram occurs twice)."""
         if self._none(n):
             return 0
         grams = Counter(_zip(self.tokens, n))
+        self._repeats[n] = max(len(self.tokens) - n + 1, 0) - len(grams)
         if not grams:
             return 0
-        if len(grams) == len(self.tokens) - n + 1:  # every n-gram once
+        if not self._repeats[n]:  # every n-gram once
+            self._top[n] = 1
             self._mark(n)
             return 0
         gram, count = grams.most_common(1)[0]
+        self._top[n] = count
         return _gram_chars(gram) * count
+
+    def top_share(self, n: int, n_chars: int, frac: float) -> float:
+        """``top_chars(n) / n_chars``, or 0.0 where that cannot exceed ``frac``."""
+        if self._none(n):
+            return 0.0
+        bounds = [c for m, c in self._top.items() if m < n] + [r + 1 for m, r in self._repeats.items() if m < n]
+        if bounds and min(bounds) * self._width(n) / n_chars <= frac:
+            return 0.0
+        return self.top_chars(n) / n_chars
 
     def duplicated_chars(self, n: int) -> int:
         """Characters in n-grams that repeat an earlier n-gram, overlaps counted once (Gopher)."""
-        if self._none(n):
-            return 0
-        if len(set(_zip(self.tokens, n))) == max(len(self.tokens) - n + 1, 0):
-            self._mark(n)
+        if self._none(n) or not self._repeat_count(n):
             return 0
         grams = _grams(self.tokens, n)
         seen: set[tuple[str, ...]] = set()
@@ -163,6 +193,19 @@ class NGrams:
                 seen.add(gram)
                 i += 1
         return chars
+
+    def dup_share(self, n: int, n_chars: int, frac: float) -> float:
+        """``duplicated_chars(n) / n_chars``, or 0.0 where that cannot exceed ``frac``: each counted
+        n-gram sits where an earlier one repeats, so at most ``repeats * width`` characters."""
+        if self._none(n):
+            return 0.0
+        width = self._width(n)
+        known = [r for m, r in self._repeats.items() if m < n]
+        if known and min(known) * width / n_chars <= frac:
+            return 0.0
+        if self._repeat_count(n) * width / n_chars <= frac:
+            return 0.0
+        return self.duplicated_chars(n) / n_chars
 
 
 # --- word composition ---------------------------------------------------------------------------

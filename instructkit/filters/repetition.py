@@ -199,11 +199,11 @@ class RepetitionFilter(Filter):
         if len(toks) >= p.min_words:
             grams = NGrams(toks)  # skips the lengths that cannot repeat (analysis.py); same values
             for n, frac in sorted(p.top_ngram_frac.items()):
-                share = grams.top_chars(int(n)) / n_chars
+                share = grams.top_share(int(n), n_chars, frac)  # 0.0 where a bound shows it is <= frac
                 if share > frac:
                     return f"top_{n}gram", round(share, 4), frac
             for n, frac in sorted(p.dup_ngram_frac.items()):
-                share = grams.duplicated_chars(int(n)) / n_chars
+                share = grams.dup_share(int(n), n_chars, frac)
                 if share > frac:
                     return f"dup_{n}gram", round(share, 4), frac
         # Scripts written without spaces (Chinese, Japanese, Thai...) have no word lengths to judge: a Chinese maths

@@ -66,6 +66,12 @@ class RefNGrams:
     def duplicated_chars(self, n):
         return ref_dup_chars(self.tokens, n)
 
+    def top_share(self, n, n_chars, frac):
+        return self.top_chars(n) / n_chars
+
+    def dup_share(self, n, n_chars, frac):
+        return self.duplicated_chars(n) / n_chars
+
 
 def ref_alpha_words(text, tokens):
     return sum(1 for t in tokens if any(c.isalpha() for c in t))
@@ -187,6 +193,13 @@ def test_ngrams_equal_reference():
             assert g.top_chars(n) == ref_top_chars(list(toks), n)
         for n in range(5, 11):
             assert g.duplicated_chars(n) == ref_dup_chars(list(toks), n)
+        # The shares, asked in the rule's order on a fresh object: exact above frac, at most frac below it.
+        g, n_chars = analysis.NGrams(toks), max(1, len(" ".join(toks)) + rng.randint(0, 40))
+        for n in range(2, 11):
+            frac = rng.choice([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.9])
+            ref = (ref_top_chars(list(toks), n) if n < 5 else ref_dup_chars(list(toks), n)) / n_chars
+            got = g.top_share(n, n_chars, frac) if n < 5 else g.dup_share(n, n_chars, frac)
+            assert got == ref if ref > frac else got <= frac, (toks, n, n_chars, frac, got, ref)
 
 
 @pytest.mark.parametrize("text", ADVERSARIAL)
