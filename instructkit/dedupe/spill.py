@@ -48,9 +48,16 @@ class Spill:
     """A temporary directory for spilled arrays (``close`` removes it; also a context manager)."""
 
     def __init__(self, parent: str | os.PathLike | None = None):
-        if parent is not None:
-            Path(parent).mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=".dedupe-spill-", dir=parent))
+        try:
+            if parent is not None:
+                Path(parent).mkdir(parents=True, exist_ok=True)
+            self.dir = Path(tempfile.mkdtemp(prefix=".dedupe-spill-", dir=parent))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the spill directory: {exc.strerror}",
+                file=str(parent),
+                hint="give --spill-dir a writable directory, or raise --memory-budget to stay in memory",
+            ) from None
 
     def path(self, name: str) -> Path:
         return self.dir / name

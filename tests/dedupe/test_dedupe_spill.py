@@ -173,3 +173,8 @@ def test_memory_budget_sizes(cli, tmp_path):
     res = cli("dedupe", src.path, "-o", tmp_path / "o", "--memory-budget", "lots", ok=False)
     assert res.exit_code == 2 and "not a size" in res.output and "Traceback" not in res.output
     assert json.loads(json.dumps(ShardSet(src.path).manifest))  # the input is untouched
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = cli("dedupe", src.path, "-o", tmp_path / "o", "--memory-budget", 0, "--spill-dir", blocker / "d", ok=False)
+    assert res.exit_code == 2 and "spill directory" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("v*"))  # nothing committed
