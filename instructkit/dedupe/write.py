@@ -47,7 +47,6 @@ def write_block(task: tuple) -> tuple:
     from instructkit.errors import ShardError
     from instructkit.executors.blocks import block_bytes, block_lines, block_loads
     from instructkit.executors.spool import put
-    from instructkit.parts import content_line
     from instructkit.records import kind_of
     from instructkit.shards import dumps, rejected_record
     from instructkit.stage import add_meta
@@ -76,7 +75,12 @@ def write_block(task: tuple) -> tuple:
             kinds[why] += 1
         data = dumps(rec)
         lines_out.append(data)
-        contents.append(content_line(rec, data))
+        meta = rec.get("meta")
+        if isinstance(meta, dict) and "source" in meta:
+            # parts.content_line without its copies: this record is the task's own and already serialised.
+            del meta["source"]
+            data = dumps(rec)
+        contents.append(data)
     (kl, ke, kc, kce, kinds), (rl, re, rc, rce, reasons) = (_packed(*out[side]) for side in (0, 1))
     return count, (ke, kce, kinds), (re, rce, reasons), put(spool, kl, kc, rl, rc)
 
