@@ -2,7 +2,7 @@
 
 Two passes, so memory is bounded by the signatures, not by the text (about 0.7 KB per record at 128
 permutations; see ``scan``; past ``--memory-budget`` the signatures, ids and candidate pairs are kept
-on disk, ``spill``, and about 50 bytes per record remain): pass 1 computes digests, signatures and
+on disk, ``spill``, and about 60 bytes per record remain): pass 1 computes digests, signatures and
 embeddings keyed by record index and decides every removal; pass 2 re-reads the input and writes kept
 and rejected records.
 ``--verify`` adds a pass that re-reads only the records in candidate pairs to compute their true
