@@ -160,3 +160,10 @@ def better(data: dict) -> str:
 
 def worse(data: dict) -> str:
     return "right" if better(data) == "left" else "left"
+
+
+def setup(cli, tmp_path, template, *args, inp=None):
+    """Export tasks of ``template`` for a small feedback set: (tasks directory, its tasks)."""
+    tasks_dir = tmp_path / "tasks"
+    cli("annotate-export", inp or feedback_set(tmp_path), "-o", tasks_dir, "--template", template, *args)
+    return tasks_dir, load_tasks(tasks_dir)

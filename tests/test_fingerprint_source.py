@@ -66,7 +66,7 @@ def test_verify_checks_content_hash_and_reads_old_manifests(cli, tmp_path):
 
 
 def test_annotate_import_mismatch_says_cause_and_fix(cli, tmp_path):
-    from tests.annotate.test_annotate_import import ls_json, pw, setup, write
+    from annotate_fixtures import ls_json, pw, setup, write
 
     tasks_dir, tasks = setup(cli, tmp_path, "pairwise")
     export = ls_json(tasks, lambda who, d: pw("left"))

@@ -7,13 +7,13 @@ import json
 import pytest
 from annotate_fixtures import (
     better,
-    feedback_set,
     json_min,
     load_tasks,
     ls_json,
     pw,
     rank,
     rate,
+    setup,
     sft_set,
     text,
     worse,
@@ -26,12 +26,6 @@ from instructkit.shards import ShardSet, verify
 
 def records(path):
     return list(ShardSet(path))
-
-
-def setup(cli, tmp_path, template, *args, inp=None):
-    tasks_dir = tmp_path / "tasks"
-    cli("annotate-export", inp or feedback_set(tmp_path), "-o", tasks_dir, "--template", template, *args)
-    return tasks_dir, load_tasks(tasks_dir)
 
 
 def item_b_answer(who, data):
