@@ -180,3 +180,14 @@ def test_default_recipe_on_the_samples_drops_the_deliberate_problems(tmp_path, c
     counts = s.manifest["counts"]
     assert counts["in"] == counts["kept"] + sum(counts["rejected"].values())
     assert counts["kept"] >= 0.8 * counts["in"]
+
+
+def test_filter_config_recipe_and_cli_lang(cli, tmp_path):
+    inp = build_set(tmp_path / "in")
+    cli("filter", inp, "-o", tmp_path / "out", "--config", RECIPE, "--lang", "en")
+    s = ShardSet(tmp_path / "out")
+    assert s.manifest["params"]["config"] == str(RECIPE)
+    assert s.manifest["params"]["rules"][0]["language"]["langs"] == ["en"]
+    assert all(r["meta"]["lang"] == "en" for r in s)
+    result = cli("filter", inp, "-o", tmp_path / "bad", "--lang", "xx", ok=False)
+    assert result.exit_code == 2 and "unknown language code" in result.output

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import ROOT
 
 from instructkit import api
 from instructkit.filters._script import is_spaceless, script_language
 from instructkit.filters.language import LanguageFilter, LanguageParams, judged_text
 from instructkit.filters.repetition import RepetitionFilter, RepetitionParams
 from instructkit.shards import ShardSet
-from tests.conftest import ROOT
 
 
 def _sft(user: str, assistant: str) -> dict:

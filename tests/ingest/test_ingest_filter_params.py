@@ -75,16 +75,3 @@ def test_filter_dotted_sets_and_unknown_language(tmp_path):
     with pytest.raises(ConfigError, match="unknown language code 'xx'"):
         build_params(get("filter"), flags={"lang": ["en", "xx"]})
     assert _langs(flags={"lang": ["zh-CN", "EN"]}) == ["zh-CN", "EN"]  # regional and upper-case spellings pass
-
-
-def test_filter_config_recipe_and_cli_lang(cli, tmp_path):
-    from tests.filters.test_filter_cli import RECIPE, build_set
-
-    inp = build_set(tmp_path / "in")
-    cli("filter", inp, "-o", tmp_path / "out", "--config", RECIPE, "--lang", "en")
-    s = ShardSet(tmp_path / "out")
-    assert s.manifest["params"]["config"] == str(RECIPE)
-    assert s.manifest["params"]["rules"][0]["language"]["langs"] == ["en"]
-    assert all(r["meta"]["lang"] == "en" for r in s)
-    result = cli("filter", inp, "-o", tmp_path / "bad", "--lang", "xx", ok=False)
-    assert result.exit_code == 2 and "unknown language code" in result.output
