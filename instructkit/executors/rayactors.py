@@ -18,12 +18,11 @@ instructkit error it is, and the driver's ``ShardWriter`` leaves no set.
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from instructkit.errors import ConfigError
-from instructkit.executors.raytasks import MAX_RETRIES, _unwrap, session
+from instructkit.executors.raytasks import MAX_RETRIES, _unwrap, in_order, session
 
 
 class Holder:
@@ -105,22 +104,14 @@ def actor_map(
             num_cpus=1, num_gpus=gpus, max_restarts=max_retries, max_task_retries=max_retries
         )
         actors = [remote.remote(factory) for _ in range(n)]
-        window = window or 2 * n
-        pending: deque = deque()
         try:
-            ray.get([a.ready.remote() for a in actors])  # a bad model fails here, before any output
-            for k, item in enumerate(items):
-                pending.append(actors[k % n].call.remote(fn, item))
-                if len(pending) >= window:
-                    yield ray.get(pending.popleft())
-            while pending:
-                yield ray.get(pending.popleft())
-        except ray.exceptions.RayTaskError as exc:
-            raise _unwrap(ray, exc) from None
+            try:
+                ray.get([a.ready.remote() for a in actors])  # a bad model fails here, before any output
+            except ray.exceptions.RayTaskError as exc:
+                raise _unwrap(ray, exc) from None
+            calls = (actors[k % n].call.remote(fn, item) for k, item in enumerate(items))
+            yield from in_order(ray, calls, window or 2 * n, force=False)
         finally:
-            for ref in pending:
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref)
             for a in actors:  # the models' memory (and GPUs) go back now, not when the session ends
                 with contextlib.suppress(Exception):
                     ray.kill(a, no_restart=True)

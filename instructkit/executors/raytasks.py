@@ -81,17 +81,26 @@ def ray_map(
     with session(address, workers) as ray:
         remote = ray.remote(num_cpus=1, max_retries=max_retries)(fn)
         window = window or 2 * max(int(ray.cluster_resources().get("CPU", 1)), 1) + 2
-        pending: deque = deque()
-        try:
-            for item in items:
-                pending.append(remote.remote(item))
-                if len(pending) >= window:
-                    yield ray.get(pending.popleft())
-            while pending:
+        yield from in_order(ray, (remote.remote(item) for item in items), window)
+
+
+def in_order(ray: Any, refs: Iterable[Any], window: int, *, force: bool = True) -> Iterator[Any]:
+    """``ray.get`` of each ref in input order, submitting lazily with at most ``window`` in flight.
+
+    A task's instructkit error is re-raised as itself; refs still queued when the consumer fails or
+    stops are cancelled (``force`` kills a running task's worker; actor calls take ``force=False``).
+    """
+    pending: deque = deque()
+    try:
+        for ref in refs:
+            pending.append(ref)
+            if len(pending) >= window:
                 yield ray.get(pending.popleft())
-        except ray.exceptions.RayTaskError as exc:
-            raise _unwrap(ray, exc) from None
-        finally:
-            for ref in pending:  # the driver failed or was interrupted: stop what is still queued
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
+        while pending:
+            yield ray.get(pending.popleft())
+    except ray.exceptions.RayTaskError as exc:
+        raise _unwrap(ray, exc) from None
+    finally:
+        for ref in pending:  # the driver failed or was interrupted: stop what is still queued
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=force)
