@@ -148,25 +148,36 @@ class ShardSet:
             ShardError: a part that is missing, not a regular file (a symlink, even to a file inside
                 the set, is refused), unreadable, or whose sha256 does not match the manifest.
         """
-        verify_hint = f"run: instructkit verify {self.path}"
         for spec in self.manifest["parts"]:
             part = self.path / spec["file"]
-            raw = HashingReader(open_part(part))
+            with self.checked_part(spec) as raw:
+                for number, line in iter_lines(part, raw=raw):
+                    if line.strip():
+                        yield part, number, line
+
+    @contextlib.contextmanager
+    def checked_part(self, spec: dict) -> Iterator[HashingReader]:
+        """Open one part (a ``manifest["parts"]`` entry) for reading: the decompressed bytes, hashed as read.
+
+        On leaving the block the part's sha256 is checked (what was not read is read first), and a read
+        error inside it becomes a ShardError naming the part, or the change that is its likelier cause.
+        """
+        part = self.path / spec["file"]
+        verify_hint = f"run: instructkit verify {self.path}"
+        raw = HashingReader(open_part(part))
+        try:
             try:
-                try:
-                    for number, line in iter_lines(part, raw=raw):
-                        if line.strip():
-                            yield part, number, line
-                except InputError as exc:
-                    # A changed part is the likelier cause of a decompression error: say so if it is.
-                    changed = self._changed(part)
-                    if changed:
-                        raise changed from None
-                    raise ShardError(f"unreadable part: {exc.message}", file=str(part), hint=verify_hint) from None
-                if spec.get("sha256") and raw.drain() != spec["sha256"]:
-                    raise _mismatch(part, spec, raw, verify_hint)
-            finally:
-                raw.close()
+                yield raw
+            except InputError as exc:
+                # A changed part is the likelier cause of a decompression error: say so if it is.
+                changed = self._changed(part)
+                if changed:
+                    raise changed from None
+                raise ShardError(f"unreadable part: {exc.message}", file=str(part), hint=verify_hint) from None
+            if spec.get("sha256") and raw.drain() != spec["sha256"]:
+                raise _mismatch(part, spec, raw, verify_hint)
+        finally:
+            raw.close()
 
 
 def iter_sets(paths: Iterable[str | os.PathLike]) -> Iterator[dict]:

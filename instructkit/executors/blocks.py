@@ -120,29 +120,13 @@ def byte_chunks(
 
 
 def _set_blocks(s: Any, size: int, refs: bool) -> Iterator[tuple[str, int, int | None, Any, int]]:
-    from instructkit.errors import InputError, ShardError
-    from instructkit.jsonl import HashingReader
-    from instructkit.parts import _mismatch, open_part
-
-    hint = f"run: instructkit verify {s.path}"
     for spec in s.manifest["parts"]:
         part = s.path / spec["file"]
-        raw = HashingReader(open_part(part))
-        try:
-            try:
-                if refs and not str(part).endswith((".gz", ".zst")):
-                    yield from _plain_blocks(part, raw, size)
-                else:
-                    yield from _part_blocks(part, raw, size)
-            except InputError as exc:
-                changed = s._changed(part)  # a changed part is the likelier cause of a decompression error
-                if changed:
-                    raise changed from None
-                raise ShardError(f"unreadable part: {exc.message}", file=str(part), hint=hint) from None
-            if spec.get("sha256") and raw.drain() != spec["sha256"]:
-                raise _mismatch(part, spec, raw, hint)
-        finally:
-            raw.close()
+        with s.checked_part(spec) as raw:  # sha256 checked after the last block, read errors named
+            if refs and not str(part).endswith((".gz", ".zst")):
+                yield from _plain_blocks(part, raw, size)
+            else:
+                yield from _part_blocks(part, raw, size)
 
 
 def _plain_blocks(part, raw, size: int) -> Iterator[tuple[str, int, int, bytearray, int]]:
