@@ -86,6 +86,7 @@ def scan_parallel(
     # Local workers read their blocks from the parts themselves (BlockRef) and return signatures in files:
     # no bytes through the pool's pipes.
     pool = executor == "local" and workers > 1
+    blocks: list[tuple] = []  # the input's blocks, kept for pass 2 (dedupe.write) when they are refs
 
     def tasks(spool):
         for offset, part, number, count, block in byte_chunks(sets, refs=pool):
@@ -95,6 +96,8 @@ def scan_parallel(
                     file=str(inp.path),
                     hint=f"run: instructkit verify {inp.path}",
                 )
+            if pool and offset < sizes[0]:
+                blocks.append((offset, part, number, count, block))
             yield params, offset, part, number, count, block, spool
 
     with spool_dir(pool) as spool, progress_bar("dedupe: signatures", n) as advance:
@@ -113,4 +116,6 @@ def scan_parallel(
                     c_sig = np.frombuffer(take(c_sig)[0], dtype=np.uint32).reshape(end - offset, params.num_perm)
                 sigs[offset:end] = c_sig
             advance(len(c_ids))
-    return finish_scan(inp, against, n, sizes, ids, lengths, values, digests, sigs, None)
+    sc = finish_scan(inp, against, n, sizes, ids, lengths, values, digests, sigs, None)
+    sc.blocks = blocks if pool else None
+    return sc

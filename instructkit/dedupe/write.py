@@ -7,6 +7,10 @@ of lines each (``executors.blocks``), in this process, in ``--workers`` processe
 return the serialised bytes; the driver only reads the blocks (sha256-checked) and appends the results
 in input order (``ShardWriter.write_lines``), cutting parts every ``shard_size`` records. The output is
 the same bytes, parts and fingerprint whatever the executor and the number of workers.
+
+When pass 1 ran on local workers, pass 2 reuses its block list (``Scan.blocks``): the driver neither
+reads nor hashes the set a second time; each task reads its block by place and checks it against the
+CRC-32 of the bytes pass 1 hashed (so a part changed between the passes still fails the stage).
 """
 
 from __future__ import annotations
@@ -107,8 +111,10 @@ def write_records(src, writer, sc, pl, *, executor: str = "local", workers: int 
 
     pool = executor == "local" and workers > 1  # tasks on this machine: blocks by place, results by file
 
+    reuse = pool and getattr(sc, "blocks", None) is not None
+
     def tasks(spool):
-        for offset, part, number, count, block in byte_chunks([src], refs=pool):
+        for offset, part, number, count, block in sc.blocks if reuse else byte_chunks([src], refs=pool):
             if offset + count > n_in:
                 raise ShardError(
                     "the set holds more records than in pass 1: it changed while it was read",

@@ -177,3 +177,34 @@ def test_spooled_results_come_back_whole(tmp_path):
         assert [bytes(b) for b in take(got)] == [b"kept\n", b"", b"rejected\n" * 1000]
         assert not list(Path(d).iterdir())  # taken: removed
     assert not Path(d).exists()
+
+
+def test_pass_two_reuses_pass_one_blocks_and_still_sees_a_changed_part(tmp_path, monkeypatch):
+    """With local workers, pass 2 takes pass 1's block list (no second read and hash in the driver); a part
+    changed between the passes is still refused (each task checks its block's CRC-32) and nothing is committed."""
+    import instructkit.dedupe as dd
+    from instructkit.errors import ShardError
+
+    src = _set(tmp_path / "in", n=400)
+    seen = []
+    original = dd.write_records
+
+    def spy(src_, writer, sc, pl, **kw):
+        seen.append(len(sc.blocks))
+        return original(src_, writer, sc, pl, **kw)
+
+    monkeypatch.setattr(dd, "write_records", spy)
+    p = DedupeParams(mode=["exact", "minhash"], workers=2, shard_size=150)
+    got = ShardSet(dd.dedupe_set(src.path, tmp_path / "two", p).path)
+    ref = _serial(src, [], tmp_path / "ref", DedupeParams(mode=["exact", "minhash"], shard_size=150))
+    assert seen and seen[0] >= 1 and got.fingerprint == ref.fingerprint and _files(got) == _files(ref)
+
+    def change_then_write(src_, writer, sc, pl, **kw):
+        part = src.parts[-1]
+        part.write_bytes(part.read_bytes().replace(b"alpha", b"ALPHA", 1))
+        return original(src_, writer, sc, pl, **kw)
+
+    monkeypatch.setattr(dd, "write_records", change_then_write)
+    with pytest.raises(ShardError, match="changed while it was read"):
+        dd.dedupe_set(src.path, tmp_path / "three", p)
+    assert not list((tmp_path / "three").glob("v*"))
