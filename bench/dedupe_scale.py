@@ -137,11 +137,13 @@ def run(cmd: list[str]) -> dict:
 
 
 def ours(set_path: Path, out: Path, workers: int, extra: tuple[str, ...] = ()) -> dict:
-    """The CLI stage in a wrapper process that reports its own peak RSS and its workers' largest."""
+    """The CLI stage, as the console script runs it (``cli``), in a wrapper process that reports its own
+    peak RSS and its workers' largest."""
     code = (
-        "import json,resource,sys; from instructkit.cli.app import app\n"
-        f"app(['dedupe', {str(set_path)!r}, '-o', {str(out)!r}, '--mode', 'minhash', '--no-verify', "
-        f"'--workers', '{workers}', *{list(extra)!r}], standalone_mode=False)\n"
+        "import json,resource,sys; from instructkit.cli.app import cli\n"
+        f"argv = ['dedupe', {str(set_path)!r}, '-o', {str(out)!r}, '--mode', 'minhash', '--no-verify', "
+        f"'--workers', '{workers}', *{list(extra)!r}]\n"
+        "try:\n    cli(argv)\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "s=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; c=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
         "print(json.dumps({'peak_rss_mb': round(s/1024,1), 'peak_rss_workers_mb': round(c/1024,1)}))"
     )

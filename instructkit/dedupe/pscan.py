@@ -28,11 +28,11 @@ from instructkit.stage import progress_bar
 def scan_chunk(task: tuple) -> tuple:
     """One chunk's ``(offset, ids, lengths, values, digest_hi, digest_lo, sigs)``; with a spool directory
     (local workers) the signatures come back as a ``spool.Spooled`` file."""
-    from instructkit.executors.blocks import block_bytes, parse_block
+    from instructkit.executors.blocks import parse_block
     from instructkit.executors.spool import put
 
     params, offset, part, number, _count, block, spool = task
-    records = parse_block(part, number, block_bytes(block))
+    records = parse_block(part, number, block)
     policy, key = parse_keep(params.keep)
     texts = [text_for(rec, params.fields) for rec in records]
     ids = [str(rec.get("id")) for rec in records]
@@ -67,7 +67,7 @@ def scan_parallel(
     With a ``spill.Spill``, ids and signatures are placed in files there instead of memory.
     """
     from instructkit.executors import ordered_map
-    from instructkit.executors.blocks import byte_chunks
+    from instructkit.executors.blocks import byte_chunks, ref_blocks
     from instructkit.executors.spool import spool_dir, take
 
     sets = [inp, *against]
@@ -84,26 +84,38 @@ def scan_parallel(
     )
 
     # Local workers read their blocks from the parts themselves (BlockRef) and return signatures in files:
-    # no bytes through the pool's pipes.
+    # no bytes through the pool's pipes, and the driver does not even count records (the tasks do).
     pool = executor == "local" and workers > 1
-    blocks: list[tuple] = []  # the input's blocks, kept for pass 2 (dedupe.write) when they are refs
+    blocks: list[tuple] = []  # the input's (offset, part, number, count, block), kept for pass 2 (dedupe.write)
+    sent: list[tuple] = []  # (part, number, block) of the tasks sent, in order, while pool counts are unknown
 
     def tasks(spool):
-        for offset, part, number, count, block in byte_chunks(sets, refs=pool):
-            if offset + count > n:
-                raise ShardError(
-                    "a set holds more records than its manifest says",
-                    file=str(inp.path),
-                    hint=f"run: instructkit verify {inp.path}",
-                )
-            if pool and offset < sizes[0]:
-                blocks.append((offset, part, number, count, block))
+        if pool:
+            for part, number, block in ref_blocks(sets):
+                sent.append((part, number, block))
+                yield params, None, part, number, None, block, spool
+            return
+        for offset, part, number, count, block in byte_chunks(sets):
+            check(offset + count)
             yield params, offset, part, number, count, block, spool
 
+    def check(end: int) -> None:
+        if end > n:
+            raise ShardError(
+                "a set holds more records than its manifest says",
+                file=str(inp.path),
+                hint=f"run: instructkit verify {inp.path}",
+            )
+
+    offset = 0
     with spool_dir(pool) as spool, progress_bar("dedupe: signatures", n) as advance:
         results = ordered_map(scan_chunk, tasks(spool), executor=executor, workers=workers, address=address)
-        for offset, c_ids, c_len, c_val, hi, lo, c_sig in results:
+        for k, (_, c_ids, c_len, c_val, hi, lo, c_sig) in enumerate(results):
             end = offset + len(c_ids)
+            check(end)
+            if pool and offset < sizes[0]:
+                part, number, block = sent[k]
+                blocks.append((offset, part, number, end - offset, block))
             ids.extend(c_ids)
             lengths[offset:end] = c_len
             if values is not None:
@@ -116,6 +128,7 @@ def scan_parallel(
                     c_sig = np.frombuffer(take(c_sig)[0], dtype=np.uint32).reshape(end - offset, params.num_perm)
                 sigs[offset:end] = c_sig
             advance(len(c_ids))
+            offset = end
     sc = finish_scan(inp, against, n, sizes, ids, lengths, values, digests, sigs, None)
     sc.blocks = blocks if pool else None
     return sc

@@ -49,24 +49,24 @@ def write_block(task: tuple) -> tuple:
     """One block's ``(records, kept, rejected, data)``: kept and rejected are ``(ends, content_ends, counter)``
     (the counter counts kinds, or reasons), ``data`` their lines and content lines (``spool.put``)."""
     from instructkit.errors import ShardError
-    from instructkit.executors.blocks import block_bytes, block_lines, block_loads
+    from instructkit.executors.blocks import block_bytes, block_lines, block_loads, line_of
     from instructkit.executors.spool import put
     from instructkit.records import kind_of
     from instructkit.shards import dumps, rejected_record
     from instructkit.stage import add_meta
 
     stage, part, number, count, block, reason, extra, spool = task
-    block = block_bytes(block)
-    lines = block_lines(number, block)
-    if len(lines) != count:  # the driver counted this block's records: the part changed since
+    data = block_bytes(block)
+    lines = block_lines(0, data)
+    if len(lines) != count:  # pass 1 counted this block's records: the part changed since
         raise ShardError("the part changed while it was read", file=part, hint="restore the set and re-run")
-    loads = block_loads(block)
+    loads = block_loads(data)
     out = {0: ([], [], Counter()), 1: ([], [], Counter())}
-    for k, (line_number, line) in enumerate(lines):
+    for k, (at, line) in enumerate(lines):
         try:
             rec = loads(line)
         except ValueError as exc:
-            raise ShardError(f"corrupt record: {exc}", file=part, line=line_number) from None
+            raise ShardError(f"corrupt record: {exc}", file=part, line=line_of(number, block, at)) from None
         if reason[k] == 0:
             lines_out, contents, kinds = out[0]
             if k in extra:

@@ -208,3 +208,37 @@ def test_pass_two_reuses_pass_one_blocks_and_still_sees_a_changed_part(tmp_path,
     with pytest.raises(ShardError, match="changed while it was read"):
         dd.dedupe_set(src.path, tmp_path / "three", p)
     assert not list((tmp_path / "three").glob("v*"))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_corrupt_line_is_named_by_part_and_line_whoever_parses_it(tmp_path, workers):
+    """With workers the driver no longer counts lines; the error still names the part and its line number."""
+    from instructkit.dedupe import dedupe_set
+    from instructkit.errors import ShardError
+
+    src = _set(tmp_path / "in", n=3000)  # parts of several 1 MB blocks at the default block size
+    part = src.parts[-1]
+    lines = part.read_bytes().split(b"\n")
+    bad_line = len(lines) - 5  # far into the part: a later block than the first
+    lines[bad_line - 1] = b"{oops"
+    blob = b"\n".join(lines)
+    part.write_bytes(blob)
+    manifest = json.loads((src.path / "manifest.json").read_text())
+    manifest["parts"][-1].update(sha256=hashlib.sha256(blob).hexdigest(), bytes=len(blob))
+    (src.path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ShardError) as err:
+        dedupe_set(src.path, tmp_path / "out", DedupeParams(mode=["minhash"], workers=workers))
+    assert "corrupt record" in str(err.value) and err.value.file == str(part) and err.value.line == bad_line
+    assert not list((tmp_path / "out").glob("v*"))
+
+
+def test_line_of_counts_the_lines_before_a_block_ref(tmp_path):
+    from instructkit.executors.blocks import line_of, ref_blocks
+
+    src = _set(tmp_path / "in", n=300)
+    got = list(ref_blocks([src], size=4096))
+    assert len(got) > 10 and all(number is None for _, number, _ in got)
+    for part, _, ref in got[1::4]:
+        before = open(part, "rb").read()[: ref.start]
+        assert line_of(None, ref, 3) == before.count(b"\n") + 1 + 3
+    assert line_of(7, b"", 2) == 9
