@@ -4,7 +4,9 @@ A ``--workers`` pool returns results pickled through a pipe, read by the driver'
 0.4 s of driver CPU per 100 MB here, serial, while a task that writes its bytes to a tmpfs file costs
 the driver one ``read`` (a memory copy). Only for local workers (``spool`` is None in this process and
 for Ray tasks, which return their bytes as usual); the files live as long as a task's result is in
-flight and the directory is removed when the stage ends.
+flight and the directory is removed when the stage ends. A stage killed outright (``kill -9``, the OOM
+killer) cannot remove its directory: the next stage that opens a spool removes the directories of
+processes that no longer exist (the creator's pid is in the name; only the user's own are touched).
 """
 
 from __future__ import annotations
@@ -35,11 +37,37 @@ def spool_dir(enabled: bool) -> Iterator[str | None]:
         return
     shm = "/dev/shm"
     base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-    path = tempfile.mkdtemp(prefix="instructkit-spool-", dir=base)
+    remove_stale(base or tempfile.gettempdir())
+    path = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+_PREFIX = "instructkit-spool-"
+
+
+def remove_stale(base: str) -> list[str]:
+    """Remove this user's spool directories in ``base`` whose creating process is gone; returns them."""
+    removed = []
+    try:
+        names = [n for n in os.listdir(base) if n.startswith(_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        pid = name[len(_PREFIX) :].split("-", 1)[0]
+        path = os.path.join(base, name)
+        try:
+            if not pid.isdigit() or os.stat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # still running (or a pid reused since): leave it
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        except OSError:  # PermissionError: someone else's process is alive with that pid
+            continue
+    return removed
 
 
 def put(spool: str | None, *buffers: bytes) -> tuple | Spooled:

@@ -242,3 +242,24 @@ def test_line_of_counts_the_lines_before_a_block_ref(tmp_path):
         before = open(part, "rb").read()[: ref.start]
         assert line_of(None, ref, 3) == before.count(b"\n") + 1 + 3
     assert line_of(7, b"", 2) == 9
+
+
+def test_a_killed_stage_spool_is_removed_by_the_next_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from instructkit.executors.spool import remove_stale, spool_dir
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"instructkit-spool-{int(dead.stdout)}-abc"
+    live = tmp_path / f"instructkit-spool-{os.getpid()}-def"
+    other = tmp_path / "instructkit-spool-notapid"
+    for d in (stale, live, other):
+        d.mkdir()
+        (d / "result").write_bytes(b"x" * 10)
+    assert remove_stale(str(tmp_path)) == [str(stale)]
+    assert not stale.exists() and live.exists() and other.exists()
+    with spool_dir(True) as path:  # the stage's own directory carries its pid
+        assert os.path.basename(path).startswith(f"instructkit-spool-{os.getpid()}-")
+    assert not os.path.exists(path)
