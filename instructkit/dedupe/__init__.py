@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from instructkit.arrays import unique
 from instructkit.dedupe.cluster import Plan, best_matches, cluster_stage, components, contamination
 from instructkit.dedupe.keep import parse_keep
 from instructkit.dedupe.normalize import FIELDS
@@ -166,7 +167,7 @@ def _near_pairs(sc, src, against, p: DedupeParams, stats: dict, spill: Spill | N
     pairs, est = np.concatenate(kept), np.concatenate(kept_est)
     stats.update(bands=bands, rows=rows, candidate_pairs=total)
     if p.verify:
-        sh = load_shingles(src, against, p, np.unique(pairs)) if len(pairs) else {}
+        sh = load_shingles(src, against, p, unique(pairs)) if len(pairs) else {}
 
         def jac(a: int, b: int) -> float:
             x, y = sh[a], sh[b]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from instructkit.arrays import unique, unique_counts
 from instructkit.dedupe.keep import priority
 from instructkit.dedupe.unionfind import UnionFind
 
@@ -69,8 +70,8 @@ class Plan:
         match is in an ``--against`` set) are in none.
         """
         survivors = self.target[self.reason > 1]
-        per_survivor = np.unique(survivors, return_counts=True)[1] + 1
-        sizes, counts = np.unique(per_survivor, return_counts=True)
+        per_survivor = unique_counts(survivors)[1] + 1
+        sizes, counts = unique_counts(per_survivor)
         return dict(zip(sizes.tolist(), counts.tolist(), strict=True))
 
 
@@ -145,7 +146,7 @@ def components(pairs: np.ndarray, n: int) -> list[np.ndarray]:
     """
     if not len(pairs):
         return []
-    nodes = np.unique(pairs)
+    nodes = unique(pairs)
     uf = UnionFind(len(nodes))
     uf.union_pairs(np.searchsorted(nodes, pairs))
     return [nodes[g] for g in uf.groups()]

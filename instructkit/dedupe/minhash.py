@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from instructkit.arrays import unique
 from instructkit.dedupe.shingle import batch_shingles, fmix64
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier that combines a band's rows into one key
@@ -58,7 +59,7 @@ def signatures(hashes: np.ndarray, lengths: np.ndarray, perms: tuple[np.ndarray,
     offsets = np.concatenate(([0], np.cumsum(lengths)))
     block = max(1, BLOCK_CELLS // num_perm)
     cum = np.cumsum(lengths[nonempty])
-    cuts = np.unique(np.searchsorted(cum, np.arange(block, cum[-1], block), side="right"))
+    cuts = unique(np.searchsorted(cum, np.arange(block, cum[-1], block), side="right"))
     h32 = (hashes ^ (hashes >> np.uint64(32))).astype(np.uint32)
     with np.errstate(over="ignore"):
         for idx in np.split(nonempty, cuts):
@@ -81,7 +82,7 @@ def texts_signatures(
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """The true Jaccard similarity of two shingle-hash arrays (duplicates ignored)."""
-    a, b = np.unique(a), np.unique(b)
+    a, b = unique(a), unique(b)
     if not len(a) and not len(b):
         return 1.0
     inter = len(np.intersect1d(a, b, assume_unique=True))
@@ -164,7 +165,7 @@ def bucket_pairs(key: np.ndarray, idx: np.ndarray, full_bucket: int = 32) -> lis
     run_starts = e[np.concatenate(([True], brk))]
     sizes = e[np.concatenate((brk, [True]))] + 2 - run_starts
     found = []
-    for size in np.unique(sizes).tolist():
+    for size in unique(sizes).tolist():
         starts = run_starts[sizes == size]
         if size <= full_bucket:
             grid = idx[order[starts[:, None] + np.arange(size)[None, :]]]
@@ -242,5 +243,5 @@ def candidate_pairs(sigs, bands: int, rows: int, active: np.ndarray | None = Non
         return np.empty((0, 2), dtype=np.int64)
     pairs = np.concatenate(found).astype(np.int64)
     pairs.sort(axis=1)
-    codes = np.unique(pairs[:, 0] * n + pairs[:, 1])
+    codes = unique(pairs[:, 0] * n + pairs[:, 1])
     return np.stack((codes // n, codes % n), axis=1)

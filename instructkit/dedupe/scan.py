@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from instructkit.arrays import unique
 from instructkit.dedupe.exact import Digests
 from instructkit.dedupe.keep import meta_value, parse_keep
 from instructkit.dedupe.minhash import EMPTY, texts_signatures
@@ -188,7 +189,7 @@ def load_shingles(inp: ShardSet, against: list[ShardSet], params, needed: np.nda
     def flush() -> None:
         hashes, lengths = batch_shingles(texts, params.ngram, params.char_ngram, params.min_words)
         for i, h in zip(idx, np.split(hashes, np.cumsum(lengths)[:-1]), strict=True):
-            out[i] = np.unique(h)
+            out[i] = unique(h)
         idx.clear()
         texts.clear()
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from instructkit.arrays import unique, unique_inverse
 from instructkit.errors import ConfigError
 
 CHUNK_BYTES = 4 << 20  # sequential reads: 4 MiB at a time (8,192 signatures at 128 permutations)
@@ -129,7 +130,7 @@ class SigStore:
         self._fh.flush()
         if not len(idx):
             return np.empty((0, self.shape[1]), dtype=self.dtype)
-        uniq, inverse = np.unique(idx, return_inverse=True)
+        uniq, inverse = unique_inverse(idx)
         fd, size = self._fh.fileno(), self.row_bytes
         rows = np.frombuffer(b"".join([os.pread(fd, size, r * size) for r in uniq.tolist()]), dtype=self.dtype)
         return rows.reshape(len(uniq), self.shape[1])[inverse.ravel()]
@@ -229,5 +230,5 @@ class PairSink:
             pairs = np.fromfile(path, dtype=np.int64).reshape(-1, 2)
             path.unlink()
             if len(pairs):
-                codes = np.unique(pairs[:, 0] * self.n + pairs[:, 1])
+                codes = unique(pairs[:, 0] * self.n + pairs[:, 1])
                 yield np.stack((codes // self.n, codes % self.n), axis=1)

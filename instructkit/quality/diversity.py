@@ -24,6 +24,7 @@ from collections import Counter
 
 import numpy as np
 
+from instructkit.arrays import unique
 from instructkit.dedupe.shingle import fmix64
 from instructkit.filters._text import words
 from instructkit.quality.common import Item
@@ -32,12 +33,6 @@ from instructkit.quality.verbs import verb_object
 NUM_PERM = 128  # MinHash permutations of the near-duplicate clusters
 SEED = 1
 _M = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the n-gram polynomial
-
-
-def _unique(a: np.ndarray) -> np.ndarray:
-    """Sorted unique values (``np.unique`` of numpy 2.4 hashes instead: about 50x slower on 2M uint64)."""
-    a = np.sort(a)
-    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
 
 
 class NGrams:
@@ -92,7 +87,7 @@ class NGrams:
                 for k in range(1, n):
                     h = h * _M + tok[k : k + m]
                 h = fmix64(h ^ np.uint64(n))
-            self.pending[n].append(_unique(h[doc[:m] == doc[n - 1 :]]))
+            self.pending[n].append(unique(h[doc[:m] == doc[n - 1 :]]))
         self.compact()
 
     def merge(self, other: NGrams) -> None:
@@ -108,7 +103,7 @@ class NGrams:
         for n in self.ns:
             waiting = sum(map(len, self.pending[n]))
             if waiting and (force or waiting > max(len(self.done[n]), 1 << 20)):
-                self.done[n] = _unique(np.concatenate([self.done[n], *self.pending[n]]))
+                self.done[n] = unique(np.concatenate([self.done[n], *self.pending[n]]))
                 self.pending[n] = []
 
     def result(self) -> dict[str, float | None]:
@@ -190,7 +185,7 @@ def near_duplicates(texts: list[str], *, threshold: float, top: int, sigs: np.nd
     uf = UnionFind(len(texts))
     uf.union_pairs(pairs)
     groups: dict[int, list[int]] = {}
-    for i in _unique(pairs.ravel()).tolist() if len(pairs) else []:
+    for i in unique(pairs.ravel()).tolist() if len(pairs) else []:
         groups.setdefault(uf.find(i), []).append(i)
     clusters = sorted(groups.values(), key=lambda g: (-len(g), g[0]))
     in_clusters = sum(len(g) for g in clusters)
