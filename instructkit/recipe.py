@@ -233,11 +233,12 @@ class Runner:
         config = flags.pop("config", None)
         if spec.output == "dir" and Path(output + ".partial").exists() and "resume" in _fields(spec, flags):
             flags["resume"] = True  # an earlier run of this very stage crashed after a checkpoint
-        where = "child process" if spec.isolate else "in process"
+        child = spec.isolate and (self.recipe.isolate or stage.launcher is not None)
+        where = "child process" if child else "in process"
         self.log(f"[{stage.name}] {spec.name} {' '.join(inputs)} -> {output} ({where})")
         started = time.time()
         try:
-            if spec.isolate:
+            if child:
                 from instructkit.child import run_in_child
 
                 result = run_in_child(spec.name, inputs, output, config=config, flags=flags, launcher=stage.launcher)

@@ -113,7 +113,8 @@ def test_only_and_from(tmp_path):
 @pytest.mark.parametrize(
     "text, line, needle",
     [
-        ("name: x\nstagez: []\n", 2, "valid keys: name, description, workdir, vars, stages"),
+        ("name: x\nstagez: []\n", 2, "valid keys: name, description, workdir, vars, isolate, stages"),
+        ("isolate: maybe\nstages:\n  - name: a\n    run: ingest\n    output: o\n", 1, "isolate must be true or false"),
         ("stages:\n  - name: a\n    run: ingest\n    output: o\n    parms: {}\n", 5, "valid keys: name, run, inputs"),
         ("stages:\n  - name: a\n    run: frobnicate\n    output: o\n", 3, "unknown stage 'frobnicate'"),
         ("stages:\n  - name: a\n    run: ingest\n", 2, "has no 'output'"),
@@ -141,3 +142,27 @@ def test_shipped_recipes_parse():
         assert text.startswith("#"), f"{path.name} must start with a comment giving the command"
         if "stages:" in text:
             load_recipe(path)
+
+
+def test_isolate_false_runs_a_training_stage_in_the_runners_process(tmp_path, tiny_model, monkeypatch):
+    """``isolate: false`` (or --set isolate=false): no child process, the same model directory."""
+    import instructkit.child
+
+    def no_child(*a, **k):
+        raise AssertionError("a child process was started")
+
+    monkeypatch.setattr(instructkit.child, "run_in_child", no_child)
+    sft = f"""  - name: sft
+    run: sft
+    inputs: ["{{stages.dedupe}}"]
+    output: "{{workdir}}/sft"
+    params: {{model: {tiny_model}, max_steps: 1, batch_size: 2, save_steps: null}}
+"""
+    recipe = _recipe(tmp_path, sft)
+    recipe.write_text(recipe.read_text().replace("name: t\n", "name: t\nisolate: false\n"))
+    logs: list[str] = []
+    rows = Runner(load_recipe(recipe), log=logs.append).execute()
+    assert _statuses(rows)["sft"] == "ran" and any("[sft]" in m and "(in process)" in m for m in logs)
+    out = Path(json.loads((tmp_path / "work" / ".instructkit-run.json").read_text())["sft"]["output"])
+    assert (out / "model.safetensors").is_file() or any(out.glob("*.safetensors"))
+    assert load_recipe(recipe, {"isolate": True}).isolate is True
