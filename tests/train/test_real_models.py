@@ -64,8 +64,8 @@ def test_sft_lowers_held_out_loss(smollm2, samples, tmp_path, all_cores):
     from instructkit.models import load_causal_lm, load_tokenizer
     from instructkit.registry import run_stage
 
-    rows = _instruction_rows(SHARED_DATA, samples, 200)
-    if len(rows) < 40:
+    rows = _instruction_rows(SHARED_DATA, samples, 200)  # 200 GPTeacher rows, or data/samples' 38 short ones
+    if len(rows) < 30:
         pytest.skip("not enough instruction data")
     held, train = rows[: len(rows) // 5], rows[len(rows) // 5 :]
     res = run_stage(
