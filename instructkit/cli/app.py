@@ -112,7 +112,7 @@ def __getattr__(name: str):
 
 def command_of(argv: list[str]) -> str | None:
     """The stage a command line runs (its first word after the global flags), or None: build everything."""
-    if any(k.endswith("_COMPLETE") for k in os.environ):  # typer/click shell completion
+    if "_INSTRUCTKIT_COMPLETE" in os.environ:  # typer/click shell completion: every command
         return None
     from instructkit.registry import stages
 

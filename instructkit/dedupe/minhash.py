@@ -130,8 +130,9 @@ def band_keys(cols: np.ndarray) -> np.ndarray:
     Only equality matters (records whose band is equal share a bucket). The band's uint32 values are
     read two at a time as uint64 words and combined by a polynomial hash mod 2^64, finished by
     ``fmix64``: a key collision between different bands has probability ~2^-64 per pair, and a false
-    candidate pair is dropped by the similarity estimate anyway. One multiply-add per two values:
-    ~10x faster than mixing every value (176 -> ~15 ms for 16 bands of 100,000 records).
+    candidate pair is dropped by the similarity estimate anyway. One multiply-add per two values and
+    one finaliser per band, where mixing every value took a finaliser each; with the column slice read in
+    place, ``candidate_pairs`` for 16 bands of 100,000 records went from 432 to 178 ms here.
     """
     cols = np.asarray(cols, dtype=np.uint32)
     if cols.shape[1] % 2:

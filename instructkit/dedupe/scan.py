@@ -43,8 +43,9 @@ class Scan:
     emb: np.ndarray | None
     origin: list[str]  # per against set: its path (against index -> set via offsets)
     offsets: list[int]  # start index of each against set
-    # The input's blocks as pass 1's local workers read them (``blocks.byte_chunks(..., refs=True)``
-    # tuples with CRC-32s): pass 2 hands the same blocks out instead of reading and hashing the set again.
+    # The input's blocks as pass 1's local workers read them (``(offset, part, first line or None, records,
+    # BlockRef)``; the records counted by the tasks): pass 2 hands the same blocks out instead of reading
+    # and hashing the set again.
     blocks: list[tuple] | None = None
 
     @property

@@ -148,23 +148,21 @@ def ref_blocks(sets: Iterable[Any], size: int = BLOCK) -> Iterator[tuple[str, in
     out a line number when an error needs one.
     """
     for s in sets:
-        for spec in s.manifest["parts"]:
-            part = s.path / spec["file"]
-            with s.checked_part(spec) as raw:
-                if str(part).endswith((".gz", ".zst")):
-                    for name, number, _, block, _ in _part_blocks(part, raw, size):
-                        yield name, number, block
-                    continue
-                for name, _, start, buf, end in _plain_blocks(part, raw, size, count_lines=False):
-                    yield name, None, BlockRef(name, start, end, zlib.crc32(memoryview(buf)[:end]))
+        for part, number, start, block, end in _set_blocks(s, size, True, count_lines=False):
+            if start is None:  # a compressed part: the bytes, decompressed here
+                yield part, number, block
+            else:
+                yield part, None, BlockRef(part, start, end, zlib.crc32(memoryview(block)[:end]))
 
 
-def _set_blocks(s: Any, size: int, refs: bool) -> Iterator[tuple[str, int, int | None, Any, int]]:
+def _set_blocks(
+    s: Any, size: int, refs: bool, count_lines: bool = True
+) -> Iterator[tuple[str, int, int | None, Any, int]]:
     for spec in s.manifest["parts"]:
         part = s.path / spec["file"]
         with s.checked_part(spec) as raw:  # sha256 checked after the last block, read errors named
             if refs and not str(part).endswith((".gz", ".zst")):
-                yield from _plain_blocks(part, raw, size)
+                yield from _plain_blocks(part, raw, size, count_lines)
             else:
                 yield from _part_blocks(part, raw, size)
 
