@@ -74,9 +74,21 @@ def test_filter_ray_equals_local(cluster, data, tmp_path):
     assert [r["id"] for r in local] == [r["id"] for r in on_ray]
 
 
-def test_dedupe_ray_equals_local(cluster, data, tmp_path):
+def test_dedupe_ray_equals_local(cluster, data, tmp_path, monkeypatch):
+    from instructkit import executors
+    from instructkit.dedupe.minhash import band_task
+
+    maps = []  # the functions the stage mapped on Ray: pass 1, banding, pass 2
+    real = executors.ordered_map
+
+    def spy(fn, items, **kw):
+        maps.append((getattr(fn, "func", fn), kw.get("executor")))
+        return real(fn, items, **kw)
+
     local = ShardSet(instructkit.dedupe(data.path, tmp_path / "local"))
+    monkeypatch.setattr(executors, "ordered_map", spy)
     on_ray = ShardSet(instructkit.dedupe(data.path, tmp_path / "ray", executor="ray"))
+    assert (band_task, "ray") in maps, "banding must run as Ray tasks"
     counts = local.manifest["counts"]
     assert counts["rejected"].get("exact_duplicate", 0) >= 1, "alpaca.jsonl is ingested twice"
     _same_sets(local, on_ray)
@@ -88,6 +100,58 @@ def test_dedupe_local_workers_equal_one_process(data, tmp_path):
     one = ShardSet(instructkit.dedupe(data.path, tmp_path / "one", mode="exact,minhash", keep="longest"))
     two = ShardSet(instructkit.dedupe(data.path, tmp_path / "two", mode="exact,minhash", keep="longest", workers=2))
     _same_sets(one, two)
+
+
+def _kill_once(marker: str, fn, item):
+    """``fn(item)``, but the first call in any process kills that process (a marker file says so)."""
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return fn(item)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("spilled", [False, True])
+def test_banding_on_ray_equals_in_process(cluster, tmp_path, spilled):
+    """Each band is grouped by its keys in a Ray task (its columns, or its keys from the spill file, are
+    all a task gets); the pairs equal the in-process ones, and a band task whose worker is killed is
+    re-run."""
+    import numpy as np
+
+    from instructkit.dedupe.minhash import band_task, candidate_pairs
+    from instructkit.dedupe.spill import SigStore, Spill
+    from instructkit.executors import ordered_map
+
+    rng = np.random.default_rng(3)
+    sigs = rng.integers(0, 2**32, (3000, 32), dtype=np.uint32)
+    sigs[1::7] = sigs[0::7][: len(sigs[1::7])]  # copies
+    sigs[2::5, 8:12] = sigs[3::5, 8:12][: len(sigs[2::5])]  # one band shared
+    sigs[::50, :4] = 7  # a bucket larger than full_bucket
+    active = np.ones(len(sigs), dtype=bool)
+    active[::11] = False
+    marker = tmp_path / "killed"
+
+    def on_ray(fn, items):
+        assert fn is band_task
+        return ordered_map(functools.partial(_kill_once, str(marker), fn), items, executor="ray")
+
+    def pairs(map_fn):
+        if not spilled:
+            return candidate_pairs(sigs, 8, 4, active, map_fn=map_fn)
+        with Spill(tmp_path) as spill:
+            store = SigStore(spill.path(f"sigs-{map_fn is None}.u32"), *sigs.shape)
+            store[0 : len(sigs)] = sigs
+            got = np.concatenate(list(candidate_pairs(store, 8, 4, active, spill=spill, map_fn=map_fn)))
+            store.close()
+            return got
+
+    want = pairs(None)
+    assert len(want) > 400
+    got = pairs(on_ray)
+    assert marker.is_file() and int(marker.read_text()) != os.getpid(), "a band task's worker must have been killed"
+    assert np.array_equal(got, want)
 
 
 class KillOnce(Filter):

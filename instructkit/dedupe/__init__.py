@@ -153,7 +153,14 @@ def _near_pairs(sc, src, against, p: DedupeParams, stats: dict, spill: Spill | N
     from instructkit.dedupe.scan import load_shingles
 
     bands, rows = _bands_rows(p)
-    found = candidate_pairs(sc.sigs, bands, rows, sc.nonempty, spill=spill)
+    map_fn = None
+    if p.executor == "ray":  # each band grouped by its keys in a Ray task; the driver collects the pairs
+        from functools import partial
+
+        from instructkit.executors import ordered_map
+
+        map_fn = partial(ordered_map, executor="ray", workers=p.workers, address=p.ray_address)
+    found = candidate_pairs(sc.sigs, bands, rows, sc.nonempty, spill=spill, map_fn=map_fn)
     # With --verify, skip exact checks of pairs whose estimate is 4 standard errors below the threshold.
     slack = 4 * math.sqrt(p.threshold * (1 - p.threshold) / p.num_perm) if p.verify else 0.0
     total, kept, kept_est = 0, [np.empty((0, 2), dtype=np.int64)], [np.empty(0, dtype=np.float32)]
@@ -287,6 +294,7 @@ def dedupe_set(inp: str | Path, output: str | Path, p: DedupeParams) -> ShardWri
     n = len(src) + sum(len(a) for a in against)
     per_record = 100 + (4 * p.num_perm if "minhash" in p.mode else 0)  # id, length, plan; the signature
     with (
+        _ray_session(p),
         ShardWriter(output, stage="dedupe", params=recorded(p), inputs=[src, *against], **p.writer_options()) as writer,
         maybe_spill(n * per_record, p.memory_budget, p.spill_dir or writer.tmp) as spill,
     ):
@@ -310,6 +318,17 @@ def dedupe_set(inp: str | Path, output: str | Path, p: DedupeParams) -> ShardWri
             "contaminated": int((pl.reason == 1).sum()),
         }
     return writer
+
+
+def _ray_session(p: DedupeParams):
+    """Under ``--executor ray``, one Ray session for pass 1, banding and pass 2 (a local cluster starts once)."""
+    from contextlib import nullcontext
+
+    if p.executor != "ray":
+        return nullcontext()
+    from instructkit.executors.raytasks import session
+
+    return session(p.ray_address, p.workers)
 
 
 def _write_clusters(writer: ShardWriter, sc, pl: Plan) -> None:

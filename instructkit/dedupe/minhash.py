@@ -199,7 +199,21 @@ def _spilled_keys(sigs, bands: int, rows: int, idx: np.ndarray) -> list:
     return paths
 
 
-def candidate_pairs(sigs, bands: int, rows: int, active: np.ndarray | None = None, full_bucket: int = 32, spill=None):
+def band_task(item: tuple) -> np.ndarray:
+    """The candidate pairs of one band (a task of ``candidate_pairs``'s ``map_fn``; n x 2 int64).
+
+    ``item`` is ``(data, idx, full_bucket)``: ``data`` the band's signature columns (records x rows)
+    or its keys (1-D, read back from a spill file); ``idx`` the record numbers of its rows (None: 0..n-1).
+    """
+    data, idx, full_bucket = item
+    key = band_keys(data) if data.ndim == 2 else data
+    found = bucket_pairs(key, np.arange(len(key)) if idx is None else idx, full_bucket)
+    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
+
+
+def candidate_pairs(
+    sigs, bands: int, rows: int, active: np.ndarray | None = None, full_bucket: int = 32, spill=None, map_fn=None
+):
     """Pairs ``(i, j)``, ``i < j``, of records that share at least one band (unique, int64, n x 2).
 
     Args:
@@ -213,31 +227,37 @@ def candidate_pairs(sigs, bands: int, rows: int, active: np.ndarray | None = Non
             the work linear while union-find still joins the whole bucket.
         spill: A ``spill.Spill``: the pairs go to partition files on disk and the result is an
             iterator of sorted, unique n x 2 chunks (in order; together the same pairs as without).
+        map_fn: ``map_fn(band_task, items)`` -> results in order, to group each band by its keys
+            elsewhere (``--executor ray``: one Ray task per band, sent only that band's columns or keys).
+            Default: in this process, one band at a time. The pairs are the same either way.
     """
     n = len(sigs)
     idx = np.arange(n) if active is None else np.flatnonzero(active)
     on_disk = not isinstance(sigs, np.ndarray)
     every = len(idx) == n  # usually: then a band's columns are read in place instead of gathered
     key_files = _spilled_keys(sigs, bands, rows, idx) if on_disk else None
+
+    def items():
+        for band in range(bands):
+            if on_disk:
+                data = np.fromfile(key_files[band], dtype=np.uint64)
+                key_files[band].unlink()
+            else:
+                cols = slice(band * rows, (band + 1) * rows)
+                data = sigs[:, cols] if every else sigs[idx, cols]
+            yield data, None if every else idx, full_bucket
+            del data
+
     if spill is not None:
         from instructkit.dedupe.spill import PairSink
 
         sink = PairSink(spill, n)
     found: list[np.ndarray] = []
-    for band in range(bands):
-        if on_disk:
-            key = np.fromfile(key_files[band], dtype=np.uint64)
-            key_files[band].unlink()
-        else:
-            cols = slice(band * rows, (band + 1) * rows)
-            key = band_keys(sigs[:, cols] if every else sigs[idx, cols])
-        pairs = bucket_pairs(key, idx, full_bucket)
-        del key
+    for pairs in (map_fn or map)(band_task, items()):
         if spill is not None:
-            for p in pairs:
-                sink.add(p)
-        else:
-            found.extend(pairs)
+            sink.add(pairs)
+        elif len(pairs):
+            found.append(pairs)
     if spill is not None:
         return sink.sorted_chunks()
     if not found:

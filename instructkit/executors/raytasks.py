@@ -14,6 +14,7 @@ one. When Ray is already initialised in this process (a notebook, the tests), th
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 from collections import deque
@@ -79,9 +80,18 @@ def ray_map(
 ) -> Iterator[Any]:
     """``map(fn, items)`` as Ray tasks, in input order, at most ``window`` in flight."""
     with session(address, workers) as ray:
-        remote = ray.remote(num_cpus=1, max_retries=max_retries)(fn)
         window = window or 2 * max(int(ray.cluster_resources().get("CPU", 1)), 1) + 2
-        yield from in_order(ray, (remote.remote(item) for item in items), window)
+        if inspect.isfunction(fn):
+            remote = ray.remote(num_cpus=1, max_retries=max_retries)(fn)
+            yield from in_order(ray, (remote.remote(item) for item in items), window)
+        else:  # a functools.partial or other callable: stored once, applied by a plain function
+            remote = ray.remote(num_cpus=1, max_retries=max_retries)(_apply)
+            fn_ref = ray.put(fn)
+            yield from in_order(ray, (remote.remote(fn_ref, item) for item in items), window)
+
+
+def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
+    return fn(item)
 
 
 def in_order(ray: Any, refs: Iterable[Any], window: int, *, force: bool = True) -> Iterator[Any]:

@@ -65,3 +65,23 @@ def test_band_keys_are_equal_exactly_when_the_bands_are():
         same = keys[:, None] == keys[None, :]
         assert np.array_equal(same, (cols[:, None, :] == cols[None, :, :]).all(axis=2))
         assert np.array_equal(keys, band_keys(np.ascontiguousarray(cols)))
+
+
+def test_map_fn_gets_one_band_at_a_time():
+    """``map_fn`` (the Ray executor's hook) is handed each band's columns alone, in band order, and the
+    pairs it returns make the same result as the in-process loop."""
+    sigs = _sigs()
+    active = np.ones(len(sigs), dtype=bool)
+    active[3::6] = False
+    seen = []
+
+    def recording_map(fn, items):
+        for item in items:
+            data, idx, _ = item
+            seen.append((data.shape, None if idx is None else len(idx)))
+            assert np.array_equal(band_keys(data), band_keys(sigs[active][:, len(seen) * 4 - 4 : len(seen) * 4]))
+            yield fn(item)
+
+    got = candidate_pairs(sigs, 6, 4, active, map_fn=recording_map)
+    assert seen == [((int(active.sum()), 4), int(active.sum()))] * 6
+    assert np.array_equal(got, candidate_pairs(sigs, 6, 4, active))
