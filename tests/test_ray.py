@@ -227,6 +227,24 @@ def test_executor_is_checked():
         FilterParams(executor="spark")
 
 
+@pytest.mark.parametrize("stage", ["dedupe", "filter"])
+def test_unreachable_ray_address_fails_fast(data, tmp_path, stage):
+    """A HOST:PORT where no Ray listens is one clear line and exit 2 at once (Ray itself retries for
+    minutes, printing warnings), and no set is made. Run as a user would: a fresh process, no session."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cli = [sys.executable, "-m", "instructkit", stage, str(data.path), "-o", str(tmp_path / "out"), "--executor", "ray"]
+    for address, says in ((f"127.0.0.1:{port}", "cannot connect to Ray at 127.0.0.1"), ("nohost", "is not HOST:PORT")):
+        done = subprocess.run([*cli, "--ray-address", address], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert says in done.stderr and "Traceback" not in done.stderr
+        assert not list((tmp_path / "out").glob("*"))  # filter makes the (empty) output directory first
+
+
 # --- quality: chunk tasks on Ray (quality/tasks.py) -----------------------------------------------
 
 

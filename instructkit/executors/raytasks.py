@@ -46,6 +46,7 @@ def session(address: str | None = None, workers: int = 1) -> Iterator[Any]:
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
     if address:
+        _check_reachable(address)
         kwargs["address"] = address
     else:
         # A local cluster: one CPU per worker asked for, all cores by default.
@@ -61,6 +62,31 @@ def session(address: str | None = None, workers: int = 1) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` nobody listens on (``ray.init`` retries it for minutes, logging warnings).
+
+    ``auto`` and ``ray://`` addresses are left to Ray: it fails fast on those itself.
+    """
+    import socket
+
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(
+            f"--ray-address {address!r} is not HOST:PORT, auto or ray://HOST:PORT",
+            hint="e.g. --ray-address 10.0.0.5:6379, the port the head node's `ray start --head --port 6379` opened",
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot connect to Ray at {address}: {exc.strerror or exc}",
+            hint="start one with `ray start --head` there, check the host and port, "
+            "or omit --ray-address for a local cluster",
+        ) from None
 
 
 def _unwrap(ray: Any, exc: BaseException) -> BaseException:
