@@ -154,6 +154,34 @@ def test_banding_on_ray_equals_in_process(cluster, tmp_path, spilled):
     assert np.array_equal(got, want)
 
 
+def test_semantic_pairs_on_ray_equal_in_process(cluster, tmp_path):
+    """Semantic dedupe's all-pairs cosine search runs one Ray task per block of rows (the embeddings are
+    stored once in the object store): the same pairs and the same float32 cosines, bit for bit, as in
+    this process, for a set with itself and across sets; a row task whose worker is killed is re-run."""
+    import numpy as np
+
+    from instructkit.dedupe.semantic import similar_pairs
+    from instructkit.executors import ordered_map
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(30, 32))
+    emb = centres[rng.integers(0, 30, 900)] + 0.2 * rng.normal(size=(900, 32))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    marker = tmp_path / "killed"
+
+    def on_ray(fn, items):
+        return ordered_map(functools.partial(_kill_once, str(marker), fn), items, executor="ray")
+
+    alive = np.flatnonzero(np.arange(900) % 5 != 2)
+    for rows, cols, same in ((alive, alive, True), (np.arange(600), np.arange(600, 900), False)):
+        tiles = {"block": 128, "col_block": 200}  # several row tasks, several tiles each
+        want_pairs, want_sims = similar_pairs(emb, rows, cols, 0.85, same=same, **tiles)
+        got_pairs, got_sims = similar_pairs(emb, rows, cols, 0.85, same=same, map_fn=on_ray, **tiles)
+        assert len(want_pairs) > 1000
+        assert np.array_equal(got_pairs, want_pairs) and np.array_equal(got_sims, want_sims)
+    assert marker.is_file() and int(marker.read_text()) != os.getpid(), "a row task's worker must have been killed"
+
+
 class KillOnce(Filter):
     """Kills the worker process running it the first time any process runs it (a marker file says so)."""
 

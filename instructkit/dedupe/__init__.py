@@ -143,6 +143,17 @@ def _bands_rows(p: DedupeParams) -> tuple[int, int]:
     return optimal_bands(p.threshold, p.num_perm, FP_WEIGHT, FN_WEIGHT)
 
 
+def _ray_map_fn(p: DedupeParams):
+    """``ordered_map`` on Ray tasks for ``--executor ray`` (banding, semantic row blocks); None: this process."""
+    if p.executor != "ray":
+        return None
+    from functools import partial
+
+    from instructkit.executors import ordered_map
+
+    return partial(ordered_map, executor="ray", workers=p.workers, address=p.ray_address)
+
+
 def _near_pairs(sc, src, against, p: DedupeParams, stats: dict, spill: Spill | None = None):
     """Candidate pairs at or above the threshold, their similarities, and a ``sim_to`` for keepers.
 
@@ -153,14 +164,8 @@ def _near_pairs(sc, src, against, p: DedupeParams, stats: dict, spill: Spill | N
     from instructkit.dedupe.scan import load_shingles
 
     bands, rows = _bands_rows(p)
-    map_fn = None
-    if p.executor == "ray":  # each band grouped by its keys in a Ray task; the driver collects the pairs
-        from functools import partial
-
-        from instructkit.executors import ordered_map
-
-        map_fn = partial(ordered_map, executor="ray", workers=p.workers, address=p.ray_address)
-    found = candidate_pairs(sc.sigs, bands, rows, sc.nonempty, spill=spill, map_fn=map_fn)
+    # Under Ray each band is grouped by its keys in a task; the driver collects the pairs.
+    found = candidate_pairs(sc.sigs, bands, rows, sc.nonempty, spill=spill, map_fn=_ray_map_fn(p))
     # With --verify, skip exact checks of pairs whose estimate is 4 standard errors below the threshold.
     slack = 4 * math.sqrt(p.threshold * (1 - p.threshold) / p.num_perm) if p.verify else 0.0
     total, kept, kept_est = 0, [np.empty((0, 2), dtype=np.int64)], [np.empty(0, dtype=np.float32)]
@@ -241,7 +246,7 @@ def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: in
     if against and "semantic" in p.mode:
         from instructkit.dedupe.semantic import similar_pairs
 
-        sp, ss = similar_pairs(sc.emb, np.arange(n_in), np.arange(n_in, n), p.semantic_threshold)
+        sp, ss = similar_pairs(sc.emb, np.arange(n_in), np.arange(n_in, n), p.semantic_threshold, map_fn=_ray_map_fn(p))
         best_matches(sp, ss, n_in, cross)
     contamination(pl, cross)
     if "exact" in p.mode:
@@ -256,7 +261,7 @@ def plan(src: ShardSet, against: list[ShardSet], p: DedupeParams, *, workers: in
         from instructkit.dedupe.semantic import similar_pairs
 
         idx = np.flatnonzero(pl.alive)
-        sp, _ = similar_pairs(sc.emb, idx, idx, p.semantic_threshold, same=True)
+        sp, _ = similar_pairs(sc.emb, idx, idx, p.semantic_threshold, same=True, map_fn=_ray_map_fn(p))
         cluster_stage(
             pl,
             4,

@@ -62,6 +62,7 @@ def similar_pairs(
     same: bool = False,
     block: int = 2048,
     col_block: int = 16384,
+    map_fn=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(i, j)`` of ``rows`` x ``cols`` (record indices) with cosine >= threshold, and their cosines.
 
@@ -69,31 +70,44 @@ def similar_pairs(
     computed in ``block`` x ``col_block`` tiles (128 MB of float32 at the defaults), so memory does not
     grow with the number of records (a row block against every column took 8 GB at a million); pairs
     come out ordered by row position, then column position, whatever the tiling.
+
+    ``map_fn(fn, items)`` -> results in order runs the row blocks elsewhere (``--executor ray``: one Ray
+    task per block of rows; ``fn`` holds the embeddings, stored once in the object store); the tiles,
+    and so the pairs and cosines, are the same as here.
     """
+    fn = partial(_row_block, emb, cols, threshold, same, col_block)
+    items = ((s, rows[s : s + block]) for s in range(0, len(rows), block))
     pairs, sims = [], []
-    n_cols = len(cols)
-    for s in range(0, len(rows), block):
-        r = rows[s : s + block]
-        r_emb = emb[r]
-        row_pairs, row_sims = [], []
-        for t in range(s if same else 0, n_cols, col_block):  # with same, tiles left of the row block hold no j > i
-            c = cols[t : t + col_block]
-            cos = r_emb @ emb[c].T
-            if same:
-                cos[np.arange(len(r))[:, None] + s >= np.arange(len(c))[None, :] + t] = -1.0
-            ii, jj = np.nonzero(cos >= threshold)
-            row_pairs.append(np.stack((ii, jj + t), axis=1))  # positions in rows / cols
-            row_sims.append(cos[ii, jj])
-        if len(row_pairs) > 1:  # several tiles: back to row-major order
-            at = np.concatenate(row_pairs)
-            order = np.lexsort((at[:, 1], at[:, 0]))
-            row_pairs, row_sims = [at[order]], [np.concatenate(row_sims)[order]]
-        for at, sim in zip(row_pairs, row_sims, strict=True):
-            pairs.append(np.stack((r[at[:, 0]], cols[at[:, 1]]), axis=1))
-            sims.append(sim)
+    for p, sim in (map_fn or map)(fn, items):
+        pairs.append(p)
+        sims.append(sim)
     if not pairs:
         return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
     return np.concatenate(pairs).astype(np.int64), np.concatenate(sims).astype(np.float32)
+
+
+def _row_block(
+    emb: np.ndarray, cols: np.ndarray, threshold: float, same: bool, col_block: int, item: tuple[int, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs and cosines of one block of rows (starting at position ``s`` of the rows) against ``cols``."""
+    s, r = item
+    r_emb = emb[r]
+    row_pairs, row_sims = [], []
+    for t in range(s if same else 0, len(cols), col_block):  # with same, tiles left of the block hold no j > i
+        c = cols[t : t + col_block]
+        cos = r_emb @ emb[c].T
+        if same:
+            cos[np.arange(len(r))[:, None] + s >= np.arange(len(c))[None, :] + t] = -1.0
+        ii, jj = np.nonzero(cos >= threshold)
+        row_pairs.append(np.stack((ii, jj + t), axis=1))  # positions in rows / cols
+        row_sims.append(cos[ii, jj])
+    if not row_pairs:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
+    at, sim = np.concatenate(row_pairs), np.concatenate(row_sims)
+    if len(row_pairs) > 1:  # several tiles: back to row-major order
+        order = np.lexsort((at[:, 1], at[:, 0]))
+        at, sim = at[order], sim[order]
+    return np.stack((r[at[:, 0]], cols[at[:, 1]]), axis=1).astype(np.int64), sim.astype(np.float32)
 
 
 def embed_chunk(fields: str, batch: int, embedder: Embedder, item: tuple[int, list]) -> tuple[int, np.ndarray]:
