@@ -273,6 +273,54 @@ def test_unreachable_ray_address_fails_fast(data, tmp_path, stage):
         assert not list((tmp_path / "out").glob("*"))  # filter makes the (empty) output directory first
 
 
+@pytest.mark.slow  # ~35 s: a `ray start` cluster, and Ray's own 20 s of retries before it gives up
+def test_joining_a_ray_start_cluster_by_address(data, tmp_path):
+    """A cluster made by `ray start --head` (token authentication on, as Ray >= 2.59 does by default)
+    joined as a user on another node would: by HOST:PORT. Without RAY_AUTH_MODE=token the driver sends no
+    token: one line naming the fix and exit 2; with it, the same set as the local run."""
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+         "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        time.sleep(2)  # the GCS listens before the head's raylet has registered
+        local = ShardSet(instructkit.dedupe(data.path, tmp_path / "local"))
+        cli = [sys.executable, "-m", "instructkit", "dedupe", str(data.path), "--executor", "ray"]
+        cli += ["--ray-address", f"127.0.0.1:{port}"]
+        no_token = subprocess.run(
+            [*cli, "-o", str(tmp_path / "a")], env=env, capture_output=True, text=True, timeout=180
+        )
+        if "RAY_AUTH_MODE=token" not in no_token.stderr and no_token.returncode == 0:
+            pytest.skip("this Ray does not turn token authentication on for `ray start`")
+        assert no_token.returncode == 2 and "RAY_AUTH_MODE=token" in no_token.stderr, no_token.stderr[-2000:]
+        assert "Traceback" not in no_token.stderr and not list((tmp_path / "a").glob("v*"))
+        done = subprocess.run(
+            [*cli, "-o", str(tmp_path / "b")], env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True,
+            timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        _same_sets(local, ShardSet(tmp_path / "b"))
+    finally:
+        head.terminate()
+        head.wait(timeout=60)
+
+
 # --- quality: chunk tasks on Ray (quality/tasks.py) -----------------------------------------------
 
 

@@ -54,10 +54,16 @@ def session(address: str | None = None, workers: int = 1) -> Iterator[Any]:
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot connect to Ray at {address or '(local)'}: {exc}",
-            hint="start one with `ray start --head`, pass --ray-address HOST:PORT, or omit it for a local cluster",
-        ) from None
+        hint = "start one with `ray start --head`, pass --ray-address HOST:PORT, or omit it for a local cluster"
+        if address and address != "auto" and os.environ.get("RAY_AUTH_MODE") != "token":
+            # Ray >= 2.59 turns token authentication on for `ray start --head`; a driver given an explicit
+            # address sends no token unless told to (``auto`` on the head node finds it by itself).
+            hint = (
+                "if the cluster uses token authentication (`ray start` turns it on since Ray 2.59), set "
+                "RAY_AUTH_MODE=token and the head node's token (RAY_AUTH_TOKEN, or its ~/.ray/auth_token "
+                "copied here), or run with --ray-address auto on the head node; else " + hint
+            )
+        raise ConfigError(f"cannot connect to Ray at {address or '(local)'}: {exc}", hint=hint) from None
     try:
         yield ray
     finally:
