@@ -1,7 +1,7 @@
 """filter and dedupe on a real local Ray cluster: the same records and fingerprint as the local run, and a
 task whose worker process is killed is retried by Ray without losing or doubling a record.
 
-One cluster (``ray.init(num_cpus=2)``) serves the module; the stages join it as they would join a
+One cluster (``ray.init("local", num_cpus=2)``) serves the module; the stages join it as they would join a
 session a user started. Skipped when Ray (the ``instructkit[ray]`` extra) is not installed.
 """
 
@@ -31,7 +31,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 def cluster():
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        ray.init("local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     # Ray workers cannot import this test module: send its functions and classes by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield
@@ -273,6 +273,27 @@ def test_unreachable_ray_address_fails_fast(data, tmp_path, stage):
         assert not list((tmp_path / "out").glob("*"))  # filter makes the (empty) output directory first
 
 
+def test_a_stale_ray_start_entry_does_not_stop_a_local_run(data, tmp_path):
+    """Without --ray-address the run starts its own cluster, even where ``ray start`` left its address in
+    Ray's temp dir (a running cluster, or a dead one whose entry stayed: plain ``ray.init()`` would try to
+    join it and refuse ``num_cpus``). A fresh process, as a user runs it."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ikray", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
+    try:
+        (ray_tmp / "ray").mkdir()
+        (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")  # a cluster that is gone
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {"RAY_TMPDIR": str(ray_tmp)}
+        cli = [sys.executable, "-m", "instructkit", "filter", str(data.path), "-o", str(tmp_path / "ray")]
+        done = subprocess.run([*cli, "--executor", "ray"], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    _same_sets(ShardSet(instructkit.filter(data.path, tmp_path / "local")), ShardSet(tmp_path / "ray"))
+
+
 @pytest.mark.slow  # ~35 s: a `ray start` cluster, and Ray's own 20 s of retries before it gives up
 def test_joining_a_ray_start_cluster_by_address(data, tmp_path):
     """A cluster made by `ray start --head` (token authentication on, as Ray >= 2.59 does by default)
@@ -319,6 +340,10 @@ def test_joining_a_ray_start_cluster_by_address(data, tmp_path):
     finally:
         head.terminate()
         head.wait(timeout=60)
+        # `ray start` recorded its address for ray.init() to join; do not leave a dead cluster there.
+        current = Path("/tmp/ray/ray_current_cluster")
+        if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
 
 
 # --- quality: chunk tasks on Ray (quality/tasks.py) -----------------------------------------------

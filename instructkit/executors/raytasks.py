@@ -6,9 +6,10 @@ gives the same result and nothing is lost or doubled. The driver consumes result
 order and writes the set itself; an error that survives the retries propagates, the driver's
 ``ShardWriter`` discards its temporary directory, and no complete-looking set is left behind.
 
-``--ray-address``: None starts a local cluster for this run (``ray.init(num_cpus=...)``, stopped at the
-end); ``auto`` joins the cluster ``ray start`` made on this node; ``ray://host:10001`` joins a remote
-one. When Ray is already initialised in this process (a notebook, the tests), that session is used.
+``--ray-address``: None starts a local cluster for this run (``ray.init("local", num_cpus=...)``, stopped
+at the end; ``$RAY_ADDRESS``, when set, is used instead); ``auto`` joins the cluster ``ray start`` made on
+this node; ``HOST:PORT`` or ``ray://host:10001`` joins a remote one. When Ray is already initialised in
+this process (a notebook, the tests), that session is used.
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ def session(address: str | None = None, workers: int = 1) -> Iterator[Any]:
         yield ray
         return
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
+    address = address or os.environ.get("RAY_ADDRESS") or None  # Ray's own variable, as `ray job submit` sets it
     if address:
         _check_reachable(address)
         kwargs["address"] = address
     else:
-        # A local cluster: one CPU per worker asked for, all cores by default.
+        # A new local cluster: "local", or ray.init() would join whatever /tmp/ray/ray_current_cluster names
+        # (a `ray start` cluster on this node, or a stale entry left by one). One CPU per worker asked for,
+        # all cores by default.
+        kwargs["address"] = "local"
         kwargs["num_cpus"] = workers if workers > 1 else (os.cpu_count() or 1)
     try:
         ray.init(**kwargs)
