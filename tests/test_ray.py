@@ -255,16 +255,22 @@ def test_executor_is_checked():
         FilterParams(executor="spark")
 
 
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.parametrize("stage", ["dedupe", "filter"])
 def test_unreachable_ray_address_fails_fast(data, tmp_path, stage):
     """A HOST:PORT where no Ray listens is one clear line and exit 2 at once (Ray itself retries for
     minutes, printing warnings), and no set is made. Run as a user would: a fresh process, no session."""
-    import socket
     import subprocess
 
-    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()  # nothing listens there
     cli = [sys.executable, "-m", "instructkit", stage, str(data.path), "-o", str(tmp_path / "out"), "--executor", "ray"]
     for address, says in ((f"127.0.0.1:{port}", "cannot connect to Ray at 127.0.0.1"), ("nohost", "is not HOST:PORT")):
         done = subprocess.run([*cli, "--ray-address", address], capture_output=True, text=True, timeout=60)
@@ -303,9 +309,7 @@ def test_joining_a_ray_start_cluster_by_address(data, tmp_path):
     import subprocess
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     ray_cli = str(Path(sys.executable).with_name("ray"))
     head = subprocess.Popen(
