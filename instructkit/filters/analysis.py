@@ -29,6 +29,11 @@ from typing import Any
 
 from instructkit.filters import _text
 
+try:  # repetition's n-gram checks in C (_ngrams.c), built by `pip install -e .`; without it, NGrams below
+    from instructkit.filters._ngrams import first_over as _first_over_c
+except ImportError:  # pragma: no cover - depends on the build
+    _first_over_c = None
+
 MEMO = 4096  # texts remembered per helper: a batch of 256 records has ~1,000-2,000 turns
 
 
@@ -206,6 +211,25 @@ class NGrams:
         if self._repeat_count(n) * width / n_chars <= frac:
             return 0.0
         return self.duplicated_chars(n) / n_chars
+
+
+def ngram_first_over(
+    tokens: list[str], n_chars: int, top: list[tuple[int, float]], dup: list[tuple[int, float]], *, python: bool = False
+) -> tuple[str, int, float] | None:
+    """The first of the repetition rule's n-gram checks that fails: ``("top" | "dup", i, share)`` where
+    ``top[i]`` / ``dup[i]`` is ``(n, frac)`` and ``share`` (the most frequent n-gram's characters; the
+    duplicated n-gram characters; over ``n_chars``) exceeds ``frac``; None when all pass. Checks run in
+    the order given, ``top`` first. In C when ``_ngrams`` is built (about 10x faster), else ``NGrams``;
+    ``python=True`` forces the Python path (tests compare the two)."""
+    if _first_over_c is not None and not python:
+        return _first_over_c(tokens, n_chars, top, dup)
+    grams = NGrams(tokens)
+    for kind, checks, share_of in (("top", top, grams.top_share), ("dup", dup, grams.dup_share)):
+        for i, (n, frac) in enumerate(checks):
+            share = share_of(n, n_chars, frac)  # 0.0 where a bound shows it is <= frac
+            if share > frac:
+                return kind, i, share
+    return None
 
 
 # --- word composition ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from dataclasses import field
 
 from instructkit.filters._script import is_spaceless
 from instructkit.filters._text import detail, good_responses
-from instructkit.filters.analysis import NGrams, alpha_words, icase_guard, latin_words, strip_code, words
+from instructkit.filters.analysis import alpha_words, icase_guard, latin_words, ngram_first_over, strip_code, words
 from instructkit.stage import Drop, Filter, register
 
 _HASH_RUN = re.compile(r"#+")
@@ -166,6 +166,14 @@ class RepetitionFilter(Filter):
 
     Params = RepetitionParams
 
+    def __init__(self, params: RepetitionParams):
+        super().__init__(params)
+        # (n as configured, frac) in the order checked, and the (int n, frac) the n-gram code takes
+        self._top_keys = sorted(params.top_ngram_frac.items())
+        self._dup_keys = sorted(params.dup_ngram_frac.items())
+        self._top = [(int(n), frac) for n, frac in self._top_keys]
+        self._dup = [(int(n), frac) for n, frac in self._dup_keys]
+
     def check(self, record: dict) -> Drop | None:
         for where, text in _responses(record):
             verdict = self._check_text(strip_code(text).strip())
@@ -197,15 +205,11 @@ class RepetitionFilter(Filter):
             if chars / n_chars > p.dup_para_char_frac:
                 return "dup_para_char_frac", round(chars / n_chars, 4), p.dup_para_char_frac
         if len(toks) >= p.min_words:
-            grams = NGrams(toks)  # skips the lengths that cannot repeat (analysis.py); same values
-            for n, frac in sorted(p.top_ngram_frac.items()):
-                share = grams.top_share(int(n), n_chars, frac)  # 0.0 where a bound shows it is <= frac
-                if share > frac:
-                    return f"top_{n}gram", round(share, 4), frac
-            for n, frac in sorted(p.dup_ngram_frac.items()):
-                share = grams.dup_share(int(n), n_chars, frac)
-                if share > frac:
-                    return f"dup_{n}gram", round(share, 4), frac
+            hit = ngram_first_over(toks, n_chars, self._top, self._dup)  # in C when built (analysis.py)
+            if hit is not None:
+                kind, i, share = hit
+                n, frac = (self._top_keys if kind == "top" else self._dup_keys)[i]
+                return f"{kind}_{n}gram", round(share, 4), frac
         # Scripts written without spaces (Chinese, Japanese, Thai...) have no word lengths to judge: a Chinese maths
         # answer's only space-separated "words" are formulas glued to punctuation ("x(x-3)=0。根据").
         spaceless = is_spaceless(text)

@@ -10,6 +10,7 @@ samples, on adversarial texts, and on the public data in ../shared/data when it 
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -73,6 +74,17 @@ class RefNGrams:
         return self.duplicated_chars(n) / n_chars
 
 
+def ref_first_over(tokens, n_chars, top, dup):
+    """The repetition rule's n-gram loop as it was: every share computed, checked in order."""
+    g = RefNGrams(tokens)
+    for kind, checks, share_of in (("top", top, g.top_share), ("dup", dup, g.dup_share)):
+        for i, (n, frac) in enumerate(checks):
+            share = share_of(n, n_chars, frac)
+            if share > frac:
+                return kind, i, share
+    return None
+
+
 def ref_alpha_words(text, tokens):
     return sum(1 for t in tokens if any(c.isalpha() for c in t))
 
@@ -94,7 +106,7 @@ def reference_rules(monkeypatch):
             for name in ("strip_code", "count_words", "fold", "norm"):
                 if hasattr(mod, name):
                     monkeypatch.setattr(mod, name, getattr(_text, name))
-        monkeypatch.setattr(repetition, "NGrams", RefNGrams)
+        monkeypatch.setattr(repetition, "ngram_first_over", ref_first_over)
         monkeypatch.setattr(repetition, "words", _text.words)
         monkeypatch.setattr(repetition, "alpha_words", ref_alpha_words)
         monkeypatch.setattr(repetition, "latin_words", ref_latin_words)
@@ -200,6 +212,51 @@ def test_ngrams_equal_reference():
             ref = (ref_top_chars(list(toks), n) if n < 5 else ref_dup_chars(list(toks), n)) / n_chars
             got = g.top_share(n, n_chars, frac) if n < 5 else g.dup_share(n, n_chars, frac)
             assert got == ref if ref > frac else got <= frac, (toks, n, n_chars, frac, got, ref)
+
+
+def _gram_cases(count: int, seed: int):
+    """Token lists with many repeats (small vocabularies), the rule's checks with random thresholds, and
+    n_chars from the joined text upwards."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        vocab = [rng.choice(["w", "ab", "é", "中", "x_y", "", "word"]) + str(k) for k in range(rng.randint(1, 12))]
+        toks = [rng.choice(vocab) for _ in range(rng.randint(0, 120))]
+        if rng.random() < 0.3:  # equal tokens that are different str objects
+            toks = [t[:1] + t[1:] + "" if rng.random() < 0.5 else "".join(list(t)) for t in toks]
+        n_chars = max(1, len(" ".join(toks)) + rng.randint(0, 60))
+        fracs = [-0.1, 0.0, 0.01, 0.05, 0.1, 0.2, 0.35, 0.5, 0.9, 1.5]
+        top = [(n, rng.choice(fracs)) for n in sorted(rng.sample(range(1, 8), rng.randint(0, 3)))]
+        dup = [(n, rng.choice(fracs)) for n in sorted(rng.sample(range(1, 14), rng.randint(0, 6)))]
+        yield toks, n_chars, top, dup
+
+
+def test_ngram_checks_equal_reference():
+    """The n-gram checks (C when built, and the Python NGrams path) against the plain reference."""
+    hits = Counter()
+    for toks, n_chars, top, dup in _gram_cases(3000, seed=6):
+        ref = ref_first_over(toks, n_chars, top, dup)
+        assert analysis.ngram_first_over(toks, n_chars, top, dup, python=True) == ref, (toks, n_chars, top, dup)
+        assert analysis.ngram_first_over(tuple(toks), n_chars, top, dup) == ref, (toks, n_chars, top, dup)
+        hits[ref[0] if ref else None] += 1
+    assert hits["top"] > 100 and hits["dup"] > 100 and hits[None] > 100, hits  # every outcome is exercised
+
+
+def test_ngram_checks_are_compiled():
+    """`pip install -e .` builds the C n-gram checks (pyproject.toml, ext-modules); set
+    INSTRUCTKIT_PURE_PYTHON=1 where no C compiler is available (the Python path is then the only one)."""
+    if os.environ.get("INSTRUCTKIT_PURE_PYTHON"):
+        pytest.skip("INSTRUCTKIT_PURE_PYTHON is set")
+    from instructkit.filters import _ngrams
+
+    assert analysis._first_over_c is _ngrams.first_over
+    assert _ngrams.first_over(["a", "b"] * 30, 100, [(2, 0.2)], []) == ("top", 0, 0.9)  # "a b" x 30
+    assert _ngrams.first_over([], 1, [(2, -0.5)], [(5, 0.0)]) == ("top", 0, 0.0)
+    with pytest.raises(TypeError, match="tokens must be str"):
+        _ngrams.first_over(["a", 1], 10, [(2, 0.1)], [])
+    with pytest.raises(ValueError, match="n must be at least 1"):
+        _ngrams.first_over(["a"], 10, [(0, 0.1)], [])
+    with pytest.raises(ValueError, match="n_chars"):
+        _ngrams.first_over(["a"], 0, [], [])
 
 
 @pytest.mark.parametrize("text", ADVERSARIAL)
