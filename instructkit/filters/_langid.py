@@ -120,10 +120,15 @@ class Detector:
         queries = [(k.lower() if k.isupper() else k) + "\n" for k in todo]  # as FastText.predict sends a line
         predict = raw_predict.predict
         raw = [predict(q, 3, 0.0, "strict") for q in queries]  # [(probability, label), ...] best first
-        fresh = {
-            key: _ja_as_zh(key, [(label[9:], min(float(p), 1.0)) for p, label in pairs])
-            for key, pairs in zip(todo, raw, strict=True)
-        }
+        fresh = {}
+        for key, pairs in zip(todo, raw, strict=True):
+            # fastText labels are "__label__xx"; scores can exceed 1.0 by rounding: capped, as detect() does
+            found = [(label[9:], 1.0 if p > 1.0 else p) for p, label in pairs]
+            for _, label in pairs:
+                if label == "__label__ja":
+                    found = _ja_as_zh(key, found)
+                    break
+            fresh[key] = found
         out = [fresh[k] if k in fresh else self._cache[k] for k in keys]
         for key, found in fresh.items():
             if len(self._cache) >= CACHE_SIZE:

@@ -23,6 +23,8 @@ _PUNCT_SPACE = re.compile(r"[\W_]+", re.U)
 
 
 _TURN_FIELDS = ("messages", "prompt", "chosen", "rejected", "completion")
+# "messages[3]" for the first positions, made once: turns() names every turn of every record it walks
+_WHERE = {f: [f"{f}[{i}]" for i in range(64)] for f in (*_TURN_FIELDS, "responses")}
 
 
 def turns(record: dict) -> Iterator[tuple[str, str, str]]:
@@ -37,14 +39,15 @@ def turns(record: dict) -> Iterator[tuple[str, str, str]]:
         msgs = record.get(field)
         if not msgs:
             continue
+        names = _WHERE[field]
         for i, m in enumerate(msgs):
             if isinstance(m, dict):
                 content = m.get("content")
                 if content or not m.get("tool_calls"):
-                    yield f"{field}[{i}]", m.get("role", "?"), content or ""
+                    yield names[i] if i < 64 else f"{field}[{i}]", m.get("role", "?"), content or ""
     for i, r in enumerate(record.get("responses") or []):
         if isinstance(r, dict):
-            yield f"responses[{i}]", "assistant", r.get("content") or ""
+            yield _WHERE["responses"][i] if i < 64 else f"responses[{i}]", "assistant", r.get("content") or ""
 
 
 def good_responses(record: dict) -> list[tuple[str, list]]:

@@ -37,20 +37,25 @@ except ImportError:  # pragma: no cover - depends on the build
 MEMO = 4096  # texts remembered per helper: a batch of 256 records has ~1,000-2,000 turns
 
 
-def _memo(fn: Callable[[str], Any]) -> Callable[[str], Any]:
-    table: dict[str, Any] = {}
+class _Memo(dict):
+    """text -> fn(text), filled on a miss; cleared when it holds ``MEMO`` texts (cheaper than LRU
+    bookkeeping; the next batch refills it)."""
 
-    def cached(text: str) -> Any:
-        hit = table.get(text)
-        if hit is None:
-            if len(table) >= MEMO:
-                table.clear()  # cheaper than LRU bookkeeping; the next batch refills it
-            hit = table[text] = fn(text)
+    def __init__(self, fn: Callable[[str], Any]):
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, text: str) -> Any:
+        if len(self) >= MEMO:
+            self.clear()
+        hit = self[text] = self.fn(text)
         return hit
 
-    cached.__doc__ = fn.__doc__
-    cached.__wrapped__ = fn  # type: ignore[attr-defined]
-    return cached
+
+def _memo(fn: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``fn`` remembered: the returned callable is the memo's own ``__getitem__``, so a hit is one C-level
+    dict lookup, with no Python frame (these helpers are called ~15 times per record)."""
+    return _Memo(fn).__getitem__
 
 
 # --- ASCII text in one C pass ---------------------------------------------------------------------
@@ -287,7 +292,10 @@ def icase_guard(pattern: re.Pattern, needs: tuple[str, ...] = ()) -> Callable[[s
             if not text.isascii():
                 return True
             low = text.lower()
-            return any(a in low for a in literals)
+            for a in literals:  # a loop, not any(<generator>): no generator per call
+                if a in low:
+                    return True
+            return False
 
         return any_literal
     plain = re.compile(source, pattern.flags & ~re.I)
@@ -296,7 +304,13 @@ def icase_guard(pattern: re.Pattern, needs: tuple[str, ...] = ()) -> Callable[[s
         if not text.isascii():
             return True
         low = text.lower()
-        return (not needs or any(a in low for a in needs)) and plain.search(low) is not None
+        if needs:
+            for a in needs:
+                if a in low:
+                    break
+            else:
+                return False
+        return plain.search(low) is not None
 
     return guard
 

@@ -277,8 +277,10 @@ class LanguageFilter(Filter):
                         turn=where,
                     ),
                 )
+            if not self.params.strict:
+                continue
             best = max((s for code, s in found if code in self.allowed), default=0.0)
-            if self.params.strict and best < self.params.min_confidence:
+            if best < self.params.min_confidence:
                 return Drop(
                     "language.low_confidence",
                     detail(
