@@ -249,7 +249,8 @@ class LanguageFilter(Filter):
 
     @classmethod
     def chain(cls, params: LanguageParams) -> list:
-        detector = Detector(params.backend, params.max_chars)
+        # Unless strict, the rule and the tagger read only each turn's best candidate.
+        detector = Detector(params.backend, params.max_chars, top_only=not params.strict)
         ops: list = [cls(params, detector)]
         if params.tag:
             ops.append(LanguageTagger(params, detector))

