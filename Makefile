@@ -22,7 +22,7 @@ VENV_FLAGS  := $(if $(filter system,$(TORCH)),--system-site-packages,)
 TORCH_PIN   := $(if $(filter system,$(TORCH)),$(VENV)/torch-system.txt,constraints.txt)
 
 # torch first, then everything else under the same pin: an unpinned trl/peft install pulls a CUDA torch.
-$(STAMP): pyproject.toml setup.py constraints.txt instructkit/filters/_ngrams.c
+$(STAMP): pyproject.toml setup.py constraints.txt instructkit/filters/_speedups.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV_FLAGS) $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 ifeq ($(TORCH),system)

@@ -29,10 +29,10 @@ from typing import Any
 
 from instructkit.filters import _text
 
-try:  # repetition's n-gram checks in C (_ngrams.c), built by `pip install -e .`; without it, NGrams below
-    from instructkit.filters._ngrams import first_over as _first_over_c
+try:  # the hottest helpers in C (_speedups.c), built by `pip install -e .`; without it, the Python below
+    from instructkit.filters import _speedups
 except ImportError:  # pragma: no cover - depends on the build
-    _first_over_c = None
+    _speedups = None
 
 MEMO = 4096  # texts remembered per helper: a batch of 256 records has ~1,000-2,000 turns
 
@@ -70,19 +70,49 @@ _NORM = bytes(ord(chr(i).lower()) if chr(i).isalnum() else 32 for i in range(128
 _WORD_TOKEN = re.compile(r"(?<!\S)\S*?[^\W_]\S*")
 
 
+def count_words_ascii_py(text: str) -> int:
+    """Words of ASCII text: the whitespace tokens left once every character that is not a letter, digit or
+    space is deleted (a token of symbols vanishes, a word keeps its letters)."""
+    return len(text.encode("ascii").translate(_TO_SPACE, _NOT_ALNUM_OR_SPACE).split())
+
+
+def alpha_words_ascii_py(text: str) -> int:
+    """Whitespace tokens of ASCII text with a letter: delete all but letters and spaces, count."""
+    return len(text.encode("ascii").translate(_TO_SPACE, _NOT_ALPHA_OR_SPACE).split())
+
+
+def norm_ascii_py(text: str) -> str:
+    """``_text.norm`` of ASCII text: NFKC and casefold leave ASCII as ``lower()`` does, and each run of
+    characters that are not letters or digits becomes one space, stripped at both ends."""
+    return b" ".join(text.encode("ascii").translate(_NORM).split()).decode("ascii")
+
+
+def first_in_py(text: str, phrases: list[str] | tuple[str, ...], start: int = 0) -> int:
+    """The index of the first of ``phrases[start:]`` that occurs in ``text``, or -1."""
+    for i in range(max(start, 0), len(phrases)):
+        if phrases[i] in text:
+            return i
+    return -1
+
+
+# One C pass each when _speedups is built (no intermediate bytes, lists or token objects).
+count_words_ascii = _speedups.count_words_ascii if _speedups else count_words_ascii_py
+alpha_words_ascii = _speedups.alpha_words_ascii if _speedups else alpha_words_ascii_py
+norm_ascii = _speedups.norm_ascii if _speedups else norm_ascii_py
+first_in = _speedups.first_in if _speedups else first_in_py
+
+
 def _count_words(text: str) -> int:
-    """``_text.count_words``: on ASCII text, the whitespace tokens left once every character that is not
-    a letter, digit or space is deleted (a token of symbols vanishes, a word keeps its letters)."""
+    """``_text.count_words``, on ASCII text in one pass."""
     if text.isascii():
-        return len(text.encode("ascii").translate(_TO_SPACE, _NOT_ALNUM_OR_SPACE).split())
+        return count_words_ascii(text)
     return _text.count_words(text)
 
 
 def _norm(text: str) -> str:
-    """``_text.norm``: NFKC and casefold leave ASCII as ``lower()`` does, and each run of characters that
-    are not letters or digits becomes one space, stripped at both ends: a table and a split."""
+    """``_text.norm``, on ASCII text in one pass."""
     if text.isascii():
-        return b" ".join(text.encode("ascii").translate(_NORM).split()).decode("ascii")
+        return norm_ascii(text)
     return _text.norm(text)
 
 
@@ -224,10 +254,10 @@ def ngram_first_over(
     """The first of the repetition rule's n-gram checks that fails: ``("top" | "dup", i, share)`` where
     ``top[i]`` / ``dup[i]`` is ``(n, frac)`` and ``share`` (the most frequent n-gram's characters; the
     duplicated n-gram characters; over ``n_chars``) exceeds ``frac``; None when all pass. Checks run in
-    the order given, ``top`` first. In C when ``_ngrams`` is built (about 10x faster), else ``NGrams``;
+    the order given, ``top`` first. In C when ``_speedups`` is built (about 10x faster), else ``NGrams``;
     ``python=True`` forces the Python path (tests compare the two)."""
-    if _first_over_c is not None and not python:
-        return _first_over_c(tokens, n_chars, top, dup)
+    if _speedups is not None and not python:
+        return _speedups.first_over(tokens, n_chars, top, dup)
     grams = NGrams(tokens)
     for kind, checks, share_of in (("top", top, grams.top_share), ("dup", dup, grams.dup_share)):
         for i, (n, frac) in enumerate(checks):
@@ -242,8 +272,8 @@ def ngram_first_over(
 
 def alpha_words(text: str, tokens: tuple[str, ...] | list[str]) -> int:
     """How many of ``tokens`` (``words(text)``) contain a letter (``str.isalpha``)."""
-    if text.isascii():  # the whitespace tokens with a letter: delete all but letters and spaces, count
-        return len(text.encode("ascii").translate(_TO_SPACE, _NOT_ALPHA_OR_SPACE).split())
+    if text.isascii():  # the whitespace tokens with a letter
+        return alpha_words_ascii(text)
     return sum(1 for t in tokens if any(c.isalpha() for c in t))
 
 

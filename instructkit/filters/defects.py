@@ -23,7 +23,7 @@ from dataclasses import field
 
 from instructkit.errors import ConfigError
 from instructkit.filters._text import detail, good_responses
-from instructkit.filters.analysis import count_words, fold, icase_guard, norm, strip_code  # memoised, shared
+from instructkit.filters.analysis import count_words, first_in, fold, icase_guard, norm, strip_code  # memoised
 from instructkit.stage import Drop, Filter, register
 
 CHECKS = (
@@ -265,6 +265,8 @@ class DefectsFilter(Filter):
         # An ASCII response holds no non-ASCII phrase: its loops skip them (same first match, in list order).
         self.ascii_refusals = [(lang, p) for lang, p in self.refusals if p.isascii()]
         self.ascii_errors = [e for e in self.errors if e.isascii()]
+        self.refusal_phrases = [p for _, p in self.refusals]  # for first_in (one C call for the whole list)
+        self.ascii_refusal_phrases = [p for _, p in self.ascii_refusals]
 
     @staticmethod
     def validate(params: DefectsParams) -> None:
@@ -346,24 +348,32 @@ class DefectsFilter(Filter):
             ascii_ = folded.isascii()
             if "refusal" in on:
                 ai_prompt = None  # searched only when a phrase is found (rare)
-                for lang, phrase in self.ascii_refusals if ascii_ else self.refusals:
-                    if phrase in folded:
-                        if ai_prompt is None:
-                            ai_prompt = bool(_AI_TOPIC.search(prompt))
-                        if not (ai_prompt and _AI_TOPIC.search(phrase)):
-                            return self._drop(
-                                "refusal", phrase, "no refusal or AI-identity boilerplate", turn=where, lang=lang
-                            )
+                pairs = self.ascii_refusals if ascii_ else self.refusals
+                phrases = self.ascii_refusal_phrases if ascii_ else self.refusal_phrases
+                i = first_in(folded, phrases)  # the phrases in list order, as a loop of `in` would find them
+                while i >= 0:
+                    lang, phrase = pairs[i]
+                    if ai_prompt is None:
+                        ai_prompt = bool(_AI_TOPIC.search(prompt))
+                    if not (ai_prompt and _AI_TOPIC.search(phrase)):
+                        return self._drop(
+                            "refusal", phrase, "no refusal or AI-identity boilerplate", turn=where, lang=lang
+                        )
+                    i = first_in(folded, phrases, i + 1)
             if "error_string" in on:
                 n_words = count_words(text)
-                for phrase in self.ascii_errors if ascii_ else self.errors:
-                    if phrase in folded and (n_words <= p.error_max_words or folded.lstrip().startswith(phrase)):
+                errors = self.ascii_errors if ascii_ else self.errors
+                i = first_in(folded, errors)
+                while i >= 0:
+                    phrase = errors[i]
+                    if n_words <= p.error_max_words or folded.lstrip().startswith(phrase):
                         return self._drop(
                             "error_string",
                             phrase,
                             f"no error string in a response of <= {p.error_max_words} words",
                             turn=where,
                         )
+                    i = first_in(folded, errors, i + 1)
             if "copy_code" in on and "Copy " in text and (m := _COPY_CODE.search(text)):
                 return self._drop("copy_code", m.group(0).strip(), "no 'Copy code' artefacts", turn=where)
             prose = strip_code(text)

@@ -107,6 +107,7 @@ def reference_rules(monkeypatch):
                 if hasattr(mod, name):
                     monkeypatch.setattr(mod, name, getattr(_text, name))
         monkeypatch.setattr(repetition, "ngram_first_over", ref_first_over)
+        monkeypatch.setattr(defects, "first_in", analysis.first_in_py)
         monkeypatch.setattr(repetition, "words", _text.words)
         monkeypatch.setattr(repetition, "alpha_words", ref_alpha_words)
         monkeypatch.setattr(repetition, "latin_words", ref_latin_words)
@@ -137,6 +138,12 @@ ADVERSARIAL = [
     "_ __ ___ 1_2 a_b ____ 9 " * 12,
     "Tabs\tand\x1cfile\x1dseparators\x1e are\x1f whitespace to str.split; LOREM Ipsum... ## #### … " * 6,
     "Call +44 20 7946 0958, (555) 123-4567, 555.123.4567 or 13812345678; 4111-1111-1111-1111.",
+    "I'm sorry, but I cannot help with that. As an AI language model I do not browse.",
+    "As of my last knowledge update, the tower was 330 m tall.",
+    "Network error",
+    "Here is how to debug it. " * 12 + "If you see 'Internal Server Error' the backend crashed.",
+    "Something went wrong. Please try again later.",
+    "作为一个人工智能，我无法回答。",
 ]
 
 
@@ -148,6 +155,17 @@ def _records(n_random: int = 150) -> list[dict]:
                 "id": f"adv{i}",
                 "messages": [
                     {"role": "user", "content": "Please answer the question below carefully."},
+                    {"role": "assistant", "content": text},
+                ],
+                "meta": {},
+            }
+        )
+    for i, text in enumerate(ADVERSARIAL[-6:]):  # refusals after a prompt about AI: AI-identity phrases pass
+        recs.append(
+            {
+                "id": f"ai{i}",
+                "messages": [
+                    {"role": "user", "content": "Pretend to be an AI language model from 2100 and answer."},
                     {"role": "assistant", "content": text},
                 ],
                 "meta": {},
@@ -241,22 +259,39 @@ def test_ngram_checks_equal_reference():
     assert hits["top"] > 100 and hits["dup"] > 100 and hits[None] > 100, hits  # every outcome is exercised
 
 
-def test_ngram_checks_are_compiled():
-    """`pip install -e .` builds the C n-gram checks (pyproject.toml, ext-modules); set
-    INSTRUCTKIT_PURE_PYTHON=1 where no C compiler is available (the Python path is then the only one)."""
+def test_speedups_are_compiled():
+    """`pip install -e .` builds the C helpers (setup.py, filters/_speedups.c) and analysis.py uses them;
+    set INSTRUCTKIT_PURE_PYTHON=1 where no C compiler is available (the Python path is then the only one)."""
     if os.environ.get("INSTRUCTKIT_PURE_PYTHON"):
         pytest.skip("INSTRUCTKIT_PURE_PYTHON is set")
-    from instructkit.filters import _ngrams
+    from instructkit.filters import _speedups
 
-    assert analysis._first_over_c is _ngrams.first_over
-    assert _ngrams.first_over(["a", "b"] * 30, 100, [(2, 0.2)], []) == ("top", 0, 0.9)  # "a b" x 30
-    assert _ngrams.first_over([], 1, [(2, -0.5)], [(5, 0.0)]) == ("top", 0, 0.0)
+    assert analysis._speedups is _speedups and analysis.count_words_ascii is _speedups.count_words_ascii
+    assert _speedups.first_over(["a", "b"] * 30, 100, [(2, 0.2)], []) == ("top", 0, 0.9)  # "a b" x 30
+    assert _speedups.first_over([], 1, [(2, -0.5)], [(5, 0.0)]) == ("top", 0, 0.0)
     with pytest.raises(TypeError, match="tokens must be str"):
-        _ngrams.first_over(["a", 1], 10, [(2, 0.1)], [])
+        _speedups.first_over(["a", 1], 10, [(2, 0.1)], [])
     with pytest.raises(ValueError, match="n must be at least 1"):
-        _ngrams.first_over(["a"], 10, [(0, 0.1)], [])
+        _speedups.first_over(["a"], 10, [(0, 0.1)], [])
     with pytest.raises(ValueError, match="n_chars"):
-        _ngrams.first_over(["a"], 0, [], [])
+        _speedups.first_over(["a"], 0, [], [])
+    with pytest.raises(ValueError, match="ASCII"):
+        _speedups.norm_ascii("café")
+    assert _speedups.first_in("abc", []) == -1 and _speedups.first_in("abc", ["c", "a"], 1) == 1
+
+
+def test_ascii_helpers_equal_python():
+    """The C helpers against the Python code they replace, on every ASCII character and mixes of them."""
+    rng = random.Random(7)
+    pieces = [chr(i) for i in range(128)] + ["word", "Ab1", "x_y", "__", "--", " ", "\n\n", "...", "#", "9"]
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 50)))
+        assert analysis.count_words_ascii(text) == analysis.count_words_ascii_py(text), repr(text)
+        assert analysis.alpha_words_ascii(text) == analysis.alpha_words_ascii_py(text), repr(text)
+        assert analysis.norm_ascii(text) == analysis.norm_ascii_py(text), repr(text)
+        phrases = [rng.choice(pieces) + rng.choice(pieces) for _ in range(rng.randint(0, 6))]
+        start = rng.randint(-1, 6)
+        assert analysis.first_in(text, phrases, start) == analysis.first_in_py(text, phrases, start)
 
 
 @pytest.mark.parametrize("text", ADVERSARIAL)
@@ -325,6 +360,7 @@ def test_chain_verdicts_equal_reference(reference_rules):
     assert [r for r, _ in fast] == [r for r, _ in slow]
     reasons = Counter(v.reason for _, v in fast if v is not None)
     assert any(r.startswith("repetition.") for r in reasons), reasons  # the oracle sees real drops
+    assert {"defects.refusal", "defects.error_string"} <= set(reasons), reasons
 
 
 def test_long_int_guard_equals_regex():

@@ -1,24 +1,35 @@
-/* The repetition rule's n-gram checks in C: instructkit.filters._ngrams.first_over.
+/* The filter rules' hottest text helpers in C: instructkit.filters._speedups.
 
-   first_over(tokens, n_chars, top, dup) answers, for a response's words (a list or tuple of str), the
-   questions repetition.py asks of each n in top and then in dup (lists of (n, frac)):
-     top: characters covered by the most frequent n-gram (its characters times its count; 0 when no
-          n-gram occurs twice; ties go to the n-gram that occurs first, as Counter.most_common(1))
-     dup: Gopher's duplicated n-gram characters: scanning left to right, an n-gram equal to one seen
-          before adds its characters and the scan jumps n positions (overlaps counted once)
-   each over n_chars, and returns the first check whose share exceeds its frac as ("top" | "dup",
-   index of the check in its list, share), else None. The share is the same float division Python
-   does, so the verdicts are those of the Python code (analysis.NGrams, the fallback): the oracle in
-   tests/filters/test_filter_analysis.py checks both. Characters are code points, as len(str) counts
-   them; n-grams are joined with single spaces.
+   Each function returns exactly what the Python code in filters/analysis.py (and the plain reference in
+   tests/filters/test_filter_analysis.py) returns; analysis.py falls back to that Python code when the
+   module is not built. Built by `pip install -e .` (setup.py, an optional extension): without a C
+   compiler the package installs without it.
 
-   How: each token gets an id in order of first occurrence (a hash table over the str objects' cached
-   hashes, equal tokens compared with ==); the n-gram at position i is then the pair (id of the
-   (n-1)-gram at i, id of token i + n - 1), so longer n-grams are integer pairs in the same kind of
-   table. Counts, the most frequent n-gram and the greedy scan work on those ids.
+   first_over(tokens, n_chars, top, dup)
+       The repetition rule's n-gram checks. For a response's words (a list or tuple of str) and each
+       (n, frac) in top and then in dup:
+         top: characters covered by the most frequent n-gram (its characters times its count; 0 when
+              no n-gram occurs twice; ties go to the n-gram that occurs first, as Counter.most_common(1))
+         dup: Gopher's duplicated n-gram characters: scanning left to right, an n-gram equal to one seen
+              before adds its characters and the scan jumps n positions (overlaps counted once)
+       each over n_chars; returns the first check whose share exceeds its frac as ("top" | "dup",
+       index of the check in its list, share), else None. The share is the float division Python does.
+       Characters are code points, as len(str) counts them; n-grams are joined with single spaces.
+       How: each token gets an id in order of first occurrence (a hash table over the str objects'
+       cached hashes, equal tokens compared with ==); the n-gram at position i is then the pair (id of
+       the (n-1)-gram at i, id of token i + n - 1), so longer n-grams are integer pairs in the same kind
+       of table, and counts, the most frequent n-gram and the greedy scan work on ids. A length with no
+       repeated n-gram ends the work: no longer n-gram can repeat.
 
-   Built by `pip install -e .` (pyproject.toml, ext-modules, optional): without a C compiler the
-   package installs without it and analysis.py runs the Python code. */
+   ASCII text (the caller checks str.isascii()); whitespace is str.split()'s: space, \t \n \v \f \r
+   and \x1c-\x1f; letters and digits are [A-Za-z0-9], what str.isalnum() accepts below 128:
+   count_words_ascii(text)  whitespace-separated tokens with a letter or digit
+   alpha_words_ascii(text)  whitespace-separated tokens with a letter
+   norm_ascii(text)         the runs of letters and digits, lower-cased, joined by single spaces
+
+   first_in(text, phrases, start=0)
+       The index of the first of phrases[start:] that occurs in text (str `in`), or -1.
+*/
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -300,16 +311,135 @@ done:
     return out;
 }
 
+/* --- ASCII text ------------------------------------------------------------------------------- */
+
+static unsigned char ascii_class[128]; /* bit 1: whitespace (str.split), 2: letter, 4: digit */
+#define WS 1
+#define ALPHA 2
+#define DIGIT 4
+
+static void ascii_class_init(void) {
+    const char *ws = " \t\n\v\f\r\x1c\x1d\x1e\x1f";
+    for (const char *c = ws; *c; c++)
+        ascii_class[(unsigned char)*c] |= WS;
+    for (int c = 'a'; c <= 'z'; c++)
+        ascii_class[c] |= ALPHA;
+    for (int c = 'A'; c <= 'Z'; c++)
+        ascii_class[c] |= ALPHA;
+    for (int c = '0'; c <= '9'; c++)
+        ascii_class[c] |= DIGIT;
+}
+
+static const Py_UCS1 *ascii_data(PyObject *text, Py_ssize_t *len) {
+    if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
+        PyErr_SetString(PyExc_ValueError, "text must be an ASCII str");
+        return NULL;
+    }
+    *len = PyUnicode_GET_LENGTH(text);
+    return PyUnicode_1BYTE_DATA(text);
+}
+
+/* Whitespace-separated tokens holding a character of class `want`. */
+static PyObject *count_tokens(PyObject *text, unsigned char want) {
+    Py_ssize_t len, count = 0;
+    const Py_UCS1 *s = ascii_data(text, &len);
+    if (s == NULL)
+        return NULL;
+    int in_token = 0, counted = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned char cls = ascii_class[s[i]];
+        if (cls & WS) {
+            in_token = 0;
+            continue;
+        }
+        if (!in_token) {
+            in_token = 1;
+            counted = 0;
+        }
+        if (!counted && (cls & want)) {
+            counted = 1;
+            count++;
+        }
+    }
+    return PyLong_FromSsize_t(count);
+}
+
+static PyObject *speed_count_words_ascii(PyObject *self, PyObject *text) { return count_tokens(text, ALPHA | DIGIT); }
+
+static PyObject *speed_alpha_words_ascii(PyObject *self, PyObject *text) { return count_tokens(text, ALPHA); }
+
+static PyObject *speed_norm_ascii(PyObject *self, PyObject *text) {
+    Py_ssize_t len, n = 0;
+    const Py_UCS1 *s = ascii_data(text, &len);
+    if (s == NULL)
+        return NULL;
+    char *buf = PyMem_Malloc((size_t)len + 1);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    int gap = 0; /* a run of other characters since the last letter or digit */
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS1 c = s[i];
+        if (ascii_class[c] & (ALPHA | DIGIT)) {
+            if (gap && n)
+                buf[n++] = ' ';
+            gap = 0;
+            buf[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        } else {
+            gap = 1;
+        }
+    }
+    PyObject *out = PyUnicode_FromStringAndSize(buf, n);
+    PyMem_Free(buf);
+    return out;
+}
+
+/* --- phrases ------------------------------------------------------------------------------------ */
+
+static PyObject *speed_first_in(PyObject *self, PyObject *args) {
+    PyObject *text, *phrases;
+    Py_ssize_t start = 0;
+    if (!PyArg_ParseTuple(args, "UO|n", &text, &phrases, &start))
+        return NULL;
+    PyObject *seq = PySequence_Fast(phrases, "phrases must be a list or tuple of str");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t found = -1;
+    for (Py_ssize_t i = start < 0 ? 0 : start; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        int rc = PyUnicode_Contains(text, PySequence_Fast_GET_ITEM(seq, i));
+        if (rc < 0) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+        if (rc) {
+            found = i;
+            break;
+        }
+    }
+    Py_DECREF(seq);
+    return PyLong_FromSsize_t(found);
+}
+
 static PyMethodDef methods[] = {
     {"first_over", ngrams_first_over, METH_VARARGS,
      "first_over(tokens, n_chars, top, dup) -> ('top' | 'dup', index in that list, share) of the first check "
      "whose share exceeds its frac, or None"},
+    {"count_words_ascii", speed_count_words_ascii, METH_O,
+     "count_words_ascii(text) -> whitespace-separated tokens with a letter or digit (ASCII text)"},
+    {"alpha_words_ascii", speed_alpha_words_ascii, METH_O,
+     "alpha_words_ascii(text) -> whitespace-separated tokens with a letter (ASCII text)"},
+    {"norm_ascii", speed_norm_ascii, METH_O,
+     "norm_ascii(text) -> the runs of letters and digits, lower-cased, joined by single spaces (ASCII text)"},
+    {"first_in", speed_first_in, METH_VARARGS,
+     "first_in(text, phrases, start=0) -> index of the first of phrases[start:] in text, or -1"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_ngrams", "The repetition rule's n-gram counts in C (analysis.NGrams).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_speedups", "The filter rules' hottest text helpers in C (filters/analysis.py).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__ngrams(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void) {
+    ascii_class_init();
+    return PyModule_Create(&module);
+}
