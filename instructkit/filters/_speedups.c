@@ -26,6 +26,7 @@
    count_words_ascii(text)  whitespace-separated tokens with a letter or digit
    alpha_words_ascii(text)  whitespace-separated tokens with a letter
    norm_ascii(text)         the runs of letters and digits, lower-cased, joined by single spaces
+   pii_shapes_ascii(text)   (card, ipv4, phone): whether pii.py's CARD, IPV4 and PHONE can match
 
    first_in(text, phrases, start=0)
        The index of the first of phrases[start:] that occurs in text (str `in`), or -1.
@@ -393,6 +394,40 @@ static PyObject *speed_norm_ascii(PyObject *self, PyObject *text) {
     return out;
 }
 
+/* pii.py's guards for ASCII text in one pass: (card, ipv4, phone), each False only where that regex cannot
+   match. With whitespace and . - ( ) deleted ("glued"), a card is 13 digits in a row and a phone 10 digits
+   in a row or "+" and 6 digits; an IPv4 address has a digit, ".", a digit. No digit: all False. */
+static PyObject *speed_pii_shapes_ascii(PyObject *self, PyObject *text) {
+    Py_ssize_t len;
+    const Py_UCS1 *s = ascii_data(text, &len);
+    if (s == NULL)
+        return NULL;
+    Py_ssize_t run = 0, plus = -1; /* digits in a row in the glued text; digits after a '+' there (-1: none) */
+    int card = 0, ipv4 = 0, phone = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS1 c = s[i];
+        if (ascii_class[c] & DIGIT) {
+            run++;
+            if (plus >= 0)
+                plus++;
+            if (run >= 13)
+                card = 1;
+            if (run >= 10 || plus >= 6)
+                phone = 1;
+            if (!ipv4 && i >= 2 && s[i - 1] == '.' && (ascii_class[s[i - 2]] & DIGIT))
+                ipv4 = 1;
+        } else if ((ascii_class[c] & WS) || c == '.' || c == '-' || c == '(' || c == ')') {
+            continue; /* glue: deleted from the glued text */
+        } else {
+            run = 0;
+            plus = c == '+' ? 0 : -1;
+        }
+        if (card && ipv4 && phone)
+            break;
+    }
+    return Py_BuildValue("(OOO)", card ? Py_True : Py_False, ipv4 ? Py_True : Py_False, phone ? Py_True : Py_False);
+}
+
 /* --- phrases ------------------------------------------------------------------------------------ */
 
 static PyObject *speed_first_in(PyObject *self, PyObject *args) {
@@ -429,6 +464,8 @@ static PyMethodDef methods[] = {
      "alpha_words_ascii(text) -> whitespace-separated tokens with a letter (ASCII text)"},
     {"norm_ascii", speed_norm_ascii, METH_O,
      "norm_ascii(text) -> the runs of letters and digits, lower-cased, joined by single spaces (ASCII text)"},
+    {"pii_shapes_ascii", speed_pii_shapes_ascii, METH_O,
+     "pii_shapes_ascii(text) -> (card, ipv4, phone): False where pii.py's regex cannot match (ASCII text)"},
     {"first_in", speed_first_in, METH_VARARGS,
      "first_in(text, phrases, start=0) -> index of the first of phrases[start:] in text, or -1"},
     {NULL, NULL, 0, NULL},

@@ -109,6 +109,11 @@ def _count_words(text: str) -> int:
     return _text.count_words(text)
 
 
+def _strip_code(text: str) -> str:
+    """``_text.strip_code``: both of its patterns need a backtick; most texts have none."""
+    return _text.strip_code(text) if "`" in text else text
+
+
 def _norm(text: str) -> str:
     """``_text.norm``, on ASCII text in one pass."""
     if text.isascii():
@@ -116,7 +121,7 @@ def _norm(text: str) -> str:
     return _text.norm(text)
 
 
-strip_code = _memo(_text.strip_code)
+strip_code = _memo(_strip_code)
 count_words = _memo(_count_words)
 count_words_uncached = _count_words  # for one-off texts (the language rule's slices) that would crowd the memo
 fold = _memo(_text.fold)
@@ -334,12 +339,8 @@ def icase_guard(pattern: re.Pattern, needs: tuple[str, ...] = ()) -> Callable[[s
         if not text.isascii():
             return True
         low = text.lower()
-        if needs:
-            for a in needs:
-                if a in low:
-                    break
-            else:
-                return False
+        if needs and first_in(low, needs) < 0:
+            return False
         return plain.search(low) is not None
 
     return guard
@@ -364,3 +365,14 @@ def pii_shapes(text: str) -> tuple[bool, bool, bool]:
     shape = text.encode("ascii").translate(_DIGIT_0)
     glued = shape.translate(None, _GLUE)
     return b"0" * 13 in glued, b"0.0" in shape, b"0" * 10 in glued or b"+000000" in glued
+
+
+def pii_shapes_ascii_py(text: str) -> tuple[bool, bool, bool]:
+    """``pii_shapes`` of ASCII text, all False when it has no digit."""
+    if _ASCII_DIGIT.search(text) is None:
+        return False, False, False
+    return pii_shapes(text)
+
+
+# has_digit and pii_shapes in one C pass when _speedups is built
+pii_shapes_ascii = _speedups.pii_shapes_ascii if _speedups else pii_shapes_ascii_py

@@ -23,7 +23,7 @@ from typing import Literal
 
 from instructkit.errors import ConfigError
 from instructkit.filters._text import detail, turns
-from instructkit.filters.analysis import has_digit, pii_shapes
+from instructkit.filters.analysis import has_digit, pii_shapes_ascii
 from instructkit.stage import Drop, Filter, Mapper, add_meta, register
 
 KINDS = ("email", "phone", "ip", "credit_card")
@@ -66,9 +66,10 @@ def find(text: str, kinds: tuple[str, ...] | list[str] = KINDS) -> list[tuple[st
     """``(kind, start, end)`` of every PII match, non-overlapping, in text order."""
     spans: list[tuple[str, int, int]] = []
     # Cheap guards first: most turns have no '@', no ':' pair, no 3 dots, so most regexes never run.
-    card = ipv4 = phone = has_digit(text)
-    if card:  # shapes the digits must have for each regex to match (analysis.py), one C pass on ASCII text
-        card, ipv4, phone = pii_shapes(text)
+    if text.isascii():  # shapes the digits must have for each regex to match (analysis.py), one C pass
+        card, ipv4, phone = pii_shapes_ascii(text)
+    else:
+        card = ipv4 = phone = has_digit(text)
     if "email" in kinds and "@" in text:
         spans += [("email", m.start(), m.end()) for m in EMAIL.finditer(text)]
     if "credit_card" in kinds and card:

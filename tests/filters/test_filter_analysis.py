@@ -113,7 +113,7 @@ def reference_rules(monkeypatch):
         monkeypatch.setattr(repetition, "latin_words", ref_latin_words)
         monkeypatch.setattr(pii, "has_digit", ref_has_digit)
         # Guards in front of regexes: the reference runs every regex.
-        monkeypatch.setattr(pii, "pii_shapes", lambda text: (True, True, True))
+        monkeypatch.setattr(pii, "pii_shapes_ascii", lambda text: (True, True, True))
         monkeypatch.setattr(defects, "_MEDIA_GUARD", lambda text: True)
         monkeypatch.setattr(language, "_TRANSLATE_GUARD", lambda text: True)
         monkeypatch.setattr(repetition, "_LOREM_GUARD", lambda text: True)
@@ -289,6 +289,8 @@ def test_ascii_helpers_equal_python():
         assert analysis.count_words_ascii(text) == analysis.count_words_ascii_py(text), repr(text)
         assert analysis.alpha_words_ascii(text) == analysis.alpha_words_ascii_py(text), repr(text)
         assert analysis.norm_ascii(text) == analysis.norm_ascii_py(text), repr(text)
+        assert analysis.pii_shapes_ascii(text) == analysis.pii_shapes_ascii_py(text), repr(text)
+        assert analysis.strip_code(text) == _text.strip_code(text), repr(text)
         phrases = [rng.choice(pieces) + rng.choice(pieces) for _ in range(rng.randint(0, 6))]
         start = rng.randint(-1, 6)
         assert analysis.first_in(text, phrases, start) == analysis.first_in_py(text, phrases, start)
@@ -331,7 +333,10 @@ def test_pii_shapes_never_hide_a_match():
         assert card or not pii.CARD.search(text), text
         assert ipv4 or not pii.IPV4.search(text), text
         assert phone or not pii.PHONE.search(text), text
+        assert analysis.pii_shapes_ascii(text) == analysis.pii_shapes_ascii_py(text), text  # C (when built)
     assert analysis.pii_shapes("There are 12 apples and 3 pears.") == (False, False, False)
+    assert analysis.pii_shapes_ascii("No digits here.") == (False, False, False)
+    assert analysis.pii_shapes_ascii("+1 415 555 0100, 8.8.8.8, 4111 1111 1111 1111") == (True, True, True)
 
 
 def test_echo_shortcut_equals_plain():
