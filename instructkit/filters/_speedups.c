@@ -30,11 +30,15 @@
 
    first_in(text, phrases, start=0)
        The index of the first of phrases[start:] that occurs in text (str `in`), or -1.
+   Phrases(phrases).first_in(text, start=0)
+       The same for a list given once, with ASCII text scanned once for all its phrases.
 */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
+#include <structmember.h>
 
 typedef struct {
     Py_ssize_t n_grams;   /* positions: len(tokens) - n + 1, or 0 */
@@ -454,6 +458,147 @@ static PyObject *speed_first_in(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(found);
 }
 
+/* --- Phrases: several substrings looked up in one pass ------------------------------------------ */
+
+/* Phrases(phrases).first_in(text, start=0): the index of the first of phrases[start:] that occurs in text,
+   or -1: what first_in() returns, with ASCII text scanned once for all phrases at the same time. Each
+   phrase of 3 or more ASCII characters is keyed by its first 3 bytes, hashed into a 65,536-bit table;
+   a position of the text is compared with the phrases only where its 3 bytes hit the table. Shorter
+   phrases, non-ASCII text and non-ASCII phrases go through PyUnicode_Contains (str `in`). */
+
+#define KEY_BITS 16
+typedef struct {
+    PyObject_HEAD
+    PyObject *phrases; /* tuple of str */
+    Py_ssize_t n;
+    Py_ssize_t *len;   /* n: length of each phrase */
+    uint32_t *key;     /* n: hashed key of its first 3 bytes (ASCII phrases of 3+ characters) */
+    unsigned char *kind; /* n: 0 keyed; 1 through PyUnicode_Contains; 2 never in ASCII text (non-ASCII) */
+    uint64_t table[(1 << KEY_BITS) / 64];
+} Phrases;
+
+static inline uint32_t key3(const Py_UCS1 *s) {
+    uint32_t k = (uint32_t)s[0] | ((uint32_t)s[1] << 8) | ((uint32_t)s[2] << 16);
+    return (k * 2654435761u) >> (32 - KEY_BITS);
+}
+
+static void phrases_dealloc(Phrases *self) {
+    Py_XDECREF(self->phrases);
+    PyMem_Free(self->len);
+    PyMem_Free(self->key);
+    PyMem_Free(self->kind);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *phrases_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    PyObject *arg;
+    static char *kwlist[] = {"phrases", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &arg))
+        return NULL;
+    PyObject *tuple = PySequence_Tuple(arg);
+    if (tuple == NULL)
+        return NULL;
+    Phrases *self = (Phrases *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        Py_DECREF(tuple);
+        return NULL;
+    }
+    self->phrases = tuple;
+    self->n = PyTuple_GET_SIZE(tuple);
+    self->len = PyMem_Calloc((size_t)self->n + 1, sizeof(Py_ssize_t));
+    self->key = PyMem_Calloc((size_t)self->n + 1, sizeof(uint32_t));
+    self->kind = PyMem_Calloc((size_t)self->n + 1, 1);
+    if (self->len == NULL || self->key == NULL || self->kind == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        PyObject *p = PyTuple_GET_ITEM(tuple, i);
+        if (!PyUnicode_Check(p)) {
+            PyErr_Format(PyExc_TypeError, "phrases must be str, got %.100s", Py_TYPE(p)->tp_name);
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->len[i] = PyUnicode_GET_LENGTH(p);
+        if (!PyUnicode_IS_ASCII(p)) {
+            self->kind[i] = 2;
+        } else if (self->len[i] < 3) {
+            self->kind[i] = 1;
+        } else {
+            self->key[i] = key3(PyUnicode_1BYTE_DATA(p));
+            self->table[self->key[i] >> 6] |= (uint64_t)1 << (self->key[i] & 63);
+        }
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *phrases_first_in(Phrases *self, PyObject *args) {
+    PyObject *text;
+    Py_ssize_t start = 0;
+    if (!PyArg_ParseTuple(args, "U|n", &text, &start))
+        return NULL;
+    if (start < 0)
+        start = 0;
+    Py_ssize_t best = -1;
+    int ascii = PyUnicode_IS_ASCII(text);
+    /* Phrases that the table does not cover: in list order, the first one found bounds the rest. */
+    for (Py_ssize_t i = start; i < self->n; i++) {
+        if (ascii && self->kind[i] != 1) {
+            continue;
+        }
+        int rc = PyUnicode_Contains(text, PyTuple_GET_ITEM(self->phrases, i));
+        if (rc < 0)
+            return NULL;
+        if (rc) {
+            best = i;
+            break;
+        }
+    }
+    if (!ascii)
+        return PyLong_FromSsize_t(best);
+    Py_ssize_t limit = best < 0 ? self->n : best; /* only an earlier phrase can improve on best */
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t pos = 0; pos + 3 <= len && limit > start; pos++) {
+        uint32_t k = key3(s + pos);
+        if (!(self->table[k >> 6] & ((uint64_t)1 << (k & 63))))
+            continue;
+        for (Py_ssize_t i = start; i < limit; i++) {
+            if (self->kind[i] == 0 && self->key[i] == k && pos + self->len[i] <= len &&
+                memcmp(s + pos, PyUnicode_1BYTE_DATA(PyTuple_GET_ITEM(self->phrases, i)), (size_t)self->len[i]) == 0) {
+                limit = i; /* found: now only earlier phrases matter */
+                break;
+            }
+        }
+    }
+    if (limit < (best < 0 ? self->n : best))
+        best = limit;
+    return PyLong_FromSsize_t(best);
+}
+
+static PyMethodDef phrases_methods[] = {
+    {"first_in", (PyCFunction)phrases_first_in, METH_VARARGS,
+     "first_in(text, start=0) -> index of the first of the phrases[start:] that occurs in text, or -1"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef phrases_members[] = {
+    {"phrases", T_OBJECT, offsetof(Phrases, phrases), READONLY, "the phrases, a tuple"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject PhrasesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "instructkit.filters._speedups.Phrases",
+    .tp_basicsize = sizeof(Phrases),
+    .tp_dealloc = (destructor)phrases_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Phrases(phrases): substrings to look up together; .first_in(text, start=0) -> index or -1",
+    .tp_methods = phrases_methods,
+    .tp_members = phrases_members,
+    .tp_new = phrases_new,
+};
+
 static PyMethodDef methods[] = {
     {"first_over", ngrams_first_over, METH_VARARGS,
      "first_over(tokens, n_chars, top, dup) -> ('top' | 'dup', index in that list, share) of the first check "
@@ -478,5 +623,16 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     ascii_class_init();
-    return PyModule_Create(&module);
+    if (PyType_Ready(&PhrasesType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&PhrasesType);
+    if (PyModule_AddObject(m, "Phrases", (PyObject *)&PhrasesType) < 0) {
+        Py_DECREF(&PhrasesType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

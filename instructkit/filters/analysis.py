@@ -95,7 +95,18 @@ def first_in_py(text: str, phrases: list[str] | tuple[str, ...], start: int = 0)
     return -1
 
 
+class PhrasesPy:
+    """``Phrases(phrases).first_in(text, start=0)``: ``first_in_py`` over a list given once."""
+
+    def __init__(self, phrases: list[str] | tuple[str, ...]):
+        self.phrases = tuple(phrases)
+
+    def first_in(self, text: str, start: int = 0) -> int:
+        return first_in_py(text, self.phrases, start)
+
+
 # One C pass each when _speedups is built (no intermediate bytes, lists or token objects).
+Phrases = _speedups.Phrases if _speedups else PhrasesPy
 count_words_ascii = _speedups.count_words_ascii if _speedups else count_words_ascii_py
 alpha_words_ascii = _speedups.alpha_words_ascii if _speedups else alpha_words_ascii_py
 norm_ascii = _speedups.norm_ascii if _speedups else norm_ascii_py
@@ -334,12 +345,13 @@ def icase_guard(pattern: re.Pattern, needs: tuple[str, ...] = ()) -> Callable[[s
 
         return any_literal
     plain = re.compile(source, pattern.flags & ~re.I)
+    needs_ = Phrases(needs) if needs else None  # all of them looked up in one pass
 
     def guard(text: str) -> bool:
         if not text.isascii():
             return True
         low = text.lower()
-        if needs and first_in(low, needs) < 0:
+        if needs_ is not None and needs_.first_in(low) < 0:
             return False
         return plain.search(low) is not None
 

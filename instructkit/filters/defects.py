@@ -23,7 +23,7 @@ from dataclasses import field
 
 from instructkit.errors import ConfigError
 from instructkit.filters._text import detail, good_responses
-from instructkit.filters.analysis import count_words, first_in, fold, icase_guard, norm, strip_code  # memoised
+from instructkit.filters.analysis import Phrases, count_words, fold, icase_guard, norm, strip_code  # memoised
 from instructkit.stage import Drop, Filter, register
 
 CHECKS = (
@@ -265,8 +265,10 @@ class DefectsFilter(Filter):
         # An ASCII response holds no non-ASCII phrase: its loops skip them (same first match, in list order).
         self.ascii_refusals = [(lang, p) for lang, p in self.refusals if p.isascii()]
         self.ascii_errors = [e for e in self.errors if e.isascii()]
-        self.refusal_phrases = [p for _, p in self.refusals]  # for first_in (one C call for the whole list)
-        self.ascii_refusal_phrases = [p for _, p in self.ascii_refusals]
+        # Each list looked up in one pass over the text (analysis.Phrases: C when built)
+        self.refusal_phrases = Phrases([p for _, p in self.refusals])
+        self.ascii_refusal_phrases = Phrases([p for _, p in self.ascii_refusals])
+        self.error_phrases, self.ascii_error_phrases = Phrases(self.errors), Phrases(self.ascii_errors)
 
     @staticmethod
     def validate(params: DefectsParams) -> None:
@@ -350,7 +352,7 @@ class DefectsFilter(Filter):
                 ai_prompt = None  # searched only when a phrase is found (rare)
                 pairs = self.ascii_refusals if ascii_ else self.refusals
                 phrases = self.ascii_refusal_phrases if ascii_ else self.refusal_phrases
-                i = first_in(folded, phrases)  # the phrases in list order, as a loop of `in` would find them
+                i = phrases.first_in(folded)  # the phrases in list order, as a loop of `in` would find them
                 while i >= 0:
                     lang, phrase = pairs[i]
                     if ai_prompt is None:
@@ -359,11 +361,12 @@ class DefectsFilter(Filter):
                         return self._drop(
                             "refusal", phrase, "no refusal or AI-identity boilerplate", turn=where, lang=lang
                         )
-                    i = first_in(folded, phrases, i + 1)
+                    i = phrases.first_in(folded, i + 1)
             if "error_string" in on:
                 n_words = count_words(text)
                 errors = self.ascii_errors if ascii_ else self.errors
-                i = first_in(folded, errors)
+                matcher = self.ascii_error_phrases if ascii_ else self.error_phrases
+                i = matcher.first_in(folded)
                 while i >= 0:
                     phrase = errors[i]
                     if n_words <= p.error_max_words or folded.lstrip().startswith(phrase):
@@ -373,7 +376,7 @@ class DefectsFilter(Filter):
                             f"no error string in a response of <= {p.error_max_words} words",
                             turn=where,
                         )
-                    i = first_in(folded, errors, i + 1)
+                    i = matcher.first_in(folded, i + 1)
             if "copy_code" in on and "Copy " in text and (m := _COPY_CODE.search(text)):
                 return self._drop("copy_code", m.group(0).strip(), "no 'Copy code' artefacts", turn=where)
             prose = strip_code(text)

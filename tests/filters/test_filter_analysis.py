@@ -107,7 +107,7 @@ def reference_rules(monkeypatch):
                 if hasattr(mod, name):
                     monkeypatch.setattr(mod, name, getattr(_text, name))
         monkeypatch.setattr(repetition, "ngram_first_over", ref_first_over)
-        monkeypatch.setattr(defects, "first_in", analysis.first_in_py)
+        monkeypatch.setattr(defects, "Phrases", analysis.PhrasesPy)
         monkeypatch.setattr(repetition, "words", _text.words)
         monkeypatch.setattr(repetition, "alpha_words", ref_alpha_words)
         monkeypatch.setattr(repetition, "latin_words", ref_latin_words)
@@ -294,6 +294,26 @@ def test_ascii_helpers_equal_python():
         phrases = [rng.choice(pieces) + rng.choice(pieces) for _ in range(rng.randint(0, 6))]
         start = rng.randint(-1, 6)
         assert analysis.first_in(text, phrases, start) == analysis.first_in_py(text, phrases, start)
+        assert analysis.Phrases(phrases).first_in(text, start) == analysis.first_in_py(text, phrases, start)
+
+
+def test_phrases_equal_python():
+    """Phrases (C: one pass over ASCII text, keyed by 3-byte prefixes) against the plain loop of `in`:
+    phrases of every length, repeated prefixes, overlaps, non-ASCII phrases and texts."""
+    rng = random.Random(8)
+    alphabet = ["a", "b", "ab", "aba", " ", "é", "中", "x", "ba"]
+    for _ in range(6000):
+        phrases = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5))) for _ in range(rng.randint(0, 9))]
+        text = "".join(rng.choice(alphabet[:5] if rng.random() < 0.7 else alphabet) for _ in range(rng.randint(0, 30)))
+        matcher, start = analysis.Phrases(phrases), rng.randint(-1, 9)
+        assert matcher.first_in(text, start) == analysis.first_in_py(text, phrases, start), (phrases, text, start)
+        assert matcher.first_in(text) == analysis.first_in_py(text, phrases), (phrases, text)
+    defects_ = defects.DefectsFilter(defects.DefectsParams())
+    folded = "well, as an ai language model i'm sorry, but i cannot say. an error occurred"
+    assert defects_.ascii_refusal_phrases.first_in(folded) == 0
+    assert defects_.ascii_error_phrases.first_in(folded) == defects_.ascii_errors.index("an error occurred")
+    with pytest.raises(TypeError):
+        analysis.Phrases(["a", 3]) if analysis.Phrases is not analysis.PhrasesPy else analysis.first_in_py("a", [3])
 
 
 @pytest.mark.parametrize("text", ADVERSARIAL)
