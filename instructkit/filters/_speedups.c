@@ -24,9 +24,14 @@
    ASCII text (the caller checks str.isascii()); whitespace is str.split()'s: space, \t \n \v \f \r
    and \x1c-\x1f; letters and digits are [A-Za-z0-9], what str.isalnum() accepts below 128:
    count_words_ascii(text)  whitespace-separated tokens with a letter or digit
+   words_ascii(text)        those tokens, a list of str
    alpha_words_ascii(text)  whitespace-separated tokens with a letter
    norm_ascii(text)         the runs of letters and digits, lower-cased, joined by single spaces
    pii_shapes_ascii(text)   (card, ipv4, phone): whether pii.py's CARD, IPV4 and PHONE can match
+   ascii_response(text, n_chars, min_words, top, dup)
+                            (words, longest, total, alpha, hit): the repetition rule's measures of a
+                            response (word count, longest word, total word length, words with a
+                            letter, first_over of its words when it has min_words), with no str per word
 
    first_in(text, phrases, start=0)
        The index of the first of phrases[start:] that occurs in text (str `in`), or -1.
@@ -239,22 +244,13 @@ static Py_ssize_t dup_chars(const Grams *g, Py_ssize_t n, unsigned char *seen) {
    lists of (n, frac), checked in that order: the first n whose share (top: the most frequent n-gram's
    characters; dup: the duplicated n-gram characters; over n_chars) exceeds frac, as ("top" | "dup", n,
    share), or None. */
-static PyObject *ngrams_first_over(PyObject *self, PyObject *args) {
-    PyObject *tokens, *checks[2], *seq, *out = NULL;
-    Py_ssize_t n_chars;
-    if (!PyArg_ParseTuple(args, "OnOO", &tokens, &n_chars, &checks[0], &checks[1]))
-        return NULL;
-    if (n_chars <= 0) {
-        PyErr_SetString(PyExc_ValueError, "n_chars must be positive");
-        return NULL;
-    }
-    seq = PySequence_Fast(tokens, "tokens must be a list or tuple of str");
-    if (seq == NULL)
-        return NULL;
-    Py_ssize_t len = PySequence_Fast_GET_SIZE(seq);
+/* The checks of first_over over the n-grams built up from unigrams (the tokens' ids, built by the caller,
+   who frees them); the result as first_over returns it, or NULL with an exception set. */
+static PyObject *checks_over(const Grams *unigrams, Py_ssize_t len, Py_ssize_t n_chars, PyObject *checks[2]) {
+    PyObject *out = NULL;
     Grams *levels = PyMem_Calloc((size_t)len + 2, sizeof(Grams)); /* levels[n]: the n-grams, built on demand */
     unsigned char *seen = PyMem_Calloc((size_t)len + 2, 1);
-    Py_ssize_t built = 0; /* levels[1 .. built] are filled */
+    Py_ssize_t built = 1; /* levels[1 .. built] are filled */
     /* The smallest n with no repeated n-gram: a repeated m-gram (m > n) starts with a repeated n-gram, so
        from there on every share is 0. */
     Py_ssize_t no_repeat_from = PY_SSIZE_T_MAX;
@@ -262,6 +258,9 @@ static PyObject *ngrams_first_over(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
+    levels[1] = *unigrams;
+    if (len > 0 && unigrams->n_grams == unigrams->distinct)
+        no_repeat_from = 1;
     for (int kind = 0; kind < 2; kind++) {
         PyObject *list = PySequence_Fast(checks[kind], "checks must be a list of (n, frac)");
         if (list == NULL)
@@ -281,9 +280,7 @@ static PyObject *ngrams_first_over(PyObject *self, PyObject *args) {
             Py_ssize_t chars = 0;
             if (n <= len && n < no_repeat_from) {
                 for (; built < n && built < no_repeat_from; built++) {
-                    int rc = built == 0 ? grams_build(seq, 1, &levels[1])
-                                        : grams_extend(&levels[built], &levels[1], built + 1, &levels[built + 1]);
-                    if (rc < 0) {
+                    if (grams_extend(&levels[built], &levels[1], built + 1, &levels[built + 1]) < 0) {
                         Py_DECREF(list);
                         goto done;
                     }
@@ -305,13 +302,34 @@ static PyObject *ngrams_first_over(PyObject *self, PyObject *args) {
     out = Py_NewRef(Py_None);
 done:
     if (levels != NULL)
-        for (Py_ssize_t k = 1; k <= built; k++) {
-            if (k > 1)
-                levels[k].chars = NULL; /* the unigram level's */
+        for (Py_ssize_t k = 2; k <= built; k++) {
+            levels[k].chars = NULL; /* the unigram level's */
             grams_free(&levels[k]);
         }
     PyMem_Free(levels);
     PyMem_Free(seen);
+    return out;
+}
+
+static PyObject *ngrams_first_over(PyObject *self, PyObject *args) {
+    PyObject *tokens, *checks[2], *seq, *out;
+    Py_ssize_t n_chars;
+    Grams unigrams;
+    if (!PyArg_ParseTuple(args, "OnOO", &tokens, &n_chars, &checks[0], &checks[1]))
+        return NULL;
+    if (n_chars <= 0) {
+        PyErr_SetString(PyExc_ValueError, "n_chars must be positive");
+        return NULL;
+    }
+    seq = PySequence_Fast(tokens, "tokens must be a list or tuple of str");
+    if (seq == NULL)
+        return NULL;
+    if (grams_build(seq, 1, &unigrams) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    out = checks_over(&unigrams, PySequence_Fast_GET_SIZE(seq), n_chars, checks);
+    grams_free(&unigrams);
     Py_DECREF(seq);
     return out;
 }
@@ -370,6 +388,38 @@ static PyObject *count_tokens(PyObject *text, unsigned char want) {
 }
 
 static PyObject *speed_count_words_ascii(PyObject *self, PyObject *text) { return count_tokens(text, ALPHA | DIGIT); }
+
+/* The whitespace-separated tokens with a letter or digit, as str objects. */
+static PyObject *speed_words_ascii(PyObject *self, PyObject *text) {
+    Py_ssize_t len;
+    const Py_UCS1 *s = ascii_data(text, &len);
+    if (s == NULL)
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t i = 0;
+    while (i < len) {
+        while (i < len && (ascii_class[s[i]] & WS))
+            i++;
+        Py_ssize_t start = i;
+        int word = 0;
+        while (i < len && !(ascii_class[s[i]] & WS)) {
+            word |= ascii_class[s[i]] & (ALPHA | DIGIT);
+            i++;
+        }
+        if (word) {
+            PyObject *tok = PyUnicode_FromStringAndSize((const char *)s + start, i - start);
+            if (tok == NULL || PyList_Append(out, tok) < 0) {
+                Py_XDECREF(tok);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(tok);
+        }
+    }
+    return out;
+}
 
 static PyObject *speed_alpha_words_ascii(PyObject *self, PyObject *text) { return count_tokens(text, ALPHA); }
 
@@ -430,6 +480,129 @@ static PyObject *speed_pii_shapes_ascii(PyObject *self, PyObject *text) {
             break;
     }
     return Py_BuildValue("(OOO)", card ? Py_True : Py_False, ipv4 ? Py_True : Py_False, phone ? Py_True : Py_False);
+}
+
+/* --- a response of ASCII text, for the repetition rule ------------------------------------------ */
+
+/* Unigram ids of byte ranges (tokens of ASCII text), equal bytes = equal token. */
+static int grams_build_ranges(const Py_UCS1 *s, const Py_ssize_t *start, const Py_ssize_t *tlen, Py_ssize_t len,
+                              Grams *g) {
+    Py_ssize_t *table = NULL;
+    uint64_t *hashes = NULL;
+    memset(g, 0, sizeof(*g));
+    g->chars = PyMem_Calloc((size_t)len + 1, sizeof(Py_ssize_t));
+    if (g->chars == NULL)
+        goto nomem;
+    for (Py_ssize_t i = 0; i < len; i++)
+        g->chars[i + 1] = g->chars[i] + tlen[i];
+    g->n_grams = len;
+    if (len == 0)
+        return 0;
+    size_t size = 8;
+    while (size < 2 * (size_t)len)
+        size <<= 1;
+    table = PyMem_Calloc(size, sizeof(Py_ssize_t));
+    hashes = PyMem_Calloc((size_t)len, sizeof(uint64_t));
+    g->ids = PyMem_Calloc((size_t)len, sizeof(Py_ssize_t));
+    g->first = PyMem_Calloc((size_t)len, sizeof(Py_ssize_t));
+    g->count = PyMem_Calloc((size_t)len, sizeof(Py_ssize_t));
+    if (table == NULL || hashes == NULL || g->ids == NULL || g->first == NULL || g->count == NULL)
+        goto nomem;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+        for (Py_ssize_t k = 0; k < tlen[i]; k++)
+            h = (h ^ s[start[i] + k]) * 1099511628211ULL;
+        hashes[i] = h;
+        size_t slot = (size_t)(h ^ (h >> 29)) & (size - 1);
+        for (;;) {
+            Py_ssize_t id = table[slot];
+            if (id == 0) {
+                id = g->distinct++;
+                table[slot] = id + 1;
+                g->first[id] = i;
+                g->count[id] = 1;
+                g->ids[i] = id;
+                break;
+            }
+            id -= 1;
+            Py_ssize_t j = g->first[id];
+            if (hashes[j] == h && tlen[j] == tlen[i] && memcmp(s + start[j], s + start[i], (size_t)tlen[i]) == 0) {
+                g->count[id] += 1;
+                g->ids[i] = id;
+                break;
+            }
+            slot = (slot + 1) & (size - 1);
+        }
+    }
+    PyMem_Free(table);
+    PyMem_Free(hashes);
+    return 0;
+nomem:
+    PyErr_NoMemory();
+    PyMem_Free(table);
+    PyMem_Free(hashes);
+    grams_free(g);
+    return -1;
+}
+
+/* ascii_response(text, n_chars, min_words, top, dup) -> (words, longest, total, alpha, hit): what the
+   repetition rule measures of a response of ASCII text, without making a str per word. words: the
+   whitespace-separated tokens with a letter or digit (analysis.words); longest and total: the longest
+   word's length and the sum of their lengths; alpha: the tokens with a letter (analysis.alpha_words);
+   hit: first_over(those words, n_chars, top, dup) when there are at least min_words of them, else None. */
+static PyObject *speed_ascii_response(PyObject *self, PyObject *args) {
+    PyObject *text, *checks[2], *hit = NULL, *out = NULL;
+    Py_ssize_t n_chars, min_words, len;
+    if (!PyArg_ParseTuple(args, "UnnOO", &text, &n_chars, &min_words, &checks[0], &checks[1]))
+        return NULL;
+    if (n_chars <= 0) {
+        PyErr_SetString(PyExc_ValueError, "n_chars must be positive");
+        return NULL;
+    }
+    const Py_UCS1 *s = ascii_data(text, &len);
+    if (s == NULL)
+        return NULL;
+    Py_ssize_t cap = len / 2 + 1; /* at most this many tokens: each is followed by whitespace or the end */
+    Py_ssize_t *start = PyMem_Malloc((size_t)cap * sizeof(Py_ssize_t));
+    Py_ssize_t *tlen = PyMem_Malloc((size_t)cap * sizeof(Py_ssize_t));
+    if (start == NULL || tlen == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t n = 0, longest = 0, total = 0, alpha = 0, i = 0;
+    while (i < len) {
+        while (i < len && (ascii_class[s[i]] & WS))
+            i++;
+        Py_ssize_t b = i;
+        unsigned char cls = 0;
+        while (i < len && !(ascii_class[s[i]] & WS))
+            cls |= ascii_class[s[i++]];
+        if (cls & (ALPHA | DIGIT)) {
+            start[n] = b;
+            tlen[n] = i - b;
+            if (tlen[n] > longest)
+                longest = tlen[n];
+            total += tlen[n];
+            alpha += (cls & ALPHA) != 0;
+            n++;
+        }
+    }
+    if (n >= min_words) {
+        Grams unigrams;
+        if (grams_build_ranges(s, start, tlen, n, &unigrams) < 0)
+            goto done;
+        hit = checks_over(&unigrams, n, n_chars, checks);
+        grams_free(&unigrams);
+        if (hit == NULL)
+            goto done;
+    } else {
+        hit = Py_NewRef(Py_None);
+    }
+    out = Py_BuildValue("nnnnN", n, longest, total, alpha, hit);
+done:
+    PyMem_Free(start);
+    PyMem_Free(tlen);
+    return out;
 }
 
 /* --- phrases ------------------------------------------------------------------------------------ */
@@ -605,12 +778,16 @@ static PyMethodDef methods[] = {
      "whose share exceeds its frac, or None"},
     {"count_words_ascii", speed_count_words_ascii, METH_O,
      "count_words_ascii(text) -> whitespace-separated tokens with a letter or digit (ASCII text)"},
+    {"words_ascii", speed_words_ascii, METH_O,
+     "words_ascii(text) -> the whitespace-separated tokens with a letter or digit (ASCII text)"},
     {"alpha_words_ascii", speed_alpha_words_ascii, METH_O,
      "alpha_words_ascii(text) -> whitespace-separated tokens with a letter (ASCII text)"},
     {"norm_ascii", speed_norm_ascii, METH_O,
      "norm_ascii(text) -> the runs of letters and digits, lower-cased, joined by single spaces (ASCII text)"},
     {"pii_shapes_ascii", speed_pii_shapes_ascii, METH_O,
      "pii_shapes_ascii(text) -> (card, ipv4, phone): False where pii.py's regex cannot match (ASCII text)"},
+    {"ascii_response", speed_ascii_response, METH_VARARGS,
+     "ascii_response(text, n_chars, min_words, top, dup) -> (words, longest, total, alpha, hit) (ASCII text)"},
     {"first_in", speed_first_in, METH_VARARGS,
      "first_in(text, phrases, start=0) -> index of the first of phrases[start:] in text, or -1"},
     {NULL, NULL, 0, NULL},

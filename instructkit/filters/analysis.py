@@ -76,6 +76,13 @@ def count_words_ascii_py(text: str) -> int:
     return len(text.encode("ascii").translate(_TO_SPACE, _NOT_ALNUM_OR_SPACE).split())
 
 
+def words_ascii_py(text: str) -> list[str]:
+    """``_text.words`` of ASCII text: its whitespace tokens when ``count_words`` counts them all (most
+    prose), else one regex pass for the tokens with a letter or digit."""
+    tokens = text.split()
+    return tokens if len(tokens) == count_words_ascii(text) else _WORD_TOKEN.findall(text)
+
+
 def alpha_words_ascii_py(text: str) -> int:
     """Whitespace tokens of ASCII text with a letter: delete all but letters and spaces, count."""
     return len(text.encode("ascii").translate(_TO_SPACE, _NOT_ALPHA_OR_SPACE).split())
@@ -108,6 +115,7 @@ class PhrasesPy:
 # One C pass each when _speedups is built (no intermediate bytes, lists or token objects).
 Phrases = _speedups.Phrases if _speedups else PhrasesPy
 count_words_ascii = _speedups.count_words_ascii if _speedups else count_words_ascii_py
+words_ascii = _speedups.words_ascii if _speedups else words_ascii_py
 alpha_words_ascii = _speedups.alpha_words_ascii if _speedups else alpha_words_ascii_py
 norm_ascii = _speedups.norm_ascii if _speedups else norm_ascii_py
 first_in = _speedups.first_in if _speedups else first_in_py
@@ -140,12 +148,10 @@ norm = _memo(_norm)
 
 
 def words(text: str) -> list[str]:
-    """``_text.words(text)``; text without CJK is split in C. ASCII text is its whitespace tokens when
-    ``count_words`` counts them all, else one regex pass; other text's tokens are checked one by one
-    only when it has a token without a letter or digit (``-``, ``=``)."""
+    """``_text.words(text)``; text without CJK is split in C. ASCII text: ``words_ascii``; other text's
+    tokens are checked one by one only when it has a token without a letter or digit (``-``, ``=``)."""
     if text.isascii():
-        tokens = text.split()
-        return tokens if len(tokens) == count_words(text) else _WORD_TOKEN.findall(text)
+        return words_ascii(text)
     if _text._CJK_CHAR.search(text):
         return _text.words(text)
     tokens = text.split()  # the same whitespace as the regex's \s (both Py_UNICODE_ISSPACE)
@@ -385,6 +391,10 @@ def pii_shapes_ascii_py(text: str) -> tuple[bool, bool, bool]:
         return False, False, False
     return pii_shapes(text)
 
+
+# The repetition rule's measures of an ASCII response in one C pass (None without _speedups: the rule then
+# measures the word list, as for any other text)
+ascii_response = _speedups.ascii_response if _speedups else None
 
 # has_digit and pii_shapes in one C pass when _speedups is built
 pii_shapes_ascii = _speedups.pii_shapes_ascii if _speedups else pii_shapes_ascii_py

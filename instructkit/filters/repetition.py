@@ -31,6 +31,7 @@ from dataclasses import field
 from instructkit.filters._script import is_spaceless
 from instructkit.filters._text import detail, good_responses
 from instructkit.filters.analysis import alpha_words, icase_guard, latin_words, ngram_first_over, strip_code, words
+from instructkit.filters.analysis import ascii_response as _ascii_response
 from instructkit.stage import Drop, Filter, register
 
 _HASH_RUN = re.compile(r"#+")
@@ -188,8 +189,20 @@ class RepetitionFilter(Filter):
             return None
         if p.lorem_ipsum and _LOREM_GUARD(text) and _LOREM.search(text):
             return "lorem_ipsum", "lorem ipsum", "absent"
-        toks = words(text)
         n_chars = len(text)
+        if _ascii_response is not None and text.isascii():
+            # One C pass: word count, longest word, total word length, words with a letter and the n-gram
+            # checks, with no str made per word. ASCII text is never spaceless and all its words are latin.
+            n_words, longest, total, n_alpha, hit = _ascii_response(text, n_chars, p.min_words, self._top, self._dup)
+            toks = latin = None  # made only if a word is too long (rare)
+            n_latin = n_words
+        else:
+            toks = words(text)
+            n_words = len(toks)
+            # Scripts written without spaces (Chinese, Japanese, Thai...) have no word lengths to judge: a Chinese
+            # maths answer's only space-separated "words" are formulas glued to punctuation ("x(x-3)=0。根据").
+            latin = [] if is_spaceless(text) else latin_words(text, toks)
+            n_latin, longest = len(latin), max(map(len, latin), default=0)  # max() in C
         lines = [x.strip() for x in text.split("\n") if x.strip()]
         if len(lines) >= p.min_lines:
             n, chars = duplicates(lines)
@@ -204,35 +217,31 @@ class RepetitionFilter(Filter):
                 return "dup_para_frac", round(n / len(paras), 4), p.dup_para_frac
             if chars / n_chars > p.dup_para_char_frac:
                 return "dup_para_char_frac", round(chars / n_chars, 4), p.dup_para_char_frac
-        if len(toks) >= p.min_words:
-            hit = ngram_first_over(toks, n_chars, self._top, self._dup)  # in C when built (analysis.py)
+        if n_words >= p.min_words:
+            if toks is not None:
+                hit = ngram_first_over(toks, n_chars, self._top, self._dup)  # in C when built (analysis.py)
             if hit is not None:
                 kind, i, share = hit
                 n, frac = (self._top_keys if kind == "top" else self._dup_keys)[i]
                 return f"{kind}_{n}gram", round(share, 4), frac
-        # Scripts written without spaces (Chinese, Japanese, Thai...) have no word lengths to judge: a Chinese maths
-        # answer's only space-separated "words" are formulas glued to punctuation ("x(x-3)=0。根据").
-        spaceless = is_spaceless(text)
-        latin = [] if spaceless else latin_words(text, toks)
-        long_words = (  # max() in C first: almost no response has a word that long
-            [t for t in latin if len(t) > p.max_word_length and not _URLISH.search(t)]
-            if latin and max(map(len, latin)) > p.max_word_length
-            else []
-        )
-        if long_words:
-            return "max_word_length", len(long_words[0]), p.max_word_length
-        if len(toks) >= p.min_words_composition:
+        if n_latin and longest > p.max_word_length:  # almost no response has a word that long
+            if latin is None:
+                latin = words(text)
+            long_words = [t for t in latin if len(t) > p.max_word_length and not _URLISH.search(t)]
+            if long_words:
+                return "max_word_length", len(long_words[0]), p.max_word_length
+        if n_words >= p.min_words_composition:
             n_symbols = symbols(text)
-            if n_symbols / len(toks) > p.max_symbol_word_ratio:
-                return "symbol_word_ratio", round(n_symbols / len(toks), 4), p.max_symbol_word_ratio
-            alpha = alpha_words(text, toks) / len(toks)
+            if n_symbols / n_words > p.max_symbol_word_ratio:
+                return "symbol_word_ratio", round(n_symbols / n_words, 4), p.max_symbol_word_ratio
+            alpha = (n_alpha if toks is None else alpha_words(text, toks)) / n_words
             if alpha < p.min_alpha_word_frac:
                 return "alpha_word_frac", round(alpha, 4), p.min_alpha_word_frac
-            if len(latin) >= p.min_words_composition:
-                mean = sum(map(len, latin)) / len(latin)
+            if n_latin >= p.min_words_composition:
+                mean = (total if toks is None else sum(map(len, latin))) / n_latin
                 lo, hi = p.mean_word_length
                 if not lo <= mean <= hi:
                     return "mean_word_length", round(mean, 3), p.mean_word_length
-            if p.max_newline_ratio is not None and text.count("\n") / len(toks) > p.max_newline_ratio:
-                return "newline_ratio", round(text.count("\n") / len(toks), 4), p.max_newline_ratio
+            if p.max_newline_ratio is not None and text.count("\n") / n_words > p.max_newline_ratio:
+                return "newline_ratio", round(text.count("\n") / n_words, 4), p.max_newline_ratio
         return None

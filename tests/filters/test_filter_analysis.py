@@ -107,6 +107,7 @@ def reference_rules(monkeypatch):
                 if hasattr(mod, name):
                     monkeypatch.setattr(mod, name, getattr(_text, name))
         monkeypatch.setattr(repetition, "ngram_first_over", ref_first_over)
+        monkeypatch.setattr(repetition, "_ascii_response", None)  # the reference measures word lists
         monkeypatch.setattr(defects, "Phrases", analysis.PhrasesPy)
         monkeypatch.setattr(repetition, "words", _text.words)
         monkeypatch.setattr(repetition, "alpha_words", ref_alpha_words)
@@ -287,6 +288,7 @@ def test_ascii_helpers_equal_python():
     for _ in range(5000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 50)))
         assert analysis.count_words_ascii(text) == analysis.count_words_ascii_py(text), repr(text)
+        assert analysis.words_ascii(text) == analysis.words_ascii_py(text) == _text.words(text), repr(text)
         assert analysis.alpha_words_ascii(text) == analysis.alpha_words_ascii_py(text), repr(text)
         assert analysis.norm_ascii(text) == analysis.norm_ascii_py(text), repr(text)
         assert analysis.pii_shapes_ascii(text) == analysis.pii_shapes_ascii_py(text), repr(text)
@@ -295,6 +297,32 @@ def test_ascii_helpers_equal_python():
         start = rng.randint(-1, 6)
         assert analysis.first_in(text, phrases, start) == analysis.first_in_py(text, phrases, start)
         assert analysis.Phrases(phrases).first_in(text, start) == analysis.first_in_py(text, phrases, start)
+
+
+def test_ascii_response_equals_word_list():
+    """ascii_response (C, no str per word) against the same measures taken from _text.words' list."""
+    if analysis.ascii_response is None:
+        pytest.skip("built without _speedups: the rule measures word lists")
+    rng = random.Random(9)
+    pieces = [chr(i) for i in range(128)] + ["the", "cat", "sat", "1", "x_y", "--", " ", "\n", "\n\n", "##"] * 6
+    for k in range(4000):
+        vocab = [rng.choice(pieces) + rng.choice(pieces) for _ in range(rng.randint(1, 8))]
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(0, 120 if k % 2 else 12)))
+        if not text:
+            continue
+        toks = _text.words(text)
+        top = [(n, rng.choice([0.0, 0.1, 0.35, 0.9])) for n in (1, 2, 3, 4)]
+        dup = [(n, rng.choice([0.0, 0.1, 0.5])) for n in range(5, 11)]
+        min_words = rng.choice([0, 10, 50])
+        got = analysis.ascii_response(text, len(text), min_words, top, dup)
+        want = (
+            len(toks),
+            max(map(len, toks), default=0),
+            sum(map(len, toks)),
+            ref_alpha_words(text, toks),
+            ref_first_over(toks, len(text), top, dup) if len(toks) >= min_words else None,
+        )
+        assert got == want, (text, got, want)
 
 
 def test_phrases_equal_python():
