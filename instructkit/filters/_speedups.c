@@ -27,6 +27,7 @@
    words_ascii(text)        those tokens, a list of str
    alpha_words_ascii(text)  whitespace-separated tokens with a letter
    norm_ascii(text)         the runs of letters and digits, lower-cased, joined by single spaces
+   squeeze_ascii(text, max_chars)  " ".join(text[:max_chars].split())
    pii_shapes_ascii(text)   (card, ipv4, phone): whether pii.py's CARD, IPV4 and PHONE can match
    ascii_response(text, n_chars, min_words, top, dup)
                             (words, longest, total, alpha, hit): the repetition rule's measures of a
@@ -423,6 +424,38 @@ static PyObject *speed_words_ascii(PyObject *self, PyObject *text) {
 
 static PyObject *speed_alpha_words_ascii(PyObject *self, PyObject *text) { return count_tokens(text, ALPHA); }
 
+/* " ".join(text[:max_chars].split()): the first max_chars characters, whitespace runs made one space. */
+static PyObject *speed_squeeze_ascii(PyObject *self, PyObject *args) {
+    PyObject *text;
+    Py_ssize_t max_chars, len, n = 0;
+    if (!PyArg_ParseTuple(args, "On", &text, &max_chars))
+        return NULL;
+    const Py_UCS1 *s = ascii_data(text, &len);
+    if (s == NULL)
+        return NULL;
+    if (max_chars < 0)
+        max_chars = len + max_chars > 0 ? len + max_chars : 0; /* as a negative slice bound */
+    if (len > max_chars)
+        len = max_chars;
+    char *buf = PyMem_Malloc((size_t)len + 1);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    int gap = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (ascii_class[s[i]] & WS) {
+            gap = 1;
+        } else {
+            if (gap && n)
+                buf[n++] = ' ';
+            gap = 0;
+            buf[n++] = (char)s[i];
+        }
+    }
+    PyObject *out = PyUnicode_FromStringAndSize(buf, n);
+    PyMem_Free(buf);
+    return out;
+}
+
 static PyObject *speed_norm_ascii(PyObject *self, PyObject *text) {
     Py_ssize_t len, n = 0;
     const Py_UCS1 *s = ascii_data(text, &len);
@@ -782,6 +815,8 @@ static PyMethodDef methods[] = {
      "words_ascii(text) -> the whitespace-separated tokens with a letter or digit (ASCII text)"},
     {"alpha_words_ascii", speed_alpha_words_ascii, METH_O,
      "alpha_words_ascii(text) -> whitespace-separated tokens with a letter (ASCII text)"},
+    {"squeeze_ascii", speed_squeeze_ascii, METH_VARARGS,
+     "squeeze_ascii(text, max_chars) -> ' '.join(text[:max_chars].split()) (ASCII text)"},
     {"norm_ascii", speed_norm_ascii, METH_O,
      "norm_ascii(text) -> the runs of letters and digits, lower-cased, joined by single spaces (ASCII text)"},
     {"pii_shapes_ascii", speed_pii_shapes_ascii, METH_O,

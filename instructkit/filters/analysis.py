@@ -94,6 +94,18 @@ def norm_ascii_py(text: str) -> str:
     return b" ".join(text.encode("ascii").translate(_NORM).split()).decode("ascii")
 
 
+def squeeze_py(text: str, max_chars: int) -> str:
+    """The first ``max_chars`` characters with each run of whitespace made one space, stripped."""
+    return " ".join(text[:max_chars].split())
+
+
+def squeeze(text: str, max_chars: int) -> str:
+    """``squeeze_py``, in one C pass on ASCII text when _speedups is built."""
+    if _speedups is not None and text.isascii():
+        return _speedups.squeeze_ascii(text, max_chars)
+    return " ".join(text[:max_chars].split())
+
+
 def first_in_py(text: str, phrases: list[str] | tuple[str, ...], start: int = 0) -> int:
     """The index of the first of ``phrases[start:]`` that occurs in ``text``, or -1."""
     for i in range(max(start, 0), len(phrases)):

@@ -291,6 +291,8 @@ def test_ascii_helpers_equal_python():
         assert analysis.words_ascii(text) == analysis.words_ascii_py(text) == _text.words(text), repr(text)
         assert analysis.alpha_words_ascii(text) == analysis.alpha_words_ascii_py(text), repr(text)
         assert analysis.norm_ascii(text) == analysis.norm_ascii_py(text), repr(text)
+        cut = rng.randint(-5, 60)
+        assert analysis.squeeze(text, cut) == analysis.squeeze_py(text, cut), (repr(text), cut)
         assert analysis.pii_shapes_ascii(text) == analysis.pii_shapes_ascii_py(text), repr(text)
         assert analysis.strip_code(text) == _text.strip_code(text), repr(text)
         phrases = [rng.choice(pieces) + rng.choice(pieces) for _ in range(rng.randint(0, 6))]
