@@ -487,3 +487,28 @@ def test_top_only_detection_keeps_the_best_candidate():
     assert [g[:1] for g in got] == [w[:1] for w in want]
     assert any(len(g) == 1 for g in got) and any(len(g) > 1 for g in got)  # both searches ran
     assert _merge_may_change("漢字", 0.9, "__label__ja") and not _merge_may_change("ひらがな", 0.3, "__label__ja")
+
+
+def test_without_speedups_same_verdicts(tmp_path):
+    """Where the C module is not built (no compiler), analysis.py runs its Python code: a process that
+    cannot import _speedups gives the same verdicts and records as this one on the oracle's records."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "pure.py"
+    script.write_text(
+        "import json, sys\n"
+        "sys.modules['instructkit.filters._speedups'] = None  # import fails, as without a build\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from instructkit.filters import analysis\n"
+        "assert analysis._speedups is None and analysis.ascii_response is None\n"
+        "from test_filter_analysis import _records, _verdicts\n"
+        "out = [(r, list(v) if v else None) for r, v in _verdicts(_records() + _shared_records(300))]\n"
+        "print(json.dumps(out, sort_keys=True, default=str))\n".replace(
+            "_records, _verdicts", "_records, _shared_records, _verdicts"
+        )
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    here = [(r, list(v) if v else None) for r, v in _verdicts(_records() + _shared_records(300))]
+    assert json.loads(proc.stdout) == json.loads(json.dumps(here, sort_keys=True, default=str))
