@@ -46,6 +46,16 @@
 #include <string.h>
 #include <structmember.h>
 
+/* Python < 3.12 may hold a str in the legacy (not "ready") form: make it ready before reading its data. */
+static inline int ready(PyObject *text) {
+#if PY_VERSION_HEX < 0x030C0000
+    return PyUnicode_READY(text);
+#else
+    (void)text;
+    return 0;
+#endif
+}
+
 typedef struct {
     Py_ssize_t n_grams;   /* positions: len(tokens) - n + 1, or 0 */
     Py_ssize_t distinct;  /* distinct n-grams */
@@ -88,6 +98,8 @@ static int grams_build(PyObject *seq, Py_ssize_t n, Grams *g) {
             PyErr_Format(PyExc_TypeError, "tokens must be str, got %.100s", Py_TYPE(tok)->tp_name);
             goto fail;
         }
+        if (ready(tok) < 0)
+            goto fail;
         hashes[i] = PyObject_Hash(tok); /* cached in the str object after the first call */
         if (hashes[i] == -1 && PyErr_Occurred())
             goto fail;
@@ -355,7 +367,7 @@ static void ascii_class_init(void) {
 }
 
 static const Py_UCS1 *ascii_data(PyObject *text, Py_ssize_t *len) {
-    if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text)) {
+    if (!PyUnicode_Check(text) || ready(text) < 0 || !PyUnicode_IS_ASCII(text)) {
         PyErr_SetString(PyExc_ValueError, "text must be an ASCII str");
         return NULL;
     }
@@ -725,6 +737,10 @@ static PyObject *phrases_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             Py_DECREF(self);
             return NULL;
         }
+        if (ready(p) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
         self->len[i] = PyUnicode_GET_LENGTH(p);
         if (!PyUnicode_IS_ASCII(p)) {
             self->kind[i] = 2;
@@ -745,6 +761,8 @@ static PyObject *phrases_first_in(Phrases *self, PyObject *args) {
         return NULL;
     if (start < 0)
         start = 0;
+    if (ready(text) < 0)
+        return NULL;
     Py_ssize_t best = -1;
     int ascii = PyUnicode_IS_ASCII(text);
     /* Phrases that the table does not cover: in list order, the first one found bounds the rest. */
