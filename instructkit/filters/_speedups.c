@@ -77,21 +77,97 @@ static Py_ssize_t gram_chars(const Grams *g, Py_ssize_t i, Py_ssize_t n) {
     return g->chars[i + n] - g->chars[i] + n - 1;
 }
 
-/* Fill g for the n-grams of seq (a PySequence_Fast of str). 0 on success, -1 with an exception set. */
-static int grams_build(PyObject *seq, Py_ssize_t n, Grams *g) {
+/* What grams_intern needs of the items it numbers: a hash of item i, and whether items i and j are equal
+   (1, 0, or -1 with an exception set). Items with different hashes are never equal. */
+typedef struct {
+    size_t (*hash)(const void *ctx, Py_ssize_t i);
+    int (*equal)(const void *ctx, Py_ssize_t i, Py_ssize_t j);
+    const void *ctx;
+} Items;
+
+/* Number g->n_grams items in order of first occurrence: g->ids, g->first, g->count and g->distinct, from
+   an open-addressing hash table (the caller sets g->n_grams and g->chars). 0, or -1 with an exception
+   set and g's arrays freed. */
+static int grams_intern(Grams *g, const Items *items) {
+    size_t size = 8;
+    while (size < 2 * (size_t)g->n_grams)
+        size <<= 1;
+    Py_ssize_t *table = PyMem_Calloc(size, sizeof(Py_ssize_t)); /* id + 1 of the item in each slot; 0: empty */
+    g->ids = PyMem_Calloc((size_t)g->n_grams + 1, sizeof(Py_ssize_t));
+    g->first = PyMem_Calloc((size_t)g->n_grams + 1, sizeof(Py_ssize_t));
+    g->count = PyMem_Calloc((size_t)g->n_grams + 1, sizeof(Py_ssize_t));
+    if (table == NULL || g->ids == NULL || g->first == NULL || g->count == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < g->n_grams; i++) {
+        size_t slot = items->hash(items->ctx, i) & (size - 1);
+        for (;;) {
+            Py_ssize_t id = table[slot];
+            if (id == 0) { /* a new item */
+                id = g->distinct++;
+                table[slot] = id + 1;
+                g->first[id] = i;
+                g->count[id] = 1;
+                g->ids[i] = id;
+                break;
+            }
+            int eq = items->equal(items->ctx, g->first[id - 1], i);
+            if (eq < 0)
+                goto fail;
+            if (eq) {
+                g->count[id - 1] += 1;
+                g->ids[i] = id - 1;
+                break;
+            }
+            slot = (slot + 1) & (size - 1);
+        }
+    }
+    PyMem_Free(table);
+    return 0;
+fail:
+    PyMem_Free(table);
+    PyMem_Free(g->ids);
+    PyMem_Free(g->first);
+    PyMem_Free(g->count);
+    g->ids = g->first = g->count = NULL;
+    return -1;
+}
+
+static size_t mix(uint64_t h) {
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    return (size_t)(h ^ (h >> 32));
+}
+
+/* Tokens given as str objects: their cached str hashes; equal when the same object or == . */
+typedef struct {
+    PyObject **items;
+    const Py_hash_t *hashes;
+} StrTokens;
+
+static size_t str_hash(const void *ctx, Py_ssize_t i) { return mix((uint64_t)((const StrTokens *)ctx)->hashes[i]); }
+
+static int str_equal(const void *ctx, Py_ssize_t i, Py_ssize_t j) {
+    const StrTokens *t = ctx;
+    if (t->items[i] == t->items[j])
+        return 1;
+    if (t->hashes[i] != t->hashes[j])
+        return 0;
+    return PyObject_RichCompareBool(t->items[i], t->items[j], Py_EQ);
+}
+
+/* Fill g for the tokens of seq (a PySequence_Fast of str), one id per token. 0, or -1 with an exception. */
+static int grams_build(PyObject *seq, Grams *g) {
     Py_ssize_t len = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
-    Py_hash_t *hashes = NULL;
-    Py_ssize_t *table = NULL;
     memset(g, 0, sizeof(*g));
-    if (n < 1) {
-        PyErr_SetString(PyExc_ValueError, "n must be at least 1");
-        return -1;
-    }
     g->chars = PyMem_Calloc((size_t)len + 1, sizeof(Py_ssize_t));
-    hashes = PyMem_Calloc((size_t)len + 1, sizeof(Py_hash_t));
-    if (g->chars == NULL || hashes == NULL)
-        goto nomem;
+    Py_hash_t *hashes = PyMem_Calloc((size_t)len + 1, sizeof(Py_hash_t));
+    if (g->chars == NULL || hashes == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     for (Py_ssize_t i = 0; i < len; i++) {
         PyObject *tok = items[i];
         if (!PyUnicode_Check(tok)) {
@@ -105,124 +181,44 @@ static int grams_build(PyObject *seq, Py_ssize_t n, Grams *g) {
             goto fail;
         g->chars[i + 1] = g->chars[i] + PyUnicode_GET_LENGTH(tok);
     }
-    g->n_grams = len >= n ? len - n + 1 : 0;
-    if (g->n_grams == 0) {
-        PyMem_Free(hashes);
-        return 0;
-    }
-    size_t size = 8;
-    while (size < 2 * (size_t)g->n_grams)
-        size <<= 1;
-    table = PyMem_Calloc(size, sizeof(Py_ssize_t)); /* id + 1 of the n-gram in each slot; 0: empty */
-    g->ids = PyMem_Calloc((size_t)g->n_grams, sizeof(Py_ssize_t));
-    g->first = PyMem_Calloc((size_t)g->n_grams, sizeof(Py_ssize_t));
-    g->count = PyMem_Calloc((size_t)g->n_grams, sizeof(Py_ssize_t));
-    if (table == NULL || g->ids == NULL || g->first == NULL || g->count == NULL)
-        goto nomem;
-    for (Py_ssize_t i = 0; i < g->n_grams; i++) {
-        size_t h = 0x345678UL;
-        for (Py_ssize_t k = 0; k < n; k++)
-            h = (h ^ (size_t)hashes[i + k]) * 1000003UL + (size_t)k;
-        h ^= h >> 17;
-        size_t slot = h & (size - 1);
-        for (;;) {
-            Py_ssize_t id = table[slot];
-            if (id == 0) { /* a new n-gram */
-                id = g->distinct++;
-                table[slot] = id + 1;
-                g->first[id] = i;
-                g->count[id] = 1;
-                g->ids[i] = id;
-                break;
-            }
-            id -= 1;
-            Py_ssize_t j = g->first[id];
-            int equal = 1;
-            for (Py_ssize_t k = 0; k < n && equal; k++) {
-                PyObject *a = items[i + k], *b = items[j + k];
-                if (a == b)
-                    continue;
-                if (hashes[i + k] != hashes[j + k]) {
-                    equal = 0;
-                    break;
-                }
-                int eq = PyObject_RichCompareBool(a, b, Py_EQ);
-                if (eq < 0)
-                    goto fail;
-                equal = eq;
-            }
-            if (equal) {
-                g->count[id] += 1;
-                g->ids[i] = id;
-                break;
-            }
-            slot = (slot + 1) & (size - 1);
-        }
-    }
-    PyMem_Free(table);
+    g->n_grams = len;
+    StrTokens ctx = {items, hashes};
+    Items it = {str_hash, str_equal, &ctx};
+    if (grams_intern(g, &it) < 0)
+        goto fail;
     PyMem_Free(hashes);
     return 0;
-nomem:
-    PyErr_NoMemory();
 fail:
-    PyMem_Free(table);
     PyMem_Free(hashes);
     grams_free(g);
     return -1;
 }
 
-/* The n-grams of length n from those of length n - 1 and the tokens (level 1): the n-gram at i is the
+/* The n-grams of length n from those of length n - 1 (prev) and the tokens (uni): the n-gram at i is the
    pair (its (n-1)-gram prefix at i, the token at i + n - 1), so ids compare as integer pairs. */
+typedef struct {
+    const Grams *prev, *uni;
+    Py_ssize_t n;
+} Pairs;
+
+static size_t pair_hash(const void *ctx, Py_ssize_t i) {
+    const Pairs *p = ctx;
+    return mix((uint64_t)p->prev->ids[i] * 0x9E3779B97F4A7C15ULL ^ (uint64_t)p->uni->ids[i + p->n - 1]);
+}
+
+static int pair_equal(const void *ctx, Py_ssize_t i, Py_ssize_t j) {
+    const Pairs *p = ctx;
+    return p->prev->ids[i] == p->prev->ids[j] && p->uni->ids[i + p->n - 1] == p->uni->ids[j + p->n - 1];
+}
+
 static int grams_extend(const Grams *prev, const Grams *unigrams, Py_ssize_t n, Grams *g) {
     Py_ssize_t len = unigrams->n_grams;
-    Py_ssize_t *table = NULL;
     memset(g, 0, sizeof(*g));
     g->n_grams = len >= n ? len - n + 1 : 0;
     g->chars = unigrams->chars; /* shared: only the unigram level owns (and frees) it */
-    if (g->n_grams == 0)
-        return 0;
-    size_t size = 8;
-    while (size < 2 * (size_t)g->n_grams)
-        size <<= 1;
-    table = PyMem_Calloc(size, sizeof(Py_ssize_t));
-    g->ids = PyMem_Calloc((size_t)g->n_grams, sizeof(Py_ssize_t));
-    g->first = PyMem_Calloc((size_t)g->n_grams, sizeof(Py_ssize_t));
-    g->count = PyMem_Calloc((size_t)g->n_grams, sizeof(Py_ssize_t));
-    if (table == NULL || g->ids == NULL || g->first == NULL || g->count == NULL)
-        goto nomem;
-    for (Py_ssize_t i = 0; i < g->n_grams; i++) {
-        Py_ssize_t a = prev->ids[i], b = unigrams->ids[i + n - 1];
-        size_t h = ((size_t)a * 0x9E3779B97F4A7C15ULL) ^ ((size_t)b * 0xC2B2AE3D27D4EB4FULL);
-        h ^= h >> 29;
-        size_t slot = h & (size - 1);
-        for (;;) {
-            Py_ssize_t id = table[slot];
-            if (id == 0) {
-                id = g->distinct++;
-                table[slot] = id + 1;
-                g->first[id] = i;
-                g->count[id] = 1;
-                g->ids[i] = id;
-                break;
-            }
-            id -= 1;
-            Py_ssize_t j = g->first[id];
-            if (prev->ids[j] == a && unigrams->ids[j + n - 1] == b) {
-                g->count[id] += 1;
-                g->ids[i] = id;
-                break;
-            }
-            slot = (slot + 1) & (size - 1);
-        }
-    }
-    PyMem_Free(table);
-    return 0;
-nomem:
-    PyErr_NoMemory();
-    PyMem_Free(table);
-    g->chars = NULL; /* the unigram level's */
-    grams_free(g);
-    return -1;
+    Pairs ctx = {prev, unigrams, n};
+    Items it = {pair_hash, pair_equal, &ctx};
+    return grams_intern(g, &it);
 }
 
 static Py_ssize_t top_chars(const Grams *g, Py_ssize_t n) {
@@ -337,7 +333,7 @@ static PyObject *ngrams_first_over(PyObject *self, PyObject *args) {
     seq = PySequence_Fast(tokens, "tokens must be a list or tuple of str");
     if (seq == NULL)
         return NULL;
-    if (grams_build(seq, 1, &unigrams) < 0) {
+    if (grams_build(seq, &unigrams) < 0) {
         Py_DECREF(seq);
         return NULL;
     }
@@ -529,65 +525,48 @@ static PyObject *speed_pii_shapes_ascii(PyObject *self, PyObject *text) {
 
 /* --- a response of ASCII text, for the repetition rule ------------------------------------------ */
 
-/* Unigram ids of byte ranges (tokens of ASCII text), equal bytes = equal token. */
+/* Tokens given as byte ranges of ASCII text: equal when their bytes are. */
+typedef struct {
+    const Py_UCS1 *s;
+    const Py_ssize_t *start, *tlen;
+    const uint64_t *hashes;
+} Ranges;
+
+static size_t range_hash(const void *ctx, Py_ssize_t i) { return mix(((const Ranges *)ctx)->hashes[i]); }
+
+static int range_equal(const void *ctx, Py_ssize_t i, Py_ssize_t j) {
+    const Ranges *r = ctx;
+    return r->hashes[i] == r->hashes[j] && r->tlen[i] == r->tlen[j] &&
+           memcmp(r->s + r->start[i], r->s + r->start[j], (size_t)r->tlen[i]) == 0;
+}
+
+/* Fill g for the tokens s[start[i] : start[i] + tlen[i]], one id per token. 0, or -1 with an exception. */
 static int grams_build_ranges(const Py_UCS1 *s, const Py_ssize_t *start, const Py_ssize_t *tlen, Py_ssize_t len,
                               Grams *g) {
-    Py_ssize_t *table = NULL;
-    uint64_t *hashes = NULL;
     memset(g, 0, sizeof(*g));
     g->chars = PyMem_Calloc((size_t)len + 1, sizeof(Py_ssize_t));
-    if (g->chars == NULL)
-        goto nomem;
-    for (Py_ssize_t i = 0; i < len; i++)
-        g->chars[i + 1] = g->chars[i] + tlen[i];
-    g->n_grams = len;
-    if (len == 0)
-        return 0;
-    size_t size = 8;
-    while (size < 2 * (size_t)len)
-        size <<= 1;
-    table = PyMem_Calloc(size, sizeof(Py_ssize_t));
-    hashes = PyMem_Calloc((size_t)len, sizeof(uint64_t));
-    g->ids = PyMem_Calloc((size_t)len, sizeof(Py_ssize_t));
-    g->first = PyMem_Calloc((size_t)len, sizeof(Py_ssize_t));
-    g->count = PyMem_Calloc((size_t)len, sizeof(Py_ssize_t));
-    if (table == NULL || hashes == NULL || g->ids == NULL || g->first == NULL || g->count == NULL)
-        goto nomem;
+    uint64_t *hashes = PyMem_Calloc((size_t)len + 1, sizeof(uint64_t));
+    if (g->chars == NULL || hashes == NULL) {
+        PyErr_NoMemory();
+        PyMem_Free(hashes);
+        grams_free(g);
+        return -1;
+    }
     for (Py_ssize_t i = 0; i < len; i++) {
         uint64_t h = 1469598103934665603ULL; /* FNV-1a */
         for (Py_ssize_t k = 0; k < tlen[i]; k++)
             h = (h ^ s[start[i] + k]) * 1099511628211ULL;
         hashes[i] = h;
-        size_t slot = (size_t)(h ^ (h >> 29)) & (size - 1);
-        for (;;) {
-            Py_ssize_t id = table[slot];
-            if (id == 0) {
-                id = g->distinct++;
-                table[slot] = id + 1;
-                g->first[id] = i;
-                g->count[id] = 1;
-                g->ids[i] = id;
-                break;
-            }
-            id -= 1;
-            Py_ssize_t j = g->first[id];
-            if (hashes[j] == h && tlen[j] == tlen[i] && memcmp(s + start[j], s + start[i], (size_t)tlen[i]) == 0) {
-                g->count[id] += 1;
-                g->ids[i] = id;
-                break;
-            }
-            slot = (slot + 1) & (size - 1);
-        }
+        g->chars[i + 1] = g->chars[i] + tlen[i];
     }
-    PyMem_Free(table);
+    g->n_grams = len;
+    Ranges ctx = {s, start, tlen, hashes};
+    Items it = {range_hash, range_equal, &ctx};
+    int rc = grams_intern(g, &it);
     PyMem_Free(hashes);
-    return 0;
-nomem:
-    PyErr_NoMemory();
-    PyMem_Free(table);
-    PyMem_Free(hashes);
-    grams_free(g);
-    return -1;
+    if (rc < 0)
+        grams_free(g);
+    return rc;
 }
 
 /* ascii_response(text, n_chars, min_words, top, dup) -> (words, longest, total, alpha, hit): what the

@@ -148,41 +148,24 @@ ADVERSARIAL = [
 ]
 
 
+def _chat(id_: str, user: str, assistant: str) -> dict:
+    return {
+        "id": id_,
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
+        "meta": {},
+    }
+
+
 def _records(n_random: int = 150) -> list[dict]:
-    recs = []
-    for i, text in enumerate(ADVERSARIAL):
-        recs.append(
-            {
-                "id": f"adv{i}",
-                "messages": [
-                    {"role": "user", "content": "Please answer the question below carefully."},
-                    {"role": "assistant", "content": text},
-                ],
-                "meta": {},
-            }
-        )
-    for i, text in enumerate(ADVERSARIAL[-6:]):  # refusals after a prompt about AI: AI-identity phrases pass
-        recs.append(
-            {
-                "id": f"ai{i}",
-                "messages": [
-                    {"role": "user", "content": "Pretend to be an AI language model from 2100 and answer."},
-                    {"role": "assistant", "content": text},
-                ],
-                "meta": {},
-            }
-        )
+    recs = [_chat(f"adv{i}", "Please answer the question below carefully.", t) for i, t in enumerate(ADVERSARIAL)]
+    # refusals after a prompt about AI: AI-identity phrases pass
+    ai = "Pretend to be an AI language model from 2100 and answer."
+    recs += [_chat(f"ai{i}", ai, t) for i, t in enumerate(ADVERSARIAL[-6:])]
     rng = random.Random(0)
     alphabet = list("abc xyz 0123 ²½③ 中文 ### ... \n\n,;") + ["the", "of", "and", " ", " ", "\n"]
     for i in range(n_random):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(20, 900)))
-        recs.append(
-            {
-                "id": f"rnd{i}",
-                "messages": [{"role": "user", "content": "Write something."}, {"role": "assistant", "content": text}],
-                "meta": {},
-            }
-        )
+        recs.append(_chat(f"rnd{i}", "Write something.", text))
     return recs
 
 
