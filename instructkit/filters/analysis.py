@@ -121,6 +121,11 @@ class PhrasesPy:
         self.phrases = tuple(phrases)
 
     def first_in(self, text: str, start: int = 0) -> int:
+        if start <= 0:  # the usual call: one loop, no indexing
+            for i, phrase in enumerate(self.phrases):
+                if phrase in text:
+                    return i
+            return -1
         return first_in_py(text, self.phrases, start)
 
 

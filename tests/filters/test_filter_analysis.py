@@ -321,6 +321,8 @@ def test_phrases_equal_python():
         matcher, start = analysis.Phrases(phrases), rng.randint(-1, 9)
         assert matcher.first_in(text, start) == analysis.first_in_py(text, phrases, start), (phrases, text, start)
         assert matcher.first_in(text) == analysis.first_in_py(text, phrases), (phrases, text)
+        assert analysis.PhrasesPy(phrases).first_in(text, start) == matcher.first_in(text, start)
+        assert analysis.PhrasesPy(phrases).first_in(text) == matcher.first_in(text)
     defects_ = defects.DefectsFilter(defects.DefectsParams())
     folded = "well, as an ai language model i'm sorry, but i cannot say. an error occurred"
     assert defects_.ascii_refusal_phrases.first_in(folded) == 0
