@@ -14,6 +14,10 @@ and then ``instructkit filter SET -o OUT --config recipes/filters.yaml`` (and ``
 from getrusage: imports and start-up count) and the ratio filter / ingest (goal <= 5x).
 
 Run: .venv/bin/python bench/filter.py [--repeat 3] [--ray]
+
+--rules: each operator's CPU over the same mix, in one process (where the filter's time goes).
+
+Run: .venv/bin/python bench/filter.py --rules [--repeat 3]
 """
 
 from __future__ import annotations
@@ -136,7 +140,47 @@ def vs_ingest(repeat: int, ray: bool) -> None:
     print(f"output fingerprints (local{' and ray' if ray else ''} runs): {len(fps)} distinct (1 = identical sets)")
 
 
+def per_rule(repeat: int) -> None:
+    """CPU of each operator of recipes/filters.yaml over the bench mix, in one process, best of ``repeat``:
+    batches of 256 as ``apply`` runs them, each operator on the records the earlier ones kept."""
+    from instructkit.stage import Filter
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from mix import build
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-filter-rules-"))
+    with ShardWriter(tmp / "set", stage="ingest") as w:
+        ingest([str(f) for f in build()], w)
+    records = list(ShardSet(tmp / "set"))
+    effective = filters.effective(filters.resolve(filters.parse(load_yaml(ROOT / "recipes" / "filters.yaml"))))
+    best: dict[str, float] = {}
+    for _ in range(repeat):
+        ops, spent = filters.build_chain(effective), {}
+        for b in range(0, len(records), 256):
+            live = [dict(r) for r in records[b : b + 256]]  # fresh objects: no cache keyed by record carries over
+            for op in ops:
+                start = time.process_time()
+                if isinstance(op, Filter):
+                    live = [r for r, v in zip(live, op.check_batch(live), strict=True) if v is None]
+                else:
+                    live = [op.map(r) for r in live]
+                spent[op.name] = spent.get(op.name, 0.0) + time.process_time() - start
+        spent["chain"] = sum(spent.values())
+        best = {k: min(best.get(k, v), v) for k, v in spent.items()}
+    from instructkit.filters import analysis
+
+    print(f"records: {len(records):,}; C helpers (filters/_speedups.c): {'built' if analysis._speedups else 'absent'}")
+    for name, seconds in best.items():
+        print(f"{name:14s} {seconds:6.3f} s CPU (best of {repeat})")
+
+
 def main() -> None:
+    if "--rules" in sys.argv:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--rules", action="store_true", help="Each rule's CPU over the bench mix.")
+        parser.add_argument("--repeat", type=int, default=3, help="Runs (best of).")
+        per_rule(parser.parse_args().repeat)
+        return
     if "--languages" not in sys.argv:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         parser.add_argument("--repeat", type=int, default=3, help="Interleaved runs of each side (median).")
