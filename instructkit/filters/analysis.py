@@ -150,6 +150,12 @@ def _strip_code(text: str) -> str:
     return _text.strip_code(text) if "`" in text else text
 
 
+def _fold(text: str) -> str:
+    """``_text.fold``: NFKC leaves ASCII as it is, casefold lowers it, and the curly quotes it straightens
+    are not ASCII: on ASCII text, ``lower()``."""
+    return text.lower() if text.isascii() else _text.fold(text)
+
+
 def _norm(text: str) -> str:
     """``_text.norm``, on ASCII text in one pass."""
     if text.isascii():
@@ -160,7 +166,7 @@ def _norm(text: str) -> str:
 strip_code = _memo(_strip_code)
 count_words = _memo(_count_words)
 count_words_uncached = _count_words  # for one-off texts (the language rule's slices) that would crowd the memo
-fold = _memo(_text.fold)
+fold = _memo(_fold)
 norm = _memo(_norm)
 
 

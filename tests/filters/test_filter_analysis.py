@@ -341,6 +341,7 @@ def test_composition_helpers_equal_reference(text):
     assert analysis.strip_code(text) == _text.strip_code(text)
     assert analysis.count_words(text) == _text.count_words(text)
     assert analysis.norm(text) == _text.norm(text)
+    assert analysis.fold(text) == _text.fold(text)
 
 
 def test_ascii_paths_equal_reference():
@@ -353,6 +354,7 @@ def test_ascii_paths_equal_reference():
         assert toks == _text.words(text), repr(text)
         assert analysis.count_words(text) == _text.count_words(text), repr(text)
         assert analysis.norm(text) == _text.norm(text), repr(text)
+        assert analysis.fold(text) == _text.fold(text), repr(text)
         assert analysis.alpha_words(text, toks) == ref_alpha_words(text, toks), repr(text)
         symbols = len(repetition._HASH_RUN.findall(text)) + len(repetition._ELLIPSIS.findall(text))
         assert symbols == repetition.symbols(text), repr(text)
