@@ -173,9 +173,26 @@ def distribution_figure(data: dict[str, list[float]], *, quantity: str, title: s
     return fig
 
 
+SMOOTHING = 0.6  # TensorBoard's default weight for its smoothed scalar curves
+SMOOTH_FROM = 5  # points: shorter curves are drawn as they are
+
+
+def smooth(values: list[float], weight: float = SMOOTHING) -> list[float]:
+    """TensorBoard's smoothing: an exponential moving average, debiased so the first points are not pulled
+    towards 0. Per-batch losses of small batches jump from step to step; the trend is what to read."""
+    out, last, norm = [], 0.0, 0.0
+    for v in values:
+        last = last * weight + (1 - weight) * v
+        norm = norm * weight + (1 - weight)
+        out.append(last / norm)
+    return out
+
+
 def loss_figure(curves: dict[str, dict], *, title: str):
     """One panel per loss kind (SFT cross-entropy and DPO loss are different quantities): each model's
-    training loss (solid) and held-out loss (dashed, same colour) against the optimizer step.
+    training loss (solid) and held-out loss (dashed, same colour) against the optimizer step. A training
+    curve of ``SMOOTH_FROM`` points or more is drawn faint as logged, with its smoothed trend on top
+    (``smooth``, as TensorBoard and W&B draw them).
 
     ``curves``: ``{model: {"kind": stage, "loss": [(step, value)], "eval_loss": [(step, value)]}}``.
     """
@@ -195,12 +212,20 @@ def loss_figure(curves: dict[str, dict], *, title: str):
             colour = colours[i % len(colours)]
             for key, style in (("loss", "-"), ("eval_loss", "--")):
                 pts = curves[name].get(key) or []
-                if pts:
-                    ax.plot(*zip(*pts, strict=True), style, color=colour, marker=".", label=f"{name}, {human(key)}")
+                if not pts:
+                    continue
+                steps, values = zip(*pts, strict=True)
+                label = f"{name}, {human(key)}"
+                if key == "loss" and len(pts) >= SMOOTH_FROM:
+                    ax.plot(steps, values, style, color=colour, alpha=0.3, linewidth=1, label=f"{label} (as logged)")
+                    ax.plot(steps, smooth(list(values)), style, color=colour, linewidth=2, label=f"{label} (smoothed)")
+                else:
+                    ax.plot(steps, values, style, color=colour, marker=".", label=label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="optimizer step", ylabel="loss", title=LOSS_NAMES.get(kind, f"{kind} loss"))
         ax.legend(fontsize="small")
     fig.suptitle(title)
+    fig.tight_layout()  # the panels' titles clear the figure's title
     return fig
 
 

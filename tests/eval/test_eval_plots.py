@@ -34,6 +34,29 @@ def test_losses_of_different_kinds_get_their_own_panels():
     assert loss_figure({"base": {"kind": "model"}}, title="t") is None
 
 
+def test_noisy_training_loss_is_drawn_with_its_smoothed_trend():
+    """The demo's 8 SFT steps on batches of 4 jump (4.45, 2.36, 2.05, 3.18, ...): drawn faint as logged,
+    with TensorBoard's debiased moving average on top."""
+    from instructkit.eval.report import smooth
+
+    logged = [4.45, 2.36, 2.05, 3.18, 2.01, 2.62, 2.78, 3.37]
+    trend = smooth(logged)
+    assert trend[0] == pytest.approx(4.45)  # debiased: the first point is itself, not 0.4 of it
+    assert trend[1] == pytest.approx((0.6 * 0.4 * 4.45 + 0.4 * 2.36) / (0.6 * 0.4 + 0.4))
+    assert max(trend) - min(trend) < max(logged) - min(logged)  # the jumps are damped
+    assert smooth([2.0] * 5) == pytest.approx([2.0] * 5)
+    fig = loss_figure({"sft": {"kind": "sft", "loss": list(enumerate(logged, 1)), "eval_loss": [(8, 2.5)]}}, title="t")
+    raw, smoothed, held_out = fig.axes[0].lines
+    assert [raw.get_label(), smoothed.get_label(), held_out.get_label()] == [
+        "sft, training (as logged)",
+        "sft, training (smoothed)",
+        "sft, held-out (eval)",
+    ]
+    assert list(smoothed.get_ydata()) == pytest.approx(trend) and list(raw.get_ydata()) == logged
+    assert raw.get_alpha() < 1 and smoothed.get_linewidth() > raw.get_linewidth()
+    plt.close(fig)
+
+
 def test_distributions_share_bins_and_count_in_integers():
     data = {"a": [0.0, 0.1, 0.2, 5.0], "b": [1.0, 2.0], "empty": []}
     fig = distribution_figure(data, quantity="reward-model score", title="Rewards", bins=10)
