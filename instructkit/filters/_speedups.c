@@ -586,7 +586,11 @@ static PyObject *speed_ascii_response(PyObject *self, PyObject *args) {
     const Py_UCS1 *s = ascii_data(text, &len);
     if (s == NULL)
         return NULL;
-    Py_ssize_t cap = len / 2 + 1; /* at most this many tokens: each is followed by whitespace or the end */
+    PyObject *count = count_tokens(text, ALPHA | DIGIT); /* the words, to allocate for them exactly */
+    if (count == NULL)
+        return NULL;
+    Py_ssize_t cap = PyLong_AsSsize_t(count) + 1;
+    Py_DECREF(count);
     Py_ssize_t *start = PyMem_Malloc((size_t)cap * sizeof(Py_ssize_t));
     Py_ssize_t *tlen = PyMem_Malloc((size_t)cap * sizeof(Py_ssize_t));
     if (start == NULL || tlen == NULL) {
