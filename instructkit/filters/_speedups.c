@@ -34,10 +34,9 @@
                             response (word count, longest word, total word length, words with a
                             letter, first_over of its words when it has min_words), with no str per word
 
-   first_in(text, phrases, start=0)
-       The index of the first of phrases[start:] that occurs in text (str `in`), or -1.
    Phrases(phrases).first_in(text, start=0)
-       The same for a list given once, with ASCII text scanned once for all its phrases.
+       The index of the first of phrases[start:] that occurs in text (str `in`), or -1, with ASCII
+       text scanned once for all the phrases.
 */
 
 #define PY_SSIZE_T_CLEAN
@@ -633,36 +632,10 @@ done:
     return out;
 }
 
-/* --- phrases ------------------------------------------------------------------------------------ */
-
-static PyObject *speed_first_in(PyObject *self, PyObject *args) {
-    PyObject *text, *phrases;
-    Py_ssize_t start = 0;
-    if (!PyArg_ParseTuple(args, "UO|n", &text, &phrases, &start))
-        return NULL;
-    PyObject *seq = PySequence_Fast(phrases, "phrases must be a list or tuple of str");
-    if (seq == NULL)
-        return NULL;
-    Py_ssize_t found = -1;
-    for (Py_ssize_t i = start < 0 ? 0 : start; i < PySequence_Fast_GET_SIZE(seq); i++) {
-        int rc = PyUnicode_Contains(text, PySequence_Fast_GET_ITEM(seq, i));
-        if (rc < 0) {
-            Py_DECREF(seq);
-            return NULL;
-        }
-        if (rc) {
-            found = i;
-            break;
-        }
-    }
-    Py_DECREF(seq);
-    return PyLong_FromSsize_t(found);
-}
-
 /* --- Phrases: several substrings looked up in one pass ------------------------------------------ */
 
 /* Phrases(phrases).first_in(text, start=0): the index of the first of phrases[start:] that occurs in text,
-   or -1: what first_in() returns, with ASCII text scanned once for all phrases at the same time. Each
+   or -1, as a loop of str `in` finds it, with ASCII text scanned once for all phrases at a time. Each
    phrase of 3 or more ASCII characters is keyed by its first 3 bytes, hashed into a 65,536-bit table;
    a position of the text is compared with the phrases only where its 3 bytes hit the table. Shorter
    phrases, non-ASCII text and non-ASCII phrases go through PyUnicode_Contains (str `in`). */
@@ -824,8 +797,6 @@ static PyMethodDef methods[] = {
      "pii_shapes_ascii(text) -> (card, ipv4, phone): False where pii.py's regex cannot match (ASCII text)"},
     {"ascii_response", speed_ascii_response, METH_VARARGS,
      "ascii_response(text, n_chars, min_words, top, dup) -> (words, longest, total, alpha, hit) (ASCII text)"},
-    {"first_in", speed_first_in, METH_VARARGS,
-     "first_in(text, phrases, start=0) -> index of the first of phrases[start:] in text, or -1"},
     {NULL, NULL, 0, NULL},
 };
 

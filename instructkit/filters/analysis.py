@@ -1,4 +1,4 @@
-"""Each text analysed once, shared by every rule: memoised text helpers and exact shortcuts.
+"""Each text analysed once, shared by every rule: memoised text helpers, exact shortcuts, and C.
 
 The default chain (language, defects, length, repetition, pii) looked at every turn four or five times:
 ``strip_code`` ran in three rules, ``count_words`` up to five times per response, ``fold`` in two, and
@@ -7,17 +7,21 @@ the repetition rule built all nine n-gram lists of every long response. Here:
 - ``strip_code``, ``count_words``, ``fold`` and ``norm`` are the ``_text`` functions behind a small
   per-process memo keyed by the text itself (a record's turns are the same ``str`` objects in every
   rule, so the key's hash is computed once). Results are immutable strings and ints, so a rule cannot
-  change what another reads. ``words`` splits text without CJK in C. The memo holds the last ``MEMO`` texts (about a batch of
-  records), so memory stays bounded.
-- ``NGrams`` answers the repetition rule's n-gram questions with one fact Gopher's rules imply: if no
-  n-gram repeats, no longer one does (a repeated m-gram starts with a repeated n-gram), so once a length
-  has no repeat every longer length scores 0 without being built. On instruction answers that skips
-  most of the nine n-gram passes.
-- ``alpha_words`` and ``latin_words`` give the same counts as the plain loops, with a C-level path for
+  change what another reads. The memo holds the last ``MEMO`` texts (about a batch of records), so
+  memory stays bounded.
+- The hottest work on ASCII text (most instruction data) is C, in ``_speedups.c``: word counts and
+  lists, ``norm``, the PII digit shapes, phrase lists looked up in one pass (``Phrases``), and the
+  repetition rule's measures of a response (``ascii_response``: no ``str`` made per word). Each has a
+  Python twin here (``*_py``, ``PhrasesPy``, ``NGrams``) that runs where the extension was not built.
+- ``NGrams`` (and ``first_over`` in C) answer the repetition rule's n-gram questions with one fact
+  Gopher's rules imply: if no n-gram repeats, no longer one does (a repeated m-gram starts with a
+  repeated n-gram), so once a length has no repeat every longer length scores 0 without being built.
+- ``alpha_words`` and ``latin_words`` give the same counts as the plain loops, with a fast path for
   the common case (ASCII text; text without CJK).
 
 Every function returns exactly what the plain implementation returns: tests/filters/test_filter_analysis.py
-keeps that plain implementation as the oracle and checks verdicts on real and adversarial text.
+keeps that plain implementation as the oracle, checks verdicts on real and adversarial text, and checks
+each C function against its Python twin.
 """
 
 from __future__ import annotations
@@ -103,7 +107,7 @@ def squeeze(text: str, max_chars: int) -> str:
     """``squeeze_py``, in one C pass on ASCII text when _speedups is built."""
     if _speedups is not None and text.isascii():
         return _speedups.squeeze_ascii(text, max_chars)
-    return " ".join(text[:max_chars].split())
+    return squeeze_py(text, max_chars)
 
 
 def first_in_py(text: str, phrases: list[str] | tuple[str, ...], start: int = 0) -> int:
@@ -135,7 +139,6 @@ count_words_ascii = _speedups.count_words_ascii if _speedups else count_words_as
 words_ascii = _speedups.words_ascii if _speedups else words_ascii_py
 alpha_words_ascii = _speedups.alpha_words_ascii if _speedups else alpha_words_ascii_py
 norm_ascii = _speedups.norm_ascii if _speedups else norm_ascii_py
-first_in = _speedups.first_in if _speedups else first_in_py
 
 
 def _count_words(text: str) -> int:
