@@ -176,7 +176,8 @@ def _to_judge(record: dict, params: LanguageParams) -> list[tuple[str, str, str,
         text = judged_text(text, role, params)
         if not _long_enough(text, params):
             continue
-        out.append((where, role, text, script_language(text) if params.scripts else None))
+        # script_language is None on ASCII text: skip the call for most turns
+        out.append((where, role, text, script_language(text) if params.scripts and not text.isascii() else None))
     return out
 
 
