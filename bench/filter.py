@@ -66,16 +66,19 @@ def time_language(records: list[dict], backend: str) -> tuple[float, float, list
     return time.perf_counter() - start, time.process_time() - cpu, verdicts
 
 
-def _child_cpu(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd`` to the end; its (CPU seconds user + sys, wall seconds)."""
+def _child_cpu(cmd: list[str]) -> tuple[float, float, float]:
+    """Run ``cmd`` to the end; its (CPU seconds user + sys, wall seconds, peak resident MB), from wait4."""
+    import os
     import subprocess
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait for it again
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024  # Linux reports KiB
 
 
 def vs_ingest(repeat: int, ray: bool) -> None:
@@ -133,6 +136,10 @@ def vs_ingest(repeat: int, ray: bool) -> None:
     print(
         f"records: {n:,}; median CPU: ingest {ing:.2f} s ({n / ing:,.0f} rec/CPU-s), filter {flt:.2f} s "
         f"({n / flt:,.0f} rec/CPU-s); filter / ingest = {flt / ing:.2f}x (goal <= 5x)"
+    )
+    print(
+        f"peak resident memory: ingest {max(x['ingest'][2] for x in rows):,.0f} MB, "
+        f"filter {max(x['filter'][2] for x in rows):,.0f} MB"
     )
     fps = {ShardSet(tmp / f"out{r}").fingerprint for r in range(repeat)}
     if ray:
