@@ -1,8 +1,8 @@
 /* The filter rules' hottest text helpers in C: instructkit.filters._speedups.
 
-   Each function returns exactly what the Python code in filters/analysis.py (and the plain reference in
-   tests/filters/test_filter_analysis.py) returns; analysis.py falls back to that Python code when the
-   module is not built. Built by `pip install -e .` (setup.py, an optional extension): without a C
+   Each function returns exactly what its Python twin in filters/analysis.py or filters/ngrams.py (and
+   the plain reference in tests/filters/test_filter_analysis.py) returns; those modules run the twin
+   when this one is not built. Built by `pip install -e .` (setup.py, an optional extension): without a C
    compiler the package installs without it.
 
    first_over(tokens, n_chars, top, dup)

@@ -22,6 +22,7 @@ import re
 from dataclasses import field
 
 from instructkit.errors import ConfigError
+from instructkit.filters._defects_phrases import ERRORS, PLACEHOLDERS, REFUSALS
 from instructkit.filters._text import detail, good_responses
 from instructkit.filters.analysis import Phrases, count_words, fold, icase_guard, norm, strip_code  # memoised
 from instructkit.stage import Drop, Filter, register
@@ -43,83 +44,6 @@ CHECKS = (
     "ends_on_user",
     "instruction_words",
 )
-
-PLACEHOLDERS = [
-    "n/a",
-    "null",
-    "nil",
-    "nan",
-    "undefined",
-    "no output",
-    "nooutput",
-    "no input",
-    "noinput",
-    "no answer",
-    "no response",
-    "output",
-    "empty",
-    "tbd",
-    "todo",
-    "insert answer here",
-    "无输出",
-    "暂无",
-]
-REFUSALS = {
-    "en": [
-        "as an ai language model",
-        "as a language model",
-        "as an ai model",
-        "as an ai assistant",
-        "as an artificial intelligence",
-        "i am an ai language model",
-        "i'm an ai language model",
-        "i'm sorry, but i cannot",
-        "i'm sorry, but i can't",
-        "i am sorry, but i cannot",
-        "i'm sorry, i cannot",
-        "i cannot fulfill",
-        "i can't fulfill",
-        "i'm not able to provide",
-        "i cannot provide assistance",
-        "i can't assist with that",
-        "i do not have personal opinions",
-        "i don't have personal opinions",
-        "my knowledge cutoff",
-        "as of my last knowledge update",
-    ],
-    "zh": [
-        "作为一个人工智能",
-        "作为一个ai",
-        "作为ai语言模型",
-        "作为一个语言模型",
-        "作为人工智能语言模型",
-        "我是一个人工智能",
-        "我只是一个ai",
-        "抱歉，我无法",
-        "对不起，我不能",
-        "很抱歉，我不能",
-        "很抱歉，作为",
-    ],
-}
-ERRORS = [
-    "rate limit reached",
-    "too many requests",
-    "an error occurred",
-    "network error",
-    "request timed out",
-    "internal server error",
-    "bad gateway",
-    "service unavailable",
-    "something went wrong",
-    "conversation not found",
-    "only one message at a time",
-    "you've reached our limit of messages",
-    "error in body stream",
-    "load failed",
-    "请求过于频繁",
-    "网络错误",
-    "服务器错误",
-]
 
 _MERGED = re.compile(r"\b\d{1,2}\.\s?Instruction:|^\s*#{2,}\s*(?:Instruction|Input|Response)\s*:?\s*$", re.M)
 _URL = re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.I)

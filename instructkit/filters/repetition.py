@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from dataclasses import field
 
 from instructkit.filters._script import is_spaceless
 from instructkit.filters._text import detail, good_responses
-from instructkit.filters.analysis import alpha_words, icase_guard, latin_words, ngram_first_over, strip_code, words
+from instructkit.filters.analysis import alpha_words, icase_guard, latin_words, strip_code, words
 from instructkit.filters.analysis import ascii_response as _ascii_response
+from instructkit.filters.ngrams import ngram_first_over
 from instructkit.stage import Drop, Filter, register
 
 _HASH_RUN = re.compile(r"#+")
@@ -58,41 +58,6 @@ def duplicates(items: list[str]) -> tuple[int, int]:
         else:
             seen.add(x)
     return n, chars
-
-
-def _grams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
-    return list(zip(*(tokens[k:] for k in range(n)), strict=False))  # built in C: ~5x faster than joining strings
-
-
-def _gram_chars(gram: tuple[str, ...]) -> int:
-    return sum(map(len, gram)) + len(gram) - 1  # as if joined with single spaces
-
-
-def top_ngram_chars(tokens: list[str], n: int) -> int:
-    """Characters covered by the most frequent n-gram (0 when no n-gram occurs twice)."""
-    grams = Counter(_grams(tokens, n))
-    if not grams:
-        return 0
-    gram, count = grams.most_common(1)[0]
-    return _gram_chars(gram) * count if count > 1 else 0
-
-
-def duplicated_ngram_chars(tokens: list[str], n: int) -> int:
-    """Characters in n-grams that repeat an earlier n-gram, without counting overlaps twice (Gopher)."""
-    grams = _grams(tokens, n)
-    if len(set(grams)) == len(grams):  # the common case: nothing repeats
-        return 0
-    seen: set[tuple[str, ...]] = set()
-    chars, i = 0, 0
-    while i < len(grams):
-        gram = grams[i]
-        if gram in seen:
-            chars += _gram_chars(gram)
-            i += n
-        else:
-            seen.add(gram)
-            i += 1
-    return chars
 
 
 def _responses(record: dict):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from instructkit import filters
-from instructkit.filters import _text, analysis, defects, language, length, pii, repetition
+from instructkit.filters import _text, analysis, defects, language, length, ngrams, pii, repetition
 from instructkit.stage import run_chain, run_chain_batch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,13 +202,13 @@ def test_ngrams_equal_reference():
     for _ in range(400):
         vocab = [f"w{k}" for k in range(rng.randint(1, 12))]
         toks = tuple(rng.choice(vocab) for _ in range(rng.randint(0, 80)))
-        g = analysis.NGrams(toks)
+        g = ngrams.NGrams(toks)
         for n in (2, 3, 4):
             assert g.top_chars(n) == ref_top_chars(list(toks), n)
         for n in range(5, 11):
             assert g.duplicated_chars(n) == ref_dup_chars(list(toks), n)
         # The shares, asked in the rule's order on a fresh object: exact above frac, at most frac below it.
-        g, n_chars = analysis.NGrams(toks), max(1, len(" ".join(toks)) + rng.randint(0, 40))
+        g, n_chars = ngrams.NGrams(toks), max(1, len(" ".join(toks)) + rng.randint(0, 40))
         for n in range(2, 11):
             frac = rng.choice([0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.9])
             ref = (ref_top_chars(list(toks), n) if n < 5 else ref_dup_chars(list(toks), n)) / n_chars
@@ -237,8 +237,8 @@ def test_ngram_checks_equal_reference():
     hits = Counter()
     for toks, n_chars, top, dup in _gram_cases(3000, seed=6):
         ref = ref_first_over(toks, n_chars, top, dup)
-        assert analysis.ngram_first_over(toks, n_chars, top, dup, python=True) == ref, (toks, n_chars, top, dup)
-        assert analysis.ngram_first_over(tuple(toks), n_chars, top, dup) == ref, (toks, n_chars, top, dup)
+        assert ngrams.ngram_first_over(toks, n_chars, top, dup, python=True) == ref, (toks, n_chars, top, dup)
+        assert ngrams.ngram_first_over(tuple(toks), n_chars, top, dup) == ref, (toks, n_chars, top, dup)
         hits[ref[0] if ref else None] += 1
     assert hits["top"] > 100 and hits["dup"] > 100 and hits[None] > 100, hits  # every outcome is exercised
 
