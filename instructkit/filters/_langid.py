@@ -86,7 +86,7 @@ class Detector:
             DetectorFactory.seed = 0  # langdetect samples n-grams at random; a seed makes runs repeatable
 
     def detect(self, text: str) -> list[tuple[str, float]]:
-        text = " ".join(text[: self.max_chars].split())
+        text = squeeze(text, self.max_chars)
         hit = self._cache.get(text)
         if hit is not None:
             return hit

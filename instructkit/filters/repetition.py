@@ -167,7 +167,7 @@ class RepetitionFilter(Filter):
             # Scripts written without spaces (Chinese, Japanese, Thai...) have no word lengths to judge: a Chinese
             # maths answer's only space-separated "words" are formulas glued to punctuation ("x(x-3)=0。根据").
             latin = [] if is_spaceless(text) else latin_words(text, toks)
-            n_latin, longest = len(latin), max(map(len, latin), default=0)  # max() in C
+            n_latin, longest, total = len(latin), max(map(len, latin), default=0), sum(map(len, latin))  # in C
         lines = [x.strip() for x in text.split("\n") if x.strip()]
         if len(lines) >= p.min_lines:
             n, chars = duplicates(lines)
@@ -203,7 +203,7 @@ class RepetitionFilter(Filter):
             if alpha < p.min_alpha_word_frac:
                 return "alpha_word_frac", round(alpha, 4), p.min_alpha_word_frac
             if n_latin >= p.min_words_composition:
-                mean = (total if toks is None else sum(map(len, latin))) / n_latin
+                mean = total / n_latin
                 lo, hi = p.mean_word_length
                 if not lo <= mean <= hi:
                     return "mean_word_length", round(mean, 3), p.mean_word_length
